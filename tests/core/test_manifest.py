@@ -1,0 +1,66 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from veritune.errors import VeritunError
+from veritune.manifest import Manifest, file_record, read_manifest, verify_outputs, write_manifest
+from veritune.runs import RUN_CONFIG, open_run
+
+
+def test_run_folder_has_config_versions_and_manifest(tmp_path: Path) -> None:
+    source = tmp_path / "in.txt"
+    source.write_text("input")
+    with open_run(tmp_path / "run", kind="test", config={"a": 1}, seed=7, inputs=[source]) as run:
+        (run.path / "out.txt").write_text("hello")
+        run.stats["n"] = 1
+    manifest = read_manifest(tmp_path / "run" / "manifest.json")
+    assert manifest.kind == "test" and manifest.seed == 7 and manifest.config == {"a": 1}
+    assert {r.path for r in manifest.outputs} == {"out.txt", RUN_CONFIG}
+    assert manifest.inputs[0].sha256 == file_record(source).sha256
+    assert manifest.packages["torch"].startswith("2.13")
+    assert "seed: 7" in (tmp_path / "run" / RUN_CONFIG).read_text()
+    verify_outputs(manifest, tmp_path / "run", tmp_path / "run" / "manifest.json")
+
+
+def test_a_failed_run_leaves_nothing_that_looks_finished(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError), open_run(tmp_path / "run", kind="test", config={}) as run:
+        (run.path / "half.bin").write_bytes(b"x")
+        raise RuntimeError("crash in the middle")
+    assert not (tmp_path / "run").exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_rerun_replaces_the_old_folder_whole(tmp_path: Path) -> None:
+    for text in ("first", "second"):
+        with open_run(tmp_path / "run", kind="test", config={}) as run:
+            (run.path / "out.txt").write_text(text)
+    assert (tmp_path / "run" / "out.txt").read_text() == "second"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_tampered_output_fails_verification(tmp_path: Path) -> None:
+    with open_run(tmp_path / "run", kind="test", config={}) as run:
+        (run.path / "out.txt").write_text("hello")
+    (tmp_path / "run" / "out.txt").write_text("hellO")
+    manifest_file = tmp_path / "run" / "manifest.json"
+    with pytest.raises(VeritunError, match="out.txt does not match its recorded sha256"):
+        verify_outputs(read_manifest(manifest_file), tmp_path / "run", manifest_file)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("{not json", "not valid JSON"), (json.dumps({"kind": 3}), "kind"), (json.dumps({"kind": "x", "bogus": 1}),
+                                                                           "bogus")],
+)
+def test_bad_manifest_is_one_clear_error(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "m.json"
+    path.write_text(content)
+    with pytest.raises(VeritunError, match=message):
+        read_manifest(path)
+
+
+def test_manifest_round_trip(tmp_path: Path) -> None:
+    manifest = Manifest(kind="dataset", desensitized=True, stats={"records": 3})
+    write_manifest(tmp_path / "x.manifest.json", manifest)
+    assert read_manifest(tmp_path / "x.manifest.json") == manifest
