@@ -15,11 +15,25 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
 
 from veritune import __version__
 from veritune.errors import VeritunError
 from veritune.logs import STDERR, setup_logging
 from veritune.threads import apply_thread_limits
+
+
+class DefaultCommandGroup(TyperGroup):
+    """A group whose first argument may be a subcommand (`desensitize verify OUT`) or, when it is not one, the
+    input of the group's default command (`desensitize IN --out OUT`)."""
+
+    default_command = "run"
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):  # noqa: ANN201 - click's signature
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args.insert(0, self.default_command)
+        return super().resolve_command(ctx, args)
+
 
 app = typer.Typer(name="veritune", help="Vertical-domain fine-tuning and RAG: desensitize, fine-tune, retrieve, "
                   "evaluate, demo.", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -27,6 +41,9 @@ base_app = typer.Typer(help="Build the local tiny MoE base model.", no_args_is_h
 packs_app = typer.Typer(help="List and inspect domain packs.", no_args_is_help=True)
 app.add_typer(base_app, name="base")
 app.add_typer(packs_app, name="packs")
+desensitize_app = typer.Typer(help="Desensitize raw records (PII/PHI, English and Chinese) and verify no leaks.",
+                              no_args_is_help=True)
+app.add_typer(desensitize_app, name="desensitize", cls=DefaultCommandGroup)
 STDOUT = Console()
 
 OverridesArg = typer.Argument(None, help="key=value overrides of config fields", show_default=False)
@@ -99,6 +116,61 @@ def packs_raw(
     STDOUT.print(f"{len(rows)} synthetic raw records written to {out}")
 
 
+@desensitize_app.command("run", help="Desensitize IN (JSONL or a saved HF dataset) into OUT, with a manifest.")
+def desensitize_run(
+    source: Path = typer.Argument(..., help="input JSONL (one object a line) or a saved HF dataset folder"),
+    out: Path = typer.Option(..., "--out", help="output JSONL (or a folder: a saved HF dataset)"),
+    field: str = typer.Option("text", "--field", help="field to desensitize (string or chat messages)"),
+    lang: str = typer.Option("auto", "--lang", help="auto, en or zh"),
+    domain: str | None = typer.Option(None, "--domain", help="pack: entity types, allow list, recognizers"),
+    operator: str = typer.Option("tag", "--operator", help="tag, mask, hash, encrypt or pseudonym"),
+    workers: int = typer.Option(1, "--workers", help="worker processes"),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="set bad lines aside in OUT.rejects.jsonl"),
+    key_file: Path | None = typer.Option(None, "--key-file", help="secret for hash, encrypt, pseudonym"),
+    vault: Path | None = typer.Option(None, "--vault", help="pseudonym vault (default: beside OUT)"),
+    overrides: list[str] = OverridesArg,
+) -> None:
+    from desensitize.config import DesensitizeConfig
+    from veritune.config import deep_merge, parse_overrides, validate
+
+    options = {"field": field, "lang": lang, "domain": domain, "operator": operator, "workers": workers,
+               "skip_bad": skip_bad, "key_file": str(key_file) if key_file else None,
+               "vault": str(vault) if vault else None}
+    cfg = validate(DesensitizeConfig, deep_merge(options, parse_overrides(overrides or [])), "command line")
+    from desensitize import desensitize_file
+
+    report = desensitize_file(source, out, cfg)
+    table = Table("entity type", "replaced", title=f"{report.records} records -> {out}")
+    for entity, count in report.by_type().items():
+        table.add_row(entity, str(count))
+    STDOUT.print(table)
+    if report.rejects:
+        STDOUT.print(f"[yellow]{report.rejects} bad lines set aside in {out}.rejects.jsonl[/yellow]")
+    STDOUT.print(f"manifest: {report.manifest}")
+
+
+@desensitize_app.command("verify")
+def desensitize_verify(
+    output: Path = typer.Argument(..., help="a desensitized JSONL file"),
+    field: str | None = typer.Option(None, "--field", help="default: the field named in its manifest"),
+) -> None:
+    """Rescan desensitized output with a stricter, independent pass; fail with a count per type if anything is
+    left (types and offsets are shown, never values)."""
+    from desensitize import verify_file
+
+    report = verify_file(output, field_name=field)
+    if report.clean:
+        STDOUT.print(f"[green]clean[/green]: {report.records} records, nothing left by the strict pass")
+        return
+    table = Table("entity type", "found", title=f"{output}: possible leaks")
+    for entity, count in report.counts().items():
+        table.add_row(entity, str(count))
+    STDOUT.print(table)
+    for leak in report.leaks[:20]:
+        STDOUT.print(f"  line {leak.line}: {leak.entity_type} at {leak.start}-{leak.end}")
+    raise VeritunError(f"{len(report.leaks)} possible leaks in {report.records} records", path=output)
+
+
 @app.command("demo")
 def demo(out: Path = typer.Option(Path("runs/demo"), "--out")) -> None:
     """Run every built stage end to end on the embedded defaults (what `make demo` runs)."""
@@ -114,7 +186,6 @@ def _placeholder(name: str, issue: int, summary: str) -> None:
         raise VeritunError(f"'veritune {name}' is not built yet (issue {issue})")
 
 
-_placeholder("desensitize", 3, "Desensitize raw records (PII/PHI, English and Chinese) and verify no leaks.")
 _placeholder("finetune", 4, "Fine-tune a MoE base with LoRA/QLoRA recipes; merge and export adapters.")
 _placeholder("index", 5, "Build, update and search FAISS + BM25 indexes over a domain knowledge base.")
 _placeholder("eval", 6, "Evaluate base vs fine-tuned vs fine-tuned + retrieval.")

@@ -80,7 +80,7 @@ def _date(f: Fakers) -> str:
 
 @provider("mrn", "MEDICAL_RECORD_NUMBER")
 def _mrn(f: Fakers) -> str:
-    return f.rng.choice(["MRN-", "MRN ", "#"]) + _digits(f.rng, 7)
+    return f.rng.choice(["", "#"]) + _digits(f.rng, 7)  # templates carry the MRN label
 
 
 @provider("credit_card", "CREDIT_CARD")
@@ -122,7 +122,7 @@ def _cn_mobile(f: Fakers) -> str:
 @provider("cn_landline", "CN_PHONE")
 def _cn_landline(f: Fakers) -> str:
     area = f.rng.choice(["010", "021", "020", "0755", "028", "0571"])
-    local = _digits(f.rng, 8 if len(area) == 3 else 7)
+    local = str(f.rng.randint(2, 9)) + _digits(f.rng, 7 if len(area) == 3 else 6)  # local numbers start 2-9
     return f.rng.choice([f"{area}-{local}", f"({area}){local}"])
 
 
@@ -199,9 +199,9 @@ def _render(template: str, fillers: dict[str, list[str]], fakers: Fakers) -> tup
     return "".join(parts), spans
 
 
-def generate_records(templates_file: Path, count: int, seed: int, domain: str) -> list[dict[str, Any]]:
+def generate_records(templates_file: str | Path, count: int, seed: int, domain: str) -> list[dict[str, Any]]:
     """`count` records alternating over the template languages; the same seed gives the same records."""
-    spec = read_yaml(templates_file)
+    spec = read_yaml(Path(templates_file))
     templates: dict[str, list[str]] = spec.get("templates") or {}
     fillers: dict[str, list[str]] = spec.get("fillers") or {}
     if not templates or not all(isinstance(v, list) and v for v in templates.values()):

@@ -1,0 +1,15 @@
+"""Per-record language detection: Chinese when CJK characters make up a tenth of the letters."""
+
+from __future__ import annotations
+
+import re
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LETTER = re.compile(r"[A-Za-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def detect_language(text: str) -> str:
+    letters = len(_LETTER.findall(text))
+    if letters == 0:
+        return "en"
+    return "zh" if len(_CJK.findall(text)) / letters >= 0.1 else "en"

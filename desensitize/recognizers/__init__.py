@@ -1,0 +1,20 @@
+"""Recognizers, one per file; importing this package registers them all in `desensitize.registry.RECOGNIZERS`."""
+
+from desensitize.recognizers import (  # noqa: F401 - imported for their registrations
+    card_number,
+    cn_address,
+    cn_bank_card,
+    cn_organization,
+    cn_passport,
+    cn_person,
+    cn_phone,
+    cn_record_number,
+    cn_resident_id,
+    cn_uscc,
+    en_age,
+    en_clinical_date,
+    en_medical_record_number,
+    en_organization,
+    en_street_address,
+    presidio_generic,
+)

@@ -1,0 +1,54 @@
+"""Building blocks shared by the recognizers in this folder."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from presidio_analyzer import LocalRecognizer, Pattern, PatternRecognizer, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
+
+# `\b` does not work next to Chinese characters (they are word characters): use explicit lookarounds.
+NO_ALNUM_BEFORE = r"(?<![0-9A-Za-z])"
+NO_ALNUM_AFTER = r"(?![0-9A-Za-z])"
+NO_DIGIT_BEFORE = r"(?<![0-9])"
+NO_DIGIT_AFTER = r"(?![0-9])"
+
+
+class ChecksumPatternRecognizer(PatternRecognizer):
+    """A pattern whose matches are dropped when `is_valid` fails; a valid match keeps its base score, so a
+    checksum alone (1 in 10 random numbers pass Luhn) needs context words to cross the threshold."""
+
+    def __init__(self, entity: str, patterns: list[Pattern], context: list[str], language: str,
+                 is_valid: Callable[[str], bool], name: str) -> None:
+        super().__init__(supported_entity=entity, patterns=patterns, context=context, supported_language=language,
+                         name=name)
+        self._is_valid = is_valid
+
+    def invalidate_result(self, pattern_text: str) -> bool:
+        return not self._is_valid(pattern_text)
+
+
+class LabeledValueRecognizer(LocalRecognizer):
+    """Finds `label ... value` and reports only the value, e.g. 住院号：123456. The value is the first named group
+    whose name starts with `value` that took part in the match (alternatives may use value, value2, ...)."""
+
+    def __init__(self, entity: str, regex: str, score: float, language: str, name: str, flags: int = 0) -> None:
+        self._regex = re.compile(regex, flags)
+        self._score = score
+        super().__init__(supported_entities=[entity], supported_language=language, name=name)
+
+    def load(self) -> None:
+        return None
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+                ) -> list[RecognizerResult]:
+        entity = self.supported_entities[0]
+        if entities and entity not in entities:
+            return []
+        results = []
+        for match in self._regex.finditer(text):
+            group = next(name for name, value in match.groupdict().items()
+                         if name.startswith("value") and value is not None)
+            results.append(RecognizerResult(entity, match.start(group), match.end(group), self._score))
+        return results

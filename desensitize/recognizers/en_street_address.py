@@ -1,0 +1,39 @@
+"""Street addresses: '8595 Browning Shoals', '12 High Street', 'Koskikatu 25', 'Apt. 864', 'Suite 501'.
+
+spaCy tags cities and countries (GPE) but not street lines, which are the most identifying part."""
+
+from __future__ import annotations
+
+from presidio_analyzer import Pattern, PatternRecognizer
+
+from desensitize.registry import recognizer
+
+ENTITY = "LOCATION"
+_WORD = r"[A-Z][a-zA-Z'\u00C0-\u017F-]+"
+SUFFIXES = (r"Street|St\.?|Avenue|Ave\.?|Road|Rd\.?|Boulevard|Blvd\.?|Lane|Ln\.?|Drive|Dr\.?|Court|Ct\.?|Way|Place|"
+            r"Pl\.?|Square|Sq\.?|Terrace|Parkway|Pkwy|Highway|Hwy|Circle|Cir\.?|Trail|Crossing|Heights|Hills?|"
+            r"Shoals?|Springs?|Ridge|Vista|Views?|Mall|Manor|Mews|Meadows?|Mill|Motorway|Pass|Path|Pike|Plaza|"
+            r"Point|Port|Row|Run|Station|Stream|Summit|Valley|Village|Walk|Wells|Fort|Falls|Estates?|Island|Lake|"
+            r"Landing|Loop|Oval|Park|Prairie|Radial|Ramp|Ranch|Rapids|Rest|Route|Shore|Skyway|Spur|Track|Trace|"
+            r"Turnpike|Underpass|Union|Via|Well|Creek|Crescent|Cove|Corner|Common|Club|Cliff|Center|Camp|Burg|"
+            r"Brook|Bridge|Branch|Bluff|Bend|Bayou|Alley|Expressway|Extension|Freeway|Gardens?|Gateway|Glen|Green|"
+            r"Grove|Harbor|Haven|Junction|Key|Knolls?|Forge|Fields?|Ferry|Ford|Flats?|Dale|Dam|Divide|Curve|Isle|"
+            r"Mission|Lights?|Stravenue|Throughway|Tunnel|Viaduct|Ville|Wall|Crest|Cape|Canyon|Causeway|Crossroad|"
+            r"Fall|Forest|Fork|Inlet|Land|Locks?|Lodge|Mount|Mountain|Neck|Orchard|Overpass|Pines?|Plains?|River|"
+            r"Shoal|Centers?|Corners?|Courts?|Drives?|Estates|Islands?|Junctions?|Lakes?|Mills|Ridges|Roads|Routes")
+NUMBERED = rf"\b\d{{1,6}}(?:\s{_WORD}){{1,3}}\s(?:{SUFFIXES})s?(?![a-z])"
+EUROPEAN = (r"\b[A-Z][a-z\u00C0-\u017F]+(?:katu|tie|gatan|vägen|vej|gade|straße|strasse|weg|laan|straat|utca|ulica)"
+            r"\s\d{1,5}\b")
+UNIT = r"\b(?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Flat)\s?#?\d{1,5}[A-Z]?\b"
+# "8595 Browning Shoals, South Kristenhaven, AS 17441": a whole US address line, whatever the street suffix
+US_LINE = (r"\b\d{1,6}(?:\s[A-Z][a-z]+){1,4}(?:\s(?:Apt\.|Suite)\s\d{1,5})?,\s[A-Z][a-z]+(?:\s[A-Z][a-z]+)*,"
+           r"\s[A-Z]{2}\s\d{5}(?:-\d{4})?\b")
+PO_BOX = r"\b(?:PSC|Unit|USNS|USNV|USS)\s\d{3,5},\sBox\s\d{3,5}\b"
+
+
+@recognizer("street_address", (ENTITY,), ("en",))
+def build(language: str) -> PatternRecognizer:
+    patterns = [Pattern("numbered_street", NUMBERED, 0.6), Pattern("european_street", EUROPEAN, 0.6),
+                Pattern("unit", UNIT, 0.5), Pattern("po_box", PO_BOX, 0.6), Pattern("us_line", US_LINE, 0.7)]
+    return PatternRecognizer(supported_entity=ENTITY, patterns=patterns, supported_language=language,
+                             name="StreetAddressRecognizer")

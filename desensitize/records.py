@@ -1,0 +1,108 @@
+"""Desensitizing records in memory: the pure function that the file pipeline, worker processes, the apps and a
+cluster engine (a Ray Data `map_batches`, a Spark `mapPartitions`) all call."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from desensitize.config import DesensitizeConfig
+from desensitize.detector import Detector, DetectorSettings
+from desensitize.keys import load_secret
+from desensitize.lang import detect_language
+from desensitize.operators import OPERATORS, Operator
+from veritune.errors import VeritunError
+from veritune.packs import load_pack
+
+SPANS_FIELD = "desensitized_spans"  # offsets of replacements in the output (never values)
+
+
+def detector_settings(cfg: DesensitizeConfig, domains_root: Path | None = None) -> DetectorSettings:
+    if cfg.domain is None:
+        return DetectorSettings(threshold=cfg.threshold)
+    pack = load_pack(cfg.domain, domains_root)
+    allow = [row["title"] for row in pack.kb_records() if row.get("title")]  # the domain's own vocabulary
+    if pack.spec.allow_list:
+        lines = pack.path(pack.spec.allow_list).read_text(encoding="utf-8").splitlines()
+        allow += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    return DetectorSettings(entities=pack.spec.entities, threshold=cfg.threshold, allow_list=allow,
+                            extra_recognizers=pack.spec.recognizers)
+
+
+def build_operator(cfg: DesensitizeConfig, default_vault: Path | None = None) -> Operator:
+    factory = OPERATORS.get(cfg.operator)
+    if cfg.operator in ("tag", "mask"):
+        return factory()
+    secret = load_secret(cfg.operator, Path(cfg.key_file) if cfg.key_file else None)
+    if cfg.operator == "pseudonym":
+        vault = Path(cfg.vault) if cfg.vault else default_vault
+        if vault is None:
+            raise VeritunError("the pseudonym operator needs a vault path", field="vault")
+        return factory(secret, vault)
+    return factory(secret)
+
+
+class RecordDesensitizer:
+    """Detector + operator, built once (loading spaCy takes seconds), applied to many records."""
+
+    def __init__(self, cfg: DesensitizeConfig, detector: Detector | None = None, operator: Operator | None = None,
+                 domains_root: Path | None = None, default_vault: Path | None = None) -> None:
+        self.cfg = cfg
+        self.detector = detector or Detector(detector_settings(cfg, domains_root))
+        self.operator = operator or build_operator(cfg, default_vault)
+
+    def texts_of(self, record: dict[str, Any]) -> list[str]:
+        value = record[self.cfg.field]
+        if isinstance(value, str):
+            return [value]
+        return [message["content"] for message in value]
+
+    def process(self, records: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], Counter]]:
+        """Desensitize `records` (validated: the field is a string or a list of messages). One spaCy pass per
+        language over the whole batch."""
+        units = [(i, j, text) for i, record in enumerate(records) for j, text in enumerate(self.texts_of(record))]
+        languages = [self.cfg.lang if self.cfg.lang != "auto" else detect_language(text) for _, _, text in units]
+        spans: list[list] = [[] for _ in units]
+        for language in set(languages):
+            picked = [k for k, lang in enumerate(languages) if lang == language]
+            found = self.detector.analyze_batch([units[k][2] for k in picked], language, self.cfg.batch_size)
+            for k, result in zip(picked, found, strict=True):
+                spans[k] = result
+        outputs = [(dict(record), Counter()) for record in records]
+        new_texts: dict[tuple[int, int], str] = {}
+        replaced_by_record: dict[int, list[dict[str, Any]]] = {i: [] for i in range(len(records))}
+        for (i, j, text), language, unit_spans in zip(units, languages, spans, strict=True):
+            new_text, replaced = self.operator.apply(text, unit_spans, language)
+            new_texts[(i, j)] = new_text
+            counts = outputs[i][1]
+            for item in replaced:
+                counts[(item.entity_type, language)] += 1
+                entry = asdict(item)
+                if not isinstance(records[i][self.cfg.field], str):
+                    entry["message"] = j
+                replaced_by_record[i].append(entry)
+        for i, (record, _) in enumerate(outputs):
+            original = records[i][self.cfg.field]
+            if isinstance(original, str):
+                record[self.cfg.field] = new_texts[(i, 0)]
+            else:
+                record[self.cfg.field] = [{**m, "content": new_texts[(i, j)]} for j, m in enumerate(original)]
+            record[SPANS_FIELD] = replaced_by_record[i]
+        return outputs
+
+
+def validate_record(record: Any, field: str) -> str | None:
+    """Why a parsed line cannot be desensitized, or None. The reason never quotes the record's content."""
+    if not isinstance(record, dict):
+        return "line is not a JSON object"
+    if field not in record:
+        return f"missing field '{field}'"
+    value = record[field]
+    if isinstance(value, str):
+        return None
+    if isinstance(value, list) and all(isinstance(m, dict) and isinstance(m.get("content"), str) for m in value):
+        return None
+    return f"field '{field}' must be a string or a list of messages with string 'content'"
