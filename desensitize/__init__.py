@@ -10,6 +10,13 @@ import os
 # extractor is built; an empty URL list keeps it on its bundled snapshot. Must be set before Presidio is imported.
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
+import logging  # noqa: E402
+
+# Presidio logs analysed text and operator inputs at DEBUG: keep its loggers quiet whatever the root level is, so
+# no raw value reaches a log even when a user turns on debug logging.
+for _name in ("presidio-analyzer", "presidio-anonymizer"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+
 from desensitize.config import DesensitizeConfig  # noqa: E402
 from desensitize.detector import Detector, DetectorSettings, Span  # noqa: E402
 from desensitize.gate import require_desensitized  # noqa: E402

@@ -50,15 +50,35 @@ def _date_shaped(entity: str, value: str) -> bool:
 
 
 def _phone_without_lab_separators(entity: str, value: str) -> bool:
-    return entity != "PHONE_NUMBER" or "/" not in value
+    """Lab values (7.34/50/95/28/0) and years (1982) are no phone numbers: slashes out, seven digits at least."""
+    return entity != "PHONE_NUMBER" or ("/" not in value and sum(c.isdigit() for c in value) >= 7)
 
 
 RULES: tuple[Rule, ...] = (_name_shaped, _date_shaped, _phone_without_lab_separators)
 
 
+# Types whose values are ASCII-shaped: Presidio's `\w`-based patterns can pull in Chinese characters next to them
+# (邮箱zhang@example.com), since CJK characters are word characters.
+_ASCII_TYPES = {"EMAIL_ADDRESS", "URL", "IP_ADDRESS", "IBAN_CODE", "CREDIT_CARD", "US_SSN", "PHONE_NUMBER"}
+_CJK_EDGE = re.compile(r"^[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]+|[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]+$")
+
+
+def trim_cjk_edges(text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
+    for result in results:
+        if result.entity_type not in _ASCII_TYPES:
+            continue
+        value = text[result.start:result.end]
+        head = _CJK_EDGE.match(value)
+        result.start += head.end() if head else 0
+        tail = _CJK_EDGE.search(text[result.start:result.end])
+        if tail and tail.start() > 0:
+            result.end = result.start + tail.start()
+    return [r for r in results if r.end > r.start]
+
+
 def apply_rules(text: str, results: list[RecognizerResult], rules: tuple[Rule, ...] = RULES,
                 is_common_word: Callable[[str], bool] | None = None) -> list[RecognizerResult]:
-    kept = [r for r in results if all(rule(r.entity_type, text[r.start:r.end]) for rule in rules)]
+    kept = [r for r in trim_cjk_edges(text, results) if all(rule(r.entity_type, text[r.start:r.end]) for rule in rules)]
     if is_common_word is None:
         return kept
     # spaCy reads capitalised sentence-initial words as an organisation ("Reliance on a third party", "Investment
@@ -91,3 +111,24 @@ def resolve_overlaps(results: list[RecognizerResult]) -> list[RecognizerResult]:
         if all(result.end <= k.start or result.start >= k.end for k in kept):
             kept.append(result)
     return sorted(kept, key=lambda r: r.start)
+
+
+# Names found once are names everywhere in the document: "患者张伟 ... 张伟同意" has a cue only the first time.
+PROPAGATED_TYPES = ("PERSON", "ORGANIZATION")
+
+
+def propagate_mentions(text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
+    extra = []
+    for result in results:
+        if result.entity_type not in PROPAGATED_TYPES:
+            continue
+        value = text[result.start:result.end]
+        if len(value) < 2:
+            continue
+        edge = r"(?<![A-Za-z0-9])" if value[0].isascii() else ""
+        tail = r"(?![A-Za-z0-9])" if value[-1].isascii() else ""
+        for match in re.finditer(edge + re.escape(value) + tail, text):
+            if not any(match.start() < r.end and match.end() > r.start for r in results + extra):
+                extra.append(RecognizerResult(result.entity_type, match.start(), match.end(), result.score,
+                                              recognition_metadata={"recognizer_name": "MentionPropagation"}))
+    return results + extra

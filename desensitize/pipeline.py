@@ -28,7 +28,14 @@ from veritune.atomic import atomic_dir, atomic_file
 from veritune.errors import VeritunError
 from veritune.hashing import config_hash
 from veritune.logs import get_logger
-from veritune.manifest import Manifest, file_record, folder_records, manifest_path_for, write_manifest
+from veritune.manifest import (
+    FOLDER_MANIFEST,
+    Manifest,
+    file_record,
+    folder_records,
+    manifest_path_for,
+    write_manifest,
+)
 
 log = get_logger("desensitize")
 
@@ -177,7 +184,9 @@ def desensitize_file(source: str | Path, output: str | Path, cfg: DesensitizeCon
     local = None if cfg.workers > 1 else RecordDesensitizer(cfg, domains_root=domains_root, default_vault=vault)
     recognizers = (local or RecordDesensitizer(cfg, domains_root=domains_root, default_vault=vault)
                    ).detector.recognizer_versions()
-    report = DesensitizeReport(output=output, manifest=manifest_path_for(output))
+    # a dataset folder holds its manifest; a JSONL file has X.jsonl.manifest.json beside it
+    manifest_file = output / FOLDER_MANIFEST if as_dataset else manifest_path_for(output)
+    report = DesensitizeReport(output=output, manifest=manifest_file)
     rejects: list[dict[str, Any]] = []
     started = time.perf_counter()
     jsonl_target = Path(tempfile.mkdtemp(dir=output.absolute().parent)) / "out.jsonl" if as_dataset else output

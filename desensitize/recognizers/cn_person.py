@@ -17,7 +17,6 @@ from desensitize.registry import recognizer
 ENTITY = "PERSON"
 COMPOUND_SURNAMES = ("欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒",
                      "夏侯", "令狐", "轩辕", "端木", "独孤", "南宫", "西门", "百里")
-# 和 is left out: far more often the conjunction (汇款人和收款人) than a surname
 SURNAMES = set(
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟"
     "谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤常温康施文牛樊葛邢"
@@ -28,6 +27,12 @@ SURNAMES = set(
     "芮都普阙浦戈伏鹿薄邸雍辜羊阿乌母裘亓修邰赫杭况那宿鲜印逯隆茹诸战慕危玉银亢嵇公哈湛宾戎勾茅利於呼居揭干但尉冶"
     "斯元束檀衣信展阴昝智幸奉植衡富尧闭由萧赖傅洪"
 )
+# Surnames that are also common words right after a cue (患者应低盐饮食, 客户都应, 汇款人和收款人, 患者平卧): a
+# name starting with one needs more evidence (see _ambiguous_name_confirmed).
+AMBIGUOUS_SURNAMES = set("应时向都来全平信但那由区门海强花权国相初公利於呼居揭干元衣展阴智幸奉富闭阿母印"
+                         "战危玉支丰巴计宣普修况宿鲜隆慕哈宾斯束和于高常")
+_BOUNDARY = set("，。、；：,.;:）)！？!?（( \n")
+_FOLLOW_CUES = ("的电话", "电话", "手机", "身份证", "先生", "女士", "同志", "家属")
 CUES = ("患者", "病人", "姓名", "家属", "客户", "法定代表人", "法人代表", "联系人", "申请人", "投保人", "被保险人",
         "受益人", "经办人", "户名", "持卡人", "收款人", "汇款人", "委托人", "监护人", "记录：")
 JIEBA_ONLY_SCORE = 0.3
@@ -39,10 +44,35 @@ _CUED = re.compile(rf"(?:{'|'.join(CUES)})\s*[:：]?\s*(?P<value>{_SURNAME}{_HAN
 _TITLED = re.compile(rf"(?P<value>{_SURNAME}{_HAN}{{0,2}})(?=先生|女士|医生|大夫|护士|老师|经理)")
 
 
+COMMON_WORD_FREQUENCY = 50  # jieba counts: 信息 12256, 高热 75 are words; the name 高军 has 3
+
+
 def _dictionary_word(candidate: str) -> bool:
-    """jieba knows the candidate as a word, and not as a person name."""
+    """jieba knows the candidate as a common word, and not as a person name."""
     tag = jieba.posseg.dt.word_tag_tab.get(candidate)
-    return tag is not None and not tag.startswith("nr")
+    frequency = jieba.dt.FREQ.get(candidate) or 0
+    return tag is not None and not tag.startswith("nr") and frequency >= COMMON_WORD_FREQUENCY
+
+
+def _tags_by_start(text: str) -> dict[int, tuple[str, str]]:
+    """Start offset -> (word, jieba part-of-speech flag)."""
+    tags, offset = {}, 0
+    for word, flag in jieba.posseg.cut(text):
+        tags[offset] = (word, flag)
+        offset += len(word)
+    return tags
+
+
+def _ambiguous_name_confirmed(text: str, start: int, end: int, tags: dict[int, tuple[str, str]]) -> bool:
+    """A name that starts with an ambiguous surname stands if punctuation or a follow-up cue ends it, or jieba reads
+    a full three-character name there, or the surname alone followed by a given name it tags as a name."""
+    if end >= len(text) or text[end] in _BOUNDARY or text.startswith(_FOLLOW_CUES, end):
+        return True
+    word, flag = tags.get(start, ("", ""))
+    if flag.startswith("nr") and len(word) == 3:
+        return True
+    following = tags.get(start + 1, ("", ""))
+    return len(word) == 1 and following[1].startswith("nr") and start + 1 + len(following[0]) == end
 
 
 def _surname_length(name: str) -> int:
@@ -64,11 +94,17 @@ class ChinesePersonRecognizer(LocalRecognizer):
             return []
         words = self._word_starts(text)
         found = []
+        tags = None
         for match in _CUED.finditer(text):
             start = match.start("value")
             end = self._name_end(match.group("value"), start, words)
-            if not _dictionary_word(text[start:end]):  # 客户信息, 客户利益: a word, not a name
-                found.append(RecognizerResult(ENTITY, start, end, 0.85))
+            if _dictionary_word(text[start:end]):  # 客户信息, 客户利益: a word, not a name
+                continue
+            if text[start] in AMBIGUOUS_SURNAMES:
+                tags = tags if tags is not None else _tags_by_start(text)
+                if not _ambiguous_name_confirmed(text, start, end, tags):
+                    continue
+            found.append(RecognizerResult(ENTITY, start, end, 0.85))
         found += [RecognizerResult(ENTITY, m.start("value"), m.end("value"), 0.6) for m in _TITLED.finditer(text)
                   if m.end("value") - m.start("value") >= 2]
         found += self._tagged_names(text)

@@ -4,10 +4,14 @@ spaCy tags cities and countries (GPE) but not street lines, which are the most i
 
 from __future__ import annotations
 
+import re
+
 from presidio_analyzer import Pattern, PatternRecognizer
 
 from desensitize.registry import recognizer
 
+# Capitals carry the meaning here; Presidio matches case-insensitively unless told otherwise.
+CASE_SENSITIVE = re.DOTALL | re.MULTILINE
 ENTITY = "LOCATION"
 _WORD = r"[A-Z][a-zA-Z'\u00C0-\u017F-]+"
 SUFFIXES = (r"Street|St\.?|Avenue|Ave\.?|Road|Rd\.?|Boulevard|Blvd\.?|Lane|Ln\.?|Drive|Dr\.?|Court|Ct\.?|Way|Place|"
@@ -36,4 +40,5 @@ def build(language: str) -> PatternRecognizer:
     patterns = [Pattern("numbered_street", NUMBERED, 0.6), Pattern("european_street", EUROPEAN, 0.6),
                 Pattern("unit", UNIT, 0.5), Pattern("po_box", PO_BOX, 0.6), Pattern("us_line", US_LINE, 0.7)]
     return PatternRecognizer(supported_entity=ENTITY, patterns=patterns, supported_language=language,
+                             global_regex_flags=CASE_SENSITIVE,
                              name="StreetAddressRecognizer")

@@ -1,0 +1,137 @@
+"""Table-driven tests, one table per recognizer: what it must find, and what it must leave alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from desensitize import RECOGNIZERS
+from tests.desensitize.conftest import found
+
+# (recognizer, language, text, expected (type, value) pairs — [] means nothing may be found)
+CASES = [
+    # resident ID: MOD 11-2 check character and a real birth date
+    ("cn_resident_id", "zh", "身份证号11010519491231002X，", [("CN_RESIDENT_ID", "11010519491231002X")]),
+    ("cn_resident_id", "zh", "证件号码：11010519491231002x", [("CN_RESIDENT_ID", "11010519491231002x")]),
+    ("cn_resident_id", "zh", "身份证号110105194912310021", []),           # wrong check character
+    ("cn_resident_id", "zh", "身份证号110105194913311235", []),           # month 13, check character right
+    ("cn_resident_id", "zh", "编号911010519491231002X7", []),             # inside a longer run
+    # mainland phones
+    ("cn_phone", "zh", "手机13912345678。", [("CN_PHONE", "13912345678")]),
+    ("cn_phone", "zh", "电话+86 139 1234 5678", [("CN_PHONE", "+86 139 1234 5678")]),
+    ("cn_phone", "zh", "联系电话139-1234-5678", [("CN_PHONE", "139-1234-5678")]),
+    ("cn_phone", "zh", "座机021-62345678，", [("CN_PHONE", "021-62345678")]),
+    ("cn_phone", "zh", "随访电话(0755)2345678", [("CN_PHONE", "(0755)2345678")]),
+    ("cn_phone", "zh", "编号12345678901", []),                            # 12 is no mobile prefix
+    ("cn_phone", "zh", "手机1391234567", []),                             # ten digits
+    # bank cards: UnionPay prefix, Luhn, and a context word
+    ("cn_bank_card", "zh", "银行卡号6222021234567894，", [("CN_BANK_CARD", "6222021234567894")]),
+    ("cn_bank_card", "zh", "收款账户6217 0012 3456 7890 122", [("CN_BANK_CARD", "6217 0012 3456 7890 122")]),
+    ("cn_bank_card", "zh", "银行卡号6222021234567895", []),              # fails Luhn
+    ("cn_bank_card", "zh", "批次6222021234567894已入库", []),            # Luhn alone is 1 in 10: no context, no hit
+    # unified social credit code: GB 32100 check character and a context word
+    ("cn_uscc", "zh", "统一社会信用代码91350100M000100Y43，", [("CN_USCC", "91350100M000100Y43")]),
+    ("cn_uscc", "zh", "统一社会信用代码91350100M000100Y44", []),
+    ("cn_uscc", "zh", "序列91350100M000100Y43已过期", []),
+    # passports need the word
+    ("cn_passport", "zh", "护照号E12345678，", [("CN_PASSPORT", "E12345678")]),
+    ("cn_passport", "zh", "型号E12345678的设备", []),
+    # record and insurance numbers by their labels
+    ("cn_medical_record_number", "zh", "住院号：123456，", [("MEDICAL_RECORD_NUMBER", "123456")]),
+    ("cn_medical_record_number", "zh", "门诊号 A2024001", [("MEDICAL_RECORD_NUMBER", "A2024001")]),
+    ("cn_medical_record_number", "zh", "病案号88234511", [("MEDICAL_RECORD_NUMBER", "88234511")]),
+    ("cn_medical_record_number", "zh", "编号123456", []),
+    ("cn_insurance_number", "zh", "医保卡号YB123456789012。", [("INSURANCE_NUMBER", "YB123456789012")]),
+    # names: cues, compound surnames, jieba deciding where a name ends
+    ("cn_person", "zh", "患者张伟，男，45岁。", [("PERSON", "张伟")]),
+    ("cn_person", "zh", "家属欧阳娜娜的电话", [("PERSON", "欧阳娜娜")]),
+    ("cn_person", "zh", "客户李欣购买理财产品", [("PERSON", "李欣")]),
+    ("cn_person", "zh", "法定代表人：王建国，", [("PERSON", "王建国")]),
+    ("cn_person", "zh", "客户信息必须定期更新", []),
+    ("cn_person", "zh", "跨境电汇必须附带完整的汇款人和收款人信息", []),
+    ("cn_person", "zh", "高血压患者应低盐饮食", []),
+    ("cn_person", "zh", "患者高热，伴寒战", []),
+    ("cn_person", "zh", "患者平卧时气短", []),
+    ("cn_person", "zh", "患者高军，男", [("PERSON", "高军")]),             # a common surname that is also a word
+    ("cn_person", "zh", "家属权玉华电话", [("PERSON", "权玉华")]),
+    # addresses: at least two levels
+    ("cn_address", "zh", "住址北京市朝阳区建国路88号。", [("LOCATION", "北京市朝阳区建国路88号")]),
+    ("cn_address", "zh", "来自广东省深圳市南山区", [("LOCATION", "广东省深圳市南山区")]),
+    ("cn_address", "zh", "禁止操纵市场", []),
+    ("cn_address", "zh", "上市公司应及时披露", []),
+    # companies by legal form
+    ("cn_organization", "zh", "工作单位华远软件传媒有限公司，", [("ORGANIZATION", "华远软件传媒有限公司")]),
+    ("cn_organization", "zh", "上市公司和保险公司", []),
+    # card numbers of any brand (Mastercard 2-series included)
+    ("card_number", "en", "Card on file: 2223 0000 4841 0010.", [("CREDIT_CARD", "2223 0000 4841 0010")]),
+    ("card_number", "en", "Card on file: 2223 0000 4841 0011.", []),
+    ("card_number", "en", "Shipment 2223000048410010 arrived", []),
+    # clinical dates, not blood pressures or blood gases
+    ("clinical_date", "en", "Seen on 7/22 in clinic.", [("DATE_TIME", "7/22")]),
+    ("clinical_date", "en", "Admitted 7/22/24 with fever.", [("DATE_TIME", "7/22/24")]),
+    ("clinical_date", "en", "BP 150/95, ABG 7.34/50/95/28/0.", []),
+    ("clinical_date", "en", "DOB August 14, 1982, seen", [("DATE_TIME", "August 14, 1982")]),
+    ("clinical_date", "en", "born 14 Aug 1982.", [("DATE_TIME", "14 Aug 1982")]),
+    ("clinical_date", "en", "DOB: 1998-02-18.", [("DATE_TIME", "1998-02-18")]),
+    # English medical record numbers by their labels
+    ("en_medical_record_number", "en", "MRN 1234567, seen today", [("MEDICAL_RECORD_NUMBER", "1234567")]),
+    ("en_medical_record_number", "en", "MRN: #1234567.", [("MEDICAL_RECORD_NUMBER", "1234567")]),
+    ("en_medical_record_number", "en", "medical record number 12345678", [("MEDICAL_RECORD_NUMBER", "12345678")]),
+    ("en_medical_record_number", "en", "Order 1234567 shipped", []),
+    # street addresses
+    ("street_address", "en", "lives at 12 High Street now", [("LOCATION", "12 High Street")]),
+    ("street_address", "en", "The office is at Koskikatu 25.", [("LOCATION", "Koskikatu 25")]),
+    ("street_address", "en", "Home: 8595 Browning Shoals, South Kristenhaven, AS 17441.",
+     [("LOCATION", "8595 Browning Shoals, South Kristenhaven, AS 17441")]),
+    ("street_address", "en", "We saw 12 patients today.", []),
+    # ages
+    ("age", "en", "A 79-year-old man", [("AGE", "79")]),
+    ("age", "en", "patient aged 74 with fever", [("AGE", "74")]),
+    ("age", "en", "Give 75 mg daily", []),
+    # organisations by legal form or as partnerships
+    ("en_organization", "en", "Employer: Miller LLC.", [("ORGANIZATION", "Miller LLC")]),
+    ("en_organization", "en", "Paid to Martin, Johnson and Tapia today",
+     [("ORGANIZATION", "Martin, Johnson and Tapia")]),
+    ("en_organization", "en", "Access must be limited to staff.", []),
+    # Presidio's generic recognizers, kept for both languages where the shape is universal
+    ("email", "zh", "邮箱zhang.wei@example.com。", [("EMAIL_ADDRESS", "zhang.wei@example.com")]),
+    ("iban", "en", "IBAN GB82 WEST 1234 5698 7654 32.", [("IBAN_CODE", "GB82 WEST 1234 5698 7654 32")]),
+    ("us_ssn", "en", "SSN 536-90-4399 on file", [("US_SSN", "536-90-4399")]),
+    ("us_ssn", "en", "SSN 078-05-1120 on file", []),                     # the Woolworth wallet card: not real
+    ("us_phone", "en", "Call (415) 555-0132 today.", [("PHONE_NUMBER", "(415) 555-0132")]),
+]
+
+
+@pytest.mark.parametrize(("name", "lang", "text", "expected"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_recognizer(only, name: str, lang: str, text: str, expected: list[tuple[str, str]]) -> None:
+    assert found(only(name), text, lang) == expected
+
+
+def test_every_registered_recognizer_has_a_table() -> None:
+    tested = {case[0] for case in CASES}
+    untested = set(RECOGNIZERS.names()) - tested - {"spacy_ner", "date", "ip_address", "url", "credit_card"}
+    assert not untested, f"recognizers without table tests: {sorted(untested)}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "PT to follow up with GU clinic. ABG 7.34/50/95/28/0 today. Started lasix, foley placed.",
+        "BP 150/95, HR 102, SpO2 94% RA. CXR and CBC ordered. NPO, IV fluids.",
+        "Wells score is high; consider Cushing syndrome.",
+    ],
+)
+def test_clinical_text_without_pii_stays_untouched(text: str) -> None:
+    from desensitize import DesensitizeConfig, Detector
+    from desensitize.records import detector_settings
+
+    medical = Detector(detector_settings(DesensitizeConfig(domain="medical")))
+    assert found(medical, text, "en") == []
+
+
+def test_full_detector_on_mixed_records(detector) -> None:
+    text = "Patient John Smith (MRN 1234567) called from (415) 555-0132; email john.smith@example.com."
+    assert {t for t, _ in found(detector, text, "en")} >= {"PERSON", "MEDICAL_RECORD_NUMBER", "PHONE_NUMBER",
+                                                          "EMAIL_ADDRESS"}
+    zh = "患者张伟，身份证号11010519491231002X，手机13912345678，住址北京市朝阳区建国路88号。"
+    assert found(detector, zh, "zh") == [("PERSON", "张伟"), ("CN_RESIDENT_ID", "11010519491231002X"),
+                                         ("CN_PHONE", "13912345678"), ("LOCATION", "北京市朝阳区建国路88号")]
