@@ -17,15 +17,24 @@ import logging  # noqa: E402
 for _name in ("presidio-analyzer", "presidio-anonymizer"):
     logging.getLogger(_name).setLevel(logging.WARNING)
 
-from desensitize.config import DesensitizeConfig  # noqa: E402
-from desensitize.detector import Detector, DetectorSettings, Span  # noqa: E402
-from desensitize.gate import require_desensitized  # noqa: E402
-from desensitize.operators import OPERATORS, decrypt_text  # noqa: E402
-from desensitize.pipeline import DesensitizeReport, desensitize_file  # noqa: E402
-from desensitize.records import RecordDesensitizer  # noqa: E402
-from desensitize.registry import RECOGNIZERS  # noqa: E402
-from desensitize.verify import VerifyReport, verify_file  # noqa: E402
+from typing import Any  # noqa: E402
 
-__all__ = ["OPERATORS", "RECOGNIZERS", "DesensitizeConfig", "DesensitizeReport", "Detector", "DetectorSettings",
-           "RecordDesensitizer", "Span", "VerifyReport", "decrypt_text", "desensitize_file", "require_desensitized",
-           "verify_file"]
+# Public API -> defining module. Loaded on first use: spaCy and Presidio take seconds to import, and the CLI
+# validates options (desensitize.config) before it needs them.
+_EXPORTS = {
+    "DesensitizeConfig": "desensitize.config", "Detector": "desensitize.detector",
+    "DetectorSettings": "desensitize.detector", "Span": "desensitize.detector",
+    "require_desensitized": "desensitize.gate", "OPERATORS": "desensitize.operators",
+    "decrypt_text": "desensitize.operators", "DesensitizeReport": "desensitize.pipeline",
+    "desensitize_file": "desensitize.pipeline", "RecordDesensitizer": "desensitize.records",
+    "RECOGNIZERS": "desensitize.recognizers", "VerifyReport": "desensitize.verify", "verify_file": "desensitize.verify",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(name)
+    import importlib
+
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -28,11 +28,13 @@ def _name_shaped(entity: str, value: str) -> bool:
     "SpO2", "MRN MRN", "ST" are not); people and organisations carry no digits (street addresses do)."""
     if entity not in ("PERSON", "ORGANIZATION", "LOCATION") or re.search(r"[\u4e00-\u9fff]", value):
         return True
-    if not any(c.isupper() for c in value):
-        return False
+    if not any(c.isupper() for c in value) and not (entity == "LOCATION" and re.search(r"\d", value)):
+        return False  # a postcode (ZIP: 3520) is the one lower-case-free location
     if entity != "LOCATION" and re.search(r"\d", value):
         return False
-    words = re.findall(r"[A-Za-z0-9]+", value)
+    words = re.findall(r"[^\W_]+", value)
+    if entity == "LOCATION" and all(w.isdigit() for w in words):
+        return True  # a postcode
     return not all(_abbreviation(w) or w.isdigit() for w in words)
 
 

@@ -13,8 +13,13 @@ from desensitize.recognizers import (  # noqa: F401 - imported for their registr
     cn_uscc,
     en_age,
     en_clinical_date,
+    en_labeled_location,
     en_medical_record_number,
     en_organization,
+    en_speaker,
     en_street_address,
     presidio_generic,
 )
+from desensitize.registry import RECOGNIZERS  # noqa: E402 - the registry, filled by the imports above
+
+__all__ = ["RECOGNIZERS"]

@@ -9,7 +9,7 @@ from desensitize.recognizers._base import LabeledValueRecognizer
 from desensitize.registry import recognizer
 
 REGEX = (r"(?<![\d.])(?P<value>\d{1,3})(?=\s?-?\s?(?:years?|yrs?|y/?o)\b)"
-         r"|\b(?:aged?|age:)\s*(?P<value2>\d{1,3})(?![\d.])")
+         r"|\b(?:aged?|age:|age of|turn(?:ed|s|ing)?)\s*(?P<value2>\d{1,3})(?![\d.,]\d)(?!\s?(?:%|mg|kg|ml|am|pm))")
 
 
 @recognizer("age", ("AGE",), ("en",))

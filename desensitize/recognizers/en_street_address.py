@@ -32,13 +32,18 @@ UNIT = r"\b(?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Flat)\s?#?\d{1,5}[A-Z]?\b"
 # "8595 Browning Shoals, South Kristenhaven, AS 17441": a whole US address line, whatever the street suffix
 US_LINE = (r"\b\d{1,6}(?:\s[A-Z][a-z]+){1,4}(?:\s(?:Apt\.|Suite)\s\d{1,5})?,\s[A-Z][a-z]+(?:\s[A-Z][a-z]+)*,"
            r"\s[A-Z]{2}\s\d{5}(?:-\d{4})?\b")
+# House number, street name (any language, lower-case particles allowed), building number: "28245 Puruntie 82",
+# "86036 Rua do Arenque 1634", "450 Præstevænget 15"
+_LATIN = r"[A-Z\u00C0-\u00DE\u0100-\u017F\u0386-\u03AB][\w\u00C0-\u017F\u0386-\u03CE'-]+"  # Latin or Greek
+INTERNATIONAL = rf"\b\d{{1,6}}\s+{_LATIN}(?:\s+(?:[a-z]{{1,3}}|{_LATIN})){{0,3}}\s+\d{{1,5}}\b"
 PO_BOX = r"\b(?:PSC|Unit|USNS|USNV|USS)\s\d{3,5},\sBox\s\d{3,5}\b"
 
 
 @recognizer("street_address", (ENTITY,), ("en",))
 def build(language: str) -> PatternRecognizer:
     patterns = [Pattern("numbered_street", NUMBERED, 0.6), Pattern("european_street", EUROPEAN, 0.6),
-                Pattern("unit", UNIT, 0.5), Pattern("po_box", PO_BOX, 0.6), Pattern("us_line", US_LINE, 0.7)]
+                Pattern("unit", UNIT, 0.5), Pattern("po_box", PO_BOX, 0.6), Pattern("us_line", US_LINE, 0.7),
+                Pattern("international", INTERNATIONAL, 0.5)]
     return PatternRecognizer(supported_entity=ENTITY, patterns=patterns, supported_language=language,
                              global_regex_flags=CASE_SENSITIVE,
                              name="StreetAddressRecognizer")

@@ -65,6 +65,7 @@ CASES = [
     ("card_number", "en", "Card on file: 2223 0000 4841 0010.", [("CREDIT_CARD", "2223 0000 4841 0010")]),
     ("card_number", "en", "Card on file: 2223 0000 4841 0011.", []),
     ("card_number", "en", "Shipment 2223000048410010 arrived", []),
+    ("card_number", "en", "What is the limit for card 501864667909?", [("CREDIT_CARD", "501864667909")]),
     # clinical dates, not blood pressures or blood gases
     ("clinical_date", "en", "Seen on 7/22 in clinic.", [("DATE_TIME", "7/22")]),
     ("clinical_date", "en", "Admitted 7/22/24 with fever.", [("DATE_TIME", "7/22/24")]),
@@ -83,10 +84,25 @@ CASES = [
     ("street_address", "en", "Home: 8595 Browning Shoals, South Kristenhaven, AS 17441.",
      [("LOCATION", "8595 Browning Shoals, South Kristenhaven, AS 17441")]),
     ("street_address", "en", "We saw 12 patients today.", []),
+    ("street_address", "en", "lives at 86036 Rua do Arenque 1634, Goiânia",
+     [("LOCATION", "86036 Rua do Arenque 1634")]),
+    # postcodes by label, towns in capitals or Greek after a cue, the town after a street line
+    ("zip_code", "en", "Billing ZIP: 3520, thanks", [("LOCATION", "3520")]),
+    ("zip_code", "en", "my zip code is 35350.", [("LOCATION", "35350")]),
+    ("zip_code", "en", "Give 3520 units", []),
+    ("place_name", "en", "I am in ΛΕΥΚΩΣΙΑ for a trip", [("LOCATION", "ΛΕΥΚΩΣΙΑ")]),
+    ("place_name", "en", "Where: UPTON SCUDAMORE Country Club", [("LOCATION", "UPTON SCUDAMORE")]),
+    ("place_name", "en", "address: 5049 Harjukuja 54, SEINÄJOKI", [("LOCATION", "SEINÄJOKI")]),
+    ("place_name", "en", "Started on IV fluids in ICU", []),
+    # speakers in transcripts, not field labels
+    ("speaker", "en", "Ubul: What a wife. Halldór: Remember me?", [("PERSON", "Ubul"), ("PERSON", "Halldór")]),
+    ("speaker", "en", "Plan: admit. Assessment: stable. Indications: pain. Interactions: none.", []),
     # ages
     ("age", "en", "A 79-year-old man", [("AGE", "79")]),
     ("age", "en", "patient aged 74 with fever", [("AGE", "74")]),
     ("age", "en", "Give 75 mg daily", []),
+    ("age", "en", "My brother just turned 60", [("AGE", "60")]),
+    ("age", "en", "retired at the age of 61.", [("AGE", "61")]),
     # organisations by legal form or as partnerships
     ("en_organization", "en", "Employer: Miller LLC.", [("ORGANIZATION", "Miller LLC")]),
     ("en_organization", "en", "Paid to Martin, Johnson and Tapia today",
