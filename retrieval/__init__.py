@@ -1,1 +1,25 @@
-"""retrieval stage: not built yet (see the README status and the open issue)."""
+"""Retrieval stage: FAISS + BM25 hybrid over a domain's knowledge, cited answers, an offline grounding verifier.
+
+Public API (loaded on first use): `IndexSettings`, `RetrievalIndex`, `Hit`, `build_index`, `EMBEDDERS`,
+`load_embedder`, `GroundingVerifier`, `answer`, `build_prompt`, `retrieve`, `stream_generate`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_EXPORTS = {
+    "IndexSettings": "retrieval.config", "RetrievalIndex": "retrieval.index", "Hit": "retrieval.index",
+    "build_index": "retrieval.build", "EMBEDDERS": "retrieval.embedders", "load_embedder": "retrieval.embedders",
+    "GroundingVerifier": "retrieval.verifier", "answer": "retrieval.answer", "build_prompt": "retrieval.answer",
+    "retrieve": "retrieval.answer", "stream_generate": "retrieval.answer", "tune_dense_weight": "retrieval.tuning",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(name)
+    import importlib
+
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -44,6 +44,9 @@ app.add_typer(packs_app, name="packs")
 desensitize_app = typer.Typer(help="Desensitize raw records (PII/PHI, English and Chinese) and verify no leaks.",
                               no_args_is_help=True)
 app.add_typer(desensitize_app, name="desensitize", cls=DefaultCommandGroup)
+index_app = typer.Typer(help="Build, update and search FAISS + BM25 indexes over a domain knowledge base.",
+                        no_args_is_help=True)
+app.add_typer(index_app, name="index")
 STDOUT = Console()
 
 OverridesArg = typer.Argument(None, help="key=value overrides of config fields", show_default=False)
@@ -171,6 +174,93 @@ def desensitize_verify(
     raise VeritunError(f"{len(report.leaks)} possible leaks in {report.records} records", path=output)
 
 
+def _parse_filters(items: list[str] | None) -> dict[str, str] | None:
+    filters = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise VeritunError(f"filter {item!r} is not key=value (e.g. lang=zh)", field="filter")
+        filters[key.strip()] = value.strip()
+    return filters or None
+
+
+@index_app.command("build")
+def index_build(
+    docs: str = typer.Argument(..., help="a pack name, a JSONL of {id, text, ...} or a folder of .txt/.md"),
+    out: Path = typer.Option(..., "--out", help="index folder to write"),
+    domain: str | None = typer.Option(None, "--domain", help="domain of every document (isolation)"),
+    allow_raw: bool = typer.Option(False, "--allow-raw", help="index data that did not pass desensitization"),
+    tune_on: Path | None = typer.Option(None, "--tune-on", help="held-out {question, evidence_ids, lang} JSONL"),
+    overrides: list[str] = OverridesArg,
+) -> None:
+    """Chunk, embed and index DOCS (hybrid dense + BM25), with a manifest and checksums."""
+    from retrieval.config import IndexSettings
+    from veritune.config import deep_merge, parse_overrides, validate
+
+    settings = validate(IndexSettings, deep_merge({"domain": domain}, parse_overrides(overrides or [])),
+                        "command line")
+    from retrieval.build import build_index
+
+    path = build_index(docs, out, settings, allow_raw=allow_raw, tune_on=tune_on)
+    STDOUT.print(f"index written to [bold]{path}[/bold]")
+
+
+@index_app.command("add")
+def index_add(index: Path = typer.Argument(...), docs: str = typer.Argument(...),
+              allow_raw: bool = typer.Option(False, "--allow-raw")) -> None:
+    """Add documents to an index (incrementally: only new chunks are embedded)."""
+    from retrieval.build import add_to_index
+
+    STDOUT.print(f"added {add_to_index(index, docs, allow_raw)} chunks to {index}")
+
+
+@index_app.command("remove")
+def index_remove(index: Path = typer.Argument(...), doc_ids: list[str] = typer.Argument(...)) -> None:
+    """Remove documents (by doc id) from an index."""
+    from retrieval.build import remove_from_index
+
+    STDOUT.print(f"removed {remove_from_index(index, doc_ids)} chunks from {index}")
+
+
+@index_app.command("search")
+def index_search(
+    index: Path = typer.Argument(..., help="index folder"),
+    query: str | None = typer.Argument(None, help="the query (or --queries for a batch)"),
+    k: int = typer.Option(5, "-k", help="hits per query"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON line per query"),
+    filters: list[str] | None = typer.Option(None, "--filter", help="metadata filter key=value (repeatable)"),
+    queries: Path | None = typer.Option(None, "--queries", help="JSONL of {id, text}: batch search"),
+    mode: str = typer.Option("hybrid", "--mode", help="hybrid, dense or bm25"),
+) -> None:
+    """Search an index; batch mode loads the models once."""
+    import json
+
+    from retrieval.index import RetrievalIndex
+    from veritune.jsonl import iter_jsonl
+
+    if (query is None) == (queries is None):
+        raise VeritunError("give either a query or --queries FILE", field="query")
+    if mode not in ("hybrid", "dense", "bm25"):
+        raise VeritunError(f"unknown mode {mode!r} (hybrid, dense or bm25)", field="mode")
+    loaded = RetrievalIndex.load(index)
+    wanted = _parse_filters(filters)
+    batch = [("query", query)] if query is not None else []
+    if queries is not None:
+        for number, row in iter_jsonl(queries):
+            if not isinstance(row.get("text"), str) or "id" not in row:
+                raise VeritunError("each line needs 'id' and a string 'text'", path=queries, line=number)
+            batch.append((str(row["id"]), row["text"]))
+    for query_id, text in batch:
+        hits = loaded.search(text, k=k, filters=wanted, mode=mode)
+        if as_json or queries is not None:
+            print(json.dumps({"query_id": query_id, "hits": [h.to_json() for h in hits]}, ensure_ascii=False))
+            continue
+        table = Table("#", "score", "doc", "chunk", title=text)
+        for rank, hit in enumerate(hits, start=1):
+            table.add_row(str(rank), f"{hit.score:.4f}", hit.doc_id, hit.text[:90])
+        STDOUT.print(table)
+
+
 @app.command("demo")
 def demo(out: Path = typer.Option(Path("runs/demo"), "--out")) -> None:
     """Run every built stage end to end on the embedded defaults (what `make demo` runs)."""
@@ -187,7 +277,6 @@ def _placeholder(name: str, issue: int, summary: str) -> None:
 
 
 _placeholder("finetune", 4, "Fine-tune a MoE base with LoRA/QLoRA recipes; merge and export adapters.")
-_placeholder("index", 5, "Build, update and search FAISS + BM25 indexes over a domain knowledge base.")
 _placeholder("eval", 6, "Evaluate base vs fine-tuned vs fine-tuned + retrieval.")
 _placeholder("app", 7, "Run the Gradio medical or finance assistant.")
 _placeholder("serve", 7, "Serve an OpenAI-compatible API with keys, usage and rate limits.")

