@@ -10,7 +10,9 @@ from typing import Any
 
 from retrieval.index import RetrievalIndex
 
-GRID = (0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 1.0)
+# Both signals always keep a say: a dev set that shares wording with the knowledge base would otherwise switch
+# dense retrieval off, and with it paraphrased and cross-lingual queries.
+GRID = (0.25, 0.4, 0.5, 0.6, 0.75)
 
 
 def mrr_at_k(index: RetrievalIndex, questions: Sequence[dict[str, Any]], k: int = 10, mode: str = "hybrid") -> float:

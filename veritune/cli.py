@@ -44,6 +44,9 @@ app.add_typer(packs_app, name="packs")
 desensitize_app = typer.Typer(help="Desensitize raw records (PII/PHI, English and Chinese) and verify no leaks.",
                               no_args_is_help=True)
 app.add_typer(desensitize_app, name="desensitize", cls=DefaultCommandGroup)
+finetune_app = typer.Typer(help="Fine-tune a MoE base with LoRA recipes (pt or sft) on TRL + PEFT.",
+                           no_args_is_help=True)
+app.add_typer(finetune_app, name="finetune", cls=DefaultCommandGroup)
 index_app = typer.Typer(help="Build, update and search FAISS + BM25 indexes over a domain knowledge base.",
                         no_args_is_help=True)
 app.add_typer(index_app, name="index")
@@ -174,6 +177,29 @@ def desensitize_verify(
     raise VeritunError(f"{len(report.leaks)} possible leaks in {report.records} records", path=output)
 
 
+@finetune_app.command("run", help="Run RECIPE.yaml (key=value overrides any field, e.g. max_steps=20).")
+def finetune_run(
+    recipe: Path = typer.Argument(..., help="recipe YAML"),
+    overrides: list[str] = OverridesArg,
+    allow_raw: bool = typer.Option(False, "--allow-raw", help="train on data that did not pass desensitization"),
+    fresh: bool = typer.Option(False, "--fresh", help="ignore checkpoints in the run folder (no resume)"),
+) -> None:
+    from finetune.recipe import Recipe
+    from veritune.config import load_config
+
+    shortcuts = {"max_steps": "train.max_steps", "seed": "train.seed"}  # the overrides users type most
+    expanded = [shortcuts[o.split("=", 1)[0]] + "=" + o.split("=", 1)[1] if o.split("=", 1)[0] in shortcuts
+                else o for o in overrides or []]
+    if allow_raw:
+        expanded.append("data.allow_raw=true")
+    loaded = load_config(Recipe, recipe, expanded)
+    apply_thread_limits()
+    from finetune.train import run_recipe
+
+    out = run_recipe(loaded, str(recipe), resume=not fresh)
+    STDOUT.print(f"run written to [bold]{out}[/bold] (adapter/, summary.json, loss.png, expert_load.png)")
+
+
 def _parse_filters(items: list[str] | None) -> dict[str, str] | None:
     filters = {}
     for item in items or []:
@@ -276,7 +302,6 @@ def _placeholder(name: str, issue: int, summary: str) -> None:
         raise VeritunError(f"'veritune {name}' is not built yet (issue {issue})")
 
 
-_placeholder("finetune", 4, "Fine-tune a MoE base with LoRA/QLoRA recipes; merge and export adapters.")
 _placeholder("eval", 6, "Evaluate base vs fine-tuned vs fine-tuned + retrieval.")
 _placeholder("app", 7, "Run the Gradio medical or finance assistant.")
 _placeholder("serve", 7, "Serve an OpenAI-compatible API with keys, usage and rate limits.")

@@ -48,22 +48,60 @@ def desensitize_pack(pack, root: Path) -> dict[str, Path]:
     return outputs
 
 
+def build_pack_index(pack, root: Path) -> Path:
+    """Index the desensitized KB (the gate checks its manifest), fusion weights tuned on the pack's dev set."""
+    from retrieval import IndexSettings, RetrievalIndex, build_index
+
+    tune_on = pack.path(pack.spec.dev_sets["retrieval"]) if "retrieval" in pack.spec.dev_sets else None
+    out = build_index(root / pack.name / "clean" / "kb.jsonl", root / pack.name / "index",
+                      IndexSettings(domain=pack.name), tune_on=tune_on)
+    index = RetrievalIndex.load(out)
+    CONSOLE.print(f"  {pack.name}: {len(index.chunks)} chunks; fusion dense weight per language "
+                  f"{index.settings.dense_weight}")
+    return out
+
+
+def finetune_pack(pack, root: Path) -> Path:
+    """The pack's tiny SFT recipe on the demo's base and the desensitized SFT data (the gate checks it)."""
+    import json
+
+    from finetune.recipe import Recipe
+    from finetune.train import run_recipe
+    from veritune.config import load_config
+
+    recipe = load_config(Recipe, pack.path(pack.spec.recipes["tiny_sft"]), [
+        f"model={root / 'base'}", f"data.path={root / pack.name / 'clean' / 'sft_train.jsonl'}",
+        f"output_dir={root / pack.name / 'finetune'}"])
+    out = run_recipe(recipe, resume=False)
+    summary = json.loads((out / "summary.json").read_text())
+    CONSOLE.print(f"  {pack.name}: loss {summary['first_loss']:.2f} -> {summary['final_loss']:.2f} in "
+                  f"{summary['steps']} steps, {summary['tokens_per_second']:.0f} tokens/s, trainable "
+                  f"{summary['parameters']['trainable_by_group']}")
+    return out
+
+
 def run_demo(root: Path = Path("runs/demo"), pretrain_steps: int = DEMO_PRETRAIN_STEPS) -> dict[str, Path]:
     from basemodel import BaseBuildConfig, build_base
     from veritune.packs import load_all_packs
 
     outputs: dict[str, Path] = {}
     started = time.perf_counter()
-    CONSOLE.rule("1/2  desensitize: synthetic raw records, knowledge bases and SFT data (then verify)")
+    CONSOLE.rule("1/4  desensitize: synthetic raw records, knowledge bases and SFT data (then verify)")
     for pack in load_all_packs():
         outputs.update(desensitize_pack(pack, root))
-    CONSOLE.rule("2/2  base model: tokenizer + tiny Qwen3-MoE")
+    CONSOLE.rule("2/4  retrieval: hybrid index per pack over its desensitized knowledge base")
+    for pack in load_all_packs():
+        outputs[f"{pack.name}/index"] = build_pack_index(pack, root)
+    CONSOLE.rule("3/4  base model: tokenizer + tiny Qwen3-MoE")
     outputs["base"] = build_base(BaseBuildConfig(out=str(root / "base"), size="tiny", pretrain_steps=pretrain_steps,
                                                  seed=DEMO_SEED))
+    CONSOLE.rule("4/4  fine-tune: each pack's tiny SFT recipe (LoRA on attention and experts)")
+    for pack in load_all_packs():
+        outputs[f"{pack.name}/finetune"] = finetune_pack(pack, root)
     CONSOLE.rule(f"demo finished in {time.perf_counter() - started:.0f} s")
     for name, path in outputs.items():
         CONSOLE.print(f"  {name:<24} {path}")
-    CONSOLE.print("Stages not built yet (finetune, index, eval, apps) join the demo as they land.")
+    CONSOLE.print("Stages not built yet (eval, apps) join the demo as they land.")
     return outputs
 
 

@@ -32,6 +32,7 @@ class PackSpec(BaseModel):
     raw_records: int = Field(default=200, ge=1, description="how many raw records the demo generates")
     sft: dict[str, str] = Field(description="SFT files in `messages` format, by name")
     eval_sets: dict[str, str] = Field(description="held-out eval files, by name")
+    dev_sets: dict[str, str] = Field(default_factory=dict, description="tuning files (from SFT entries), by name")
     entities: list[str] = Field(min_length=1, description="entity types to desensitize in this domain")
     allow_list: str | None = Field(default=None, description="terms that are never PII here (one a line)")
     recognizers: list[str] = Field(default_factory=list, description="extra recognizers, by registry name")
@@ -94,6 +95,7 @@ def _check_files(spec: PackSpec, root: Path, pack_file: Path) -> None:
     ]
     named += [(f"sft.{k}", v) for k, v in spec.sft.items()]
     named += [(f"eval_sets.{k}", v) for k, v in spec.eval_sets.items()]
+    named += [(f"dev_sets.{k}", v) for k, v in spec.dev_sets.items()]
     named += [(f"recipes.{k}", v) for k, v in spec.recipes.items()]
     for field, relative in named:
         if relative is not None and not (root / relative).is_file():

@@ -154,6 +154,14 @@ def eval_sets(entries: list[dict], fillers: dict[str, list[str]], rng: random.Ra
     }
 
 
+def retrieval_dev(entries: list[dict]) -> list[dict]:
+    """Questions for tuning the retriever's fusion weights: the breach sentence of each SFT rule, as a compliance
+    check would search for it (held-out rules never appear)."""
+    rows = [{"question": e["breach"], "evidence_ids": [e["id"]], "lang": e["lang"]} for e in entries
+            if not e["held_out"]]
+    return [{"id": f"fin-dev-{i:04d}", **row} for i, row in enumerate(rows)]
+
+
 def main(out: Path = HERE) -> None:
     rng = random.Random(SEED)
     entries = kb_entries()
@@ -162,6 +170,7 @@ def main(out: Path = HERE) -> None:
     write_jsonl(out / "sft/train.jsonl", sft_rows(entries, fillers, rng))
     for name, rows in eval_sets(entries, fillers, rng).items():
         write_jsonl(out / f"eval/{name}.jsonl", rows)
+    write_jsonl(out / "dev/retrieval.jsonl", retrieval_dev(entries))
 
 
 if __name__ == "__main__":

@@ -192,6 +192,19 @@ def eval_sets(entries: list[dict], rng: random.Random) -> dict[str, list[dict]]:
     return {name: [{"id": r.pop("id"), **r} for r in rows] for name, rows in named.items()}
 
 
+def retrieval_dev(entries: list[dict]) -> list[dict]:
+    """Questions for tuning the retriever's fusion weights: from SFT entries only, asked by red flags and tests
+    (the eval sets ask by symptoms), so tuning never sees an eval question."""
+    rows = []
+    for entry in (e for e in entries if not e["held_out"] and e["doc_type"] == "condition"):
+        lang, fields = entry["lang"], entry["fields"]
+        question = (f"Which condition has these red flags: {fields['red_flags']}?" if lang == "en"
+                    else f"哪种疾病的危险信号是：{fields['red_flags']}？")
+        rows.append({"id": f"med-dev-{len(rows):04d}", "question": question, "evidence_ids": [entry["id"]],
+                     "lang": lang})
+    return rows
+
+
 def main(out: Path = HERE) -> None:
     rng = random.Random(SEED)
     entries = kb_entries()
@@ -199,6 +212,7 @@ def main(out: Path = HERE) -> None:
     write_jsonl(out / "sft/train.jsonl", sft_rows(entries, rng))
     for name, rows in eval_sets(entries, rng).items():
         write_jsonl(out / f"eval/{name}.jsonl", rows)
+    write_jsonl(out / "dev/retrieval.jsonl", retrieval_dev(entries))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,69 @@
+"""Recipes: YAML validated by these models (an unknown key is an error naming the nearest valid one).
+
+Paths in a recipe are relative to the directory `veritune finetune` runs in (the repo root for the shipped ones).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoraTargets(_Strict):
+    """Which parts of an MoE get LoRA. Routed experts are fused 3-D parameters in transformers 5, reached through
+    PEFT `target_parameters`; `target_modules` alone silently skips them."""
+
+    attention: bool = Field(default=True, description="q/k/v/o projections")
+    experts: bool = Field(default=True, description="routed experts (fused gate_up_proj and down_proj)")
+    shared_experts: bool = Field(default=True, description="shared experts, where the model has them")
+    router: bool = Field(default=False, description="the router (gate); frozen by default")
+
+
+class LoraSettings(_Strict):
+    r: int = Field(default=8, ge=1, description="LoRA rank")
+    alpha: int = Field(default=16, ge=1, description="LoRA scaling numerator (scale = alpha / r)")
+    dropout: float = Field(default=0.0, ge=0, lt=1)
+    targets: LoraTargets = Field(default_factory=LoraTargets)
+
+
+class DataSettings(_Strict):
+    path: str = Field(description="JSONL (or saved HF dataset) that passed `veritune desensitize`")
+    field: str = Field(default="messages", description="'messages' (sft) or a text field (pt)")
+    allow_raw: bool = Field(default=False, description="train on data without a desensitization manifest")
+
+
+class TrainSettings(_Strict):
+    max_steps: int = Field(default=-1, description="optimizer steps (-1: run `epochs`)")
+    epochs: float = Field(default=1.0, gt=0)
+    batch_size: int = Field(default=4, ge=1, description="sequences per device per step")
+    grad_accum: int = Field(default=1, ge=1, description="gradient accumulation steps")
+    learning_rate: float = Field(default=2e-4, gt=0)
+    warmup_ratio: float = Field(default=0.03, ge=0, lt=1)
+    seq_len: int = Field(default=512, ge=16, description="maximum tokens per (packed) sequence")
+    packing: bool = Field(default=True, description="padding-free packing (no attention across boundaries)")
+    bf16: Literal["auto", "on", "off"] = Field(default="auto", description="auto: on where the hardware has it")
+    gradient_checkpointing: bool = Field(default=False)
+    router_aux_loss_coef: float = Field(default=0.01, ge=0, description="load-balancing loss weight (0: off)")
+    seed: int = 0
+    save_steps: int = Field(default=50, ge=1, description="checkpoint every N steps")
+    logging_steps: int = Field(default=5, ge=1)
+
+
+class CostSettings(_Strict):
+    gpu_hour_price: float = Field(default=2.5, ge=0, description="price of one GPU-hour, for the cost estimate")
+
+
+class Recipe(_Strict):
+    model: str = Field(description="a local folder (veritune base build) or any Hugging Face causal-LM name")
+    stage: Literal["pt", "sft"] = Field(description="pt: domain-adaptive pretraining on text; sft: chat data")
+    method: Literal["lora", "qlora", "full"] = "lora"
+    data: DataSettings
+    lora: LoraSettings = Field(default_factory=LoraSettings)
+    train: TrainSettings = Field(default_factory=TrainSettings)
+    cost: CostSettings = Field(default_factory=CostSettings)
+    output_dir: str = Field(description="the run folder")

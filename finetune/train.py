@@ -1,0 +1,196 @@
+"""`veritune finetune RECIPE.yaml`: one recipe, setup -> train -> save, on TRL's SFTTrainer and PEFT.
+
+The run folder is written in place so that checkpoints survive a crash (resume continues from the latest);
+the adapter is written atomically and the manifest last: a folder without a manifest is not finished.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from desensitize.gate import require_desensitized
+from finetune.expert_load import expert_load, plot_expert_load, plot_losses
+from finetune.recipe import Recipe
+from finetune.targets import check_reach, lora_config
+from veritune.atomic import atomic_dir, write_json, write_text
+from veritune.errors import VeritunError
+from veritune.logs import get_logger
+from veritune.manifest import Manifest, file_record, folder_records, write_manifest
+from veritune.versions import package_versions
+
+log = get_logger("finetune")
+
+
+def _bf16(recipe: Recipe) -> bool:
+    if recipe.train.bf16 == "off":
+        return False
+    available = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if recipe.train.bf16 == "on" and not available:
+        log.warning("bf16 requested but this machine has no bf16 GPU: training in fp32")
+    return available
+
+
+def load_model(recipe: Recipe):  # noqa: ANN201 - transformers types
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        config = AutoConfig.from_pretrained(recipe.model)
+        tokenizer = AutoTokenizer.from_pretrained(recipe.model)
+        model = AutoModelForCausalLM.from_pretrained(recipe.model, dtype=torch.bfloat16 if _bf16(recipe) else
+                                                     torch.float32)
+    except (OSError, ValueError) as exc:
+        raise VeritunError(f"cannot load {recipe.model!r} as a causal LM ({str(exc).splitlines()[0][:160]})",
+                           field="model") from None
+    if getattr(config, "router_aux_loss_coef", None) is not None:
+        model.config.router_aux_loss_coef = recipe.train.router_aux_loss_coef
+    return model, tokenizer
+
+
+def load_data(recipe: Recipe, recipe_path: str):  # noqa: ANN201 - datasets types
+    from datasets import load_dataset, load_from_disk
+
+    path = Path(recipe.data.path)
+    if not path.exists():
+        raise VeritunError(f"dataset {path} not found", path=recipe_path, field="data.path")
+    require_desensitized(path, allow_raw=recipe.data.allow_raw)
+    if path.is_file() and not any(line.strip() for line in path.open("rb")):
+        raise VeritunError("dataset is empty", path=path)
+    dataset = load_from_disk(str(path)) if path.is_dir() else load_dataset("json", data_files=str(path),
+                                                                           split="train")
+    if recipe.data.field not in dataset.column_names:
+        raise VeritunError(f"dataset has no field '{recipe.data.field}'", path=path, field="data.field")
+    if len(dataset) == 0:
+        raise VeritunError("dataset is empty", path=path)
+    target = "messages" if recipe.stage == "sft" else "text"
+    dataset = dataset.select_columns([recipe.data.field])
+    return dataset.rename_column(recipe.data.field, target) if recipe.data.field != target else dataset
+
+
+def _probe(tokenizer, dataset, size: int = 8, length: int = 128) -> torch.Tensor:  # noqa: ANN001
+    rows = [dataset[i] for i in range(min(size, len(dataset)))]
+    texts = [tokenizer.apply_chat_template(r["messages"], tokenize=False) if "messages" in r else r["text"]
+             for r in rows]
+    encoded = tokenizer(texts, truncation=True, max_length=length, padding="max_length", return_tensors="pt")
+    return encoded["input_ids"]
+
+
+def run_recipe(recipe: Recipe, recipe_path: str = "recipe", resume: bool = True,
+               callbacks: list | None = None) -> Path:
+    from peft import get_peft_model
+    from trl import SFTConfig, SFTTrainer
+
+    started = time.perf_counter()
+    out = Path(recipe.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "manifest.json").unlink(missing_ok=True)  # the folder is being (re)written: not finished until the end
+    torch.manual_seed(recipe.train.seed)
+    dataset = load_data(recipe, recipe_path)
+    model, tokenizer = load_model(recipe)
+    top_k = getattr(model.config, "num_experts_per_tok", 2)
+    probe = _probe(tokenizer, dataset)
+    load_before = expert_load(model, probe, top_k)
+    groups: dict[str, int] = {}
+    if recipe.method == "qlora":
+        raise VeritunError("method qlora is not built yet (4-bit expert storage is the next step of this stage)",
+                           path=recipe_path, field="method")
+    if recipe.method == "lora":
+        config, requested = lora_config(model, recipe.lora)
+        model = get_peft_model(model, config)
+        groups = check_reach(model, requested)
+        log.info("trainable parameters per group: %s", groups)
+    gpu = torch.cuda.is_available()
+    args = SFTConfig(
+        output_dir=str(out / "checkpoints"), max_steps=recipe.train.max_steps, num_train_epochs=recipe.train.epochs,
+        per_device_train_batch_size=recipe.train.batch_size, gradient_accumulation_steps=recipe.train.grad_accum,
+        learning_rate=recipe.train.learning_rate, lr_scheduler_type="cosine", warmup_steps=recipe.train.warmup_ratio,
+        logging_steps=recipe.train.logging_steps, save_steps=recipe.train.save_steps, save_total_limit=2,
+        seed=recipe.train.seed, data_seed=recipe.train.seed, report_to=["tensorboard"],
+        bf16=_bf16(recipe), use_cpu=not gpu,
+        gradient_checkpointing=recipe.train.gradient_checkpointing, max_length=recipe.train.seq_len,
+        packing=recipe.train.packing, padding_free=recipe.train.packing,
+        assistant_only_loss=recipe.stage == "sft", dataset_text_field="text",
+        router_aux_loss_coef=recipe.train.router_aux_loss_coef, dataloader_num_workers=0, disable_tqdm=False,
+    )
+    os.environ["TENSORBOARD_LOGGING_DIR"] = str(out / "tensorboard")  # transformers 5 reads it from here
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                         callbacks=callbacks)
+    checkpoint = _latest_checkpoint(out / "checkpoints") if resume else None
+    if checkpoint:
+        log.info("resuming from %s", checkpoint.name)
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    load_after = expert_load(trainer.model, probe, top_k)
+    return _save(recipe, recipe_path, trainer, out, result, groups, load_before, load_after, started)
+
+
+def _latest_checkpoint(folder: Path) -> Path | None:
+    checkpoints = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])) if folder.is_dir() \
+        else []
+    return checkpoints[-1] if checkpoints else None
+
+
+def _save(recipe: Recipe, recipe_path: str, trainer, out: Path, result, groups: dict[str, int],  # noqa: ANN001
+          load_before: np.ndarray, load_after: np.ndarray, started: float) -> Path:
+    model = trainer.model
+    with atomic_dir(out / "adapter") as staging:
+        model.save_pretrained(staging)
+        trainer.processing_class.save_pretrained(staging)
+    history = trainer.state.log_history
+    write_json(out / "log_history.json", history)
+    plot_losses(history, out / "loss.png")
+    write_json(out / "expert_load.json", {"before": load_before.tolist(), "after": load_after.tolist()})
+    plot_expert_load(load_before, load_after, out / "expert_load.png")
+    summary = _summary(recipe, trainer, result, groups, started)
+    write_json(out / "summary.json", summary)
+    write_text(out / "recipe.resolved.json", json.dumps(recipe.model_dump(), indent=2) + "\n")
+    inputs = [file_record(Path(recipe.data.path))] if Path(recipe.data.path).is_file() else []
+    outputs = [r for r in folder_records(out) if not r.path.startswith(("checkpoints/", "tensorboard/"))]
+    manifest = Manifest(kind="finetune_run", config=recipe.model_dump(), seed=recipe.train.seed, inputs=inputs,
+                        outputs=outputs, stats=summary, packages=package_versions())
+    write_manifest(out / "manifest.json", manifest)
+    log.info("run finished: adapter in %s", out / "adapter")
+    return out
+
+
+def _summary(recipe: Recipe, trainer, result, groups: dict[str, int], started: float) -> dict[str, Any]:  # noqa: ANN001
+    seconds = time.perf_counter() - started
+    base = trainer.model.get_base_model() if hasattr(trainer.model, "get_base_model") else trainer.model
+    total = sum(p.numel() for n, p in base.named_parameters() if "lora_" not in n)
+    config = base.config
+    experts = sum(p.numel() for n, p in base.named_parameters() if ".mlp.experts." in n and "lora_" not in n)
+    n_experts, k = getattr(config, "num_experts", 0) or 0, getattr(config, "num_experts_per_tok", 0) or 0
+    active = total - (experts * (n_experts - k) // n_experts if n_experts else 0)
+    logged_tokens = [h["num_tokens"] for h in trainer.state.log_history if "num_tokens" in h]
+    tokens = int(max(logged_tokens)) if logged_tokens else int(trainer.state.num_input_tokens_seen or 0)
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    aux = [h["aux_loss"] for h in trainer.state.log_history if "aux_loss" in h]
+    gpus = max(1, torch.cuda.device_count()) if torch.cuda.is_available() else 0
+    gpu_hours = gpus * seconds / 3600
+    peak = (torch.cuda.max_memory_allocated() if torch.cuda.is_available() else _peak_rss())
+    return {
+        "steps": trainer.state.global_step, "train_seconds": round(result.metrics.get("train_runtime", seconds), 2),
+        "wall_seconds": round(seconds, 2), "tokens_seen": tokens,
+        "tokens_per_second": round(tokens / max(result.metrics.get("train_runtime", seconds), 1e-9), 1),
+        "first_loss": losses[0] if losses else None, "final_loss": losses[-1] if losses else None,
+        "final_aux_loss": aux[-1] if aux else None, "peak_memory_bytes": int(peak),
+        "parameters": {"total": total, "active_per_token": active,
+                       "trainable": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
+                       "trainable_by_group": groups},
+        "gpus": gpus, "gpu_hours": round(gpu_hours, 6),
+        "estimated_cost": round(gpu_hours * recipe.cost.gpu_hour_price, 6),
+        "gpu_hour_price": recipe.cost.gpu_hour_price, "torch_threads": torch.get_num_threads(),
+        "epochs": round(trainer.state.epoch or 0, 3) if not math.isnan(trainer.state.epoch or 0) else None,
+    }
+
+
+def _peak_rss() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -1,0 +1,176 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from desensitize import DesensitizeConfig, desensitize_file
+from finetune.recipe import Recipe
+from tests.conftest import DOMAINS, REPO
+from veritune.config import load_config
+from veritune.errors import VeritunError
+from veritune.jsonl import read_jsonl
+from veritune.manifest import read_manifest
+
+
+@pytest.fixture(scope="module")
+def sft_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """48 SFT rows of the medical pack, through the desensitizer so they carry a manifest."""
+    folder = tmp_path_factory.mktemp("data")
+    rows = read_jsonl(DOMAINS / "medical/sft/train.jsonl")[:48]
+    raw = folder / "raw.jsonl"
+    raw.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    desensitize_file(raw, folder / "sft.jsonl", DesensitizeConfig(field="messages"), show_progress=False)
+    kb = [{"id": r["id"], "text": r["text"]} for r in read_jsonl(DOMAINS / "medical/kb/kb.jsonl")[:40]]
+    (folder / "kb_raw.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kb))
+    desensitize_file(folder / "kb_raw.jsonl", folder / "kb.jsonl", DesensitizeConfig(), show_progress=False)
+    return folder
+
+
+def recipe(tiny_base: Path, folder: Path, out: Path, **changes) -> Recipe:
+    base = {"model": str(tiny_base), "stage": "sft", "method": "lora",
+            "data": {"path": str(folder / "sft.jsonl"), "field": "messages"},
+            "train": {"max_steps": 3, "batch_size": 2, "seq_len": 128, "logging_steps": 1, "save_steps": 2,
+                      "learning_rate": 1e-3},
+            "output_dir": str(out)}
+    for key, value in changes.items():
+        node = base
+        parts = key.split("__")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return Recipe.model_validate(base)
+
+
+def test_every_shipped_recipe_validates() -> None:
+    recipes = sorted(DOMAINS.glob("*/recipes/*.yaml"))
+    assert {p.name for p in recipes} >= {"tiny_sft.yaml", "tiny_pt.yaml"}
+    for path in recipes:
+        loaded = load_config(Recipe, path, ["train.max_steps=5", "output_dir=runs/x"])
+        assert loaded.train.max_steps == 5 and loaded.output_dir == "runs/x"
+
+
+def test_lora_sft_reaches_the_experts_and_writes_the_run(tiny_base: Path, sft_data: Path, tmp_path: Path) -> None:
+    from finetune.train import run_recipe
+
+    out = run_recipe(recipe(tiny_base, sft_data, tmp_path / "run"))
+    summary = json.loads((out / "summary.json").read_text())
+    groups = summary["parameters"]["trainable_by_group"]
+    assert groups["experts"] > 0 and groups["attention"] > 0 and groups["router"] == 0
+    assert summary["steps"] == 3 and summary["tokens_seen"] > 0 and summary["final_aux_loss"] > 0
+    assert summary["parameters"]["active_per_token"] < summary["parameters"]["total"]
+    load = json.loads((out / "expert_load.json").read_text())
+    assert len(load["before"]) == 4 and len(load["before"][0]) == 8
+    for name in ("adapter/adapter_model.safetensors", "adapter/adapter_config.json", "loss.png", "expert_load.png",
+                 "recipe.resolved.json"):
+        assert (out / name).is_file(), name
+    assert list((out / "tensorboard").iterdir())
+    config = json.loads((out / "adapter/adapter_config.json").read_text())
+    assert sorted(config["target_parameters"]) == ["mlp.experts.down_proj", "mlp.experts.gate_up_proj"]
+    manifest = read_manifest(out / "manifest.json")
+    assert manifest.kind == "finetune_run" and {"summary.json", "adapter/adapter_model.safetensors"} <= {
+        r.path for r in manifest.outputs}
+
+
+def test_pt_stage_and_full_method(tiny_base: Path, sft_data: Path, tmp_path: Path) -> None:
+    from finetune.train import run_recipe
+
+    pt = run_recipe(recipe(tiny_base, sft_data, tmp_path / "pt", stage="pt",
+                           data={"path": str(sft_data / "kb.jsonl"), "field": "text"}))
+    assert json.loads((pt / "summary.json").read_text())["steps"] == 3
+    full = run_recipe(recipe(tiny_base, sft_data, tmp_path / "full", method="full", train__max_steps=2))
+    summary = json.loads((full / "summary.json").read_text())
+    assert summary["parameters"]["trainable"] == summary["parameters"]["total"]
+
+
+def test_resume_after_a_crash_continues_exactly(tiny_base: Path, sft_data: Path, tmp_path: Path) -> None:
+    from transformers import TrainerCallback
+
+    from finetune.train import run_recipe
+
+    class Crash(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN003, ANN201
+            if state.global_step == 3:
+                raise RuntimeError("simulated crash after the step-2 checkpoint")
+
+    settings = {"train__max_steps": 4, "train__save_steps": 2}
+    straight = run_recipe(recipe(tiny_base, sft_data, tmp_path / "straight", **settings))
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_recipe(recipe(tiny_base, sft_data, tmp_path / "resumed", **settings), callbacks=[Crash()])
+    assert not (tmp_path / "resumed" / "manifest.json").exists()  # not finished, and it does not look finished
+    resumed = run_recipe(recipe(tiny_base, sft_data, tmp_path / "resumed", **settings))
+    final = [json.loads((run / "summary.json").read_text())["final_loss"] for run in (straight, resumed)]
+    assert abs(final[0] - final[1]) < 1e-4
+
+
+def test_lora_that_reaches_no_expert_fails_loudly(tmp_path: Path, sft_data: Path, tiny_base: Path) -> None:
+    from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
+
+    from finetune.train import run_recipe
+
+    dense = tmp_path / "dense"  # a model without experts, asked for expert LoRA
+    config = Qwen3Config(vocab_size=8192, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=1, head_dim=32)
+    Qwen3ForCausalLM(config).save_pretrained(dense)
+    AutoTokenizer.from_pretrained(tiny_base).save_pretrained(dense)
+    with pytest.raises(VeritunError, match="LoRA reached no experts"):
+        run_recipe(recipe(tiny_base, sft_data, tmp_path / "run", model=str(dense)))
+
+
+def test_raw_data_is_refused(tiny_base: Path, sft_data: Path, tmp_path: Path) -> None:
+    from finetune.train import run_recipe
+
+    raw = recipe(tiny_base, sft_data, tmp_path / "run", data={"path": str(sft_data / "raw.jsonl")})
+    with pytest.raises(VeritunError, match="has no desensitization manifest.*--allow-raw"):
+        run_recipe(raw)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ({"trian": {}}, r"unknown key 'trian'; did you mean 'train'"),
+        ({"train": {"learning_rte": 1}}, r"\[train\.learning_rte\]: unknown key.*'learning_rate'"),
+        ({"train": {"max_steps": "many"}}, r"\[train\.max_steps\]"),
+        ({"method": "dora"}, r"\[method\]"),
+    ],
+)
+def test_bad_recipes(tmp_path: Path, content: dict, message: str) -> None:
+    base = {"model": "m", "stage": "sft", "data": {"path": "d.jsonl"}, "output_dir": "o"}
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump({**base, **content}))
+    with pytest.raises(VeritunError, match=message):
+        load_config(Recipe, path)
+
+
+def test_missing_empty_and_wrong_model(tiny_base: Path, sft_data: Path, tmp_path: Path) -> None:
+    from finetune.train import run_recipe
+
+    with pytest.raises(VeritunError, match=r"\[data\.path\]: dataset .* not found"):
+        run_recipe(recipe(tiny_base, sft_data, tmp_path / "a", data={"path": str(tmp_path / "none.jsonl")}))
+    empty_raw = tmp_path / "empty_raw.jsonl"
+    empty_raw.write_text("")
+    desensitize_file(empty_raw, tmp_path / "empty.jsonl", DesensitizeConfig(field="messages"), show_progress=False)
+    with pytest.raises(VeritunError, match="empty"):
+        run_recipe(recipe(tiny_base, sft_data, tmp_path / "b", data={"path": str(tmp_path / "empty.jsonl")}))
+    not_a_model = tmp_path / "not_a_model"
+    not_a_model.mkdir()
+    (not_a_model / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    with pytest.raises(VeritunError, match=r"\[model\]: cannot load"):
+        run_recipe(recipe(tiny_base, sft_data, tmp_path / "c", model=str(not_a_model)))
+
+
+def test_cli_runs_a_shipped_recipe_with_overrides(tiny_base: Path, sft_data: Path, tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+
+    shipped = yaml.safe_load((DOMAINS / "medical/recipes/tiny_sft.yaml").read_text())
+    shipped.update(model=str(tiny_base), data={"path": str(sft_data / "sft.jsonl"), "field": "messages"})
+    path = tmp_path / "tiny_sft.yaml"
+    path.write_text(yaml.safe_dump(shipped))
+    result = run_cli("finetune", str(path), "max_steps=2", f"output_dir={tmp_path / 'run'}", "train.batch_size=2",
+                     "train.seq_len=128", cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads((tmp_path / "run/summary.json").read_text())["steps"] == 2
+    assert torch.get_num_threads() == 1
