@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class _Strict(BaseModel):
@@ -46,12 +46,19 @@ class TrainSettings(_Strict):
     warmup_ratio: float = Field(default=0.03, ge=0, lt=1)
     seq_len: int = Field(default=512, ge=16, description="maximum tokens per (packed) sequence")
     packing: bool = Field(default=True, description="padding-free packing (no attention across boundaries)")
-    bf16: Literal["auto", "on", "off"] = Field(default="auto", description="auto: on where the hardware has it")
+    bf16: Literal["auto", "on", "off"] = Field(default="auto", description="auto: bf16 on GPUs that have it; on: "
+                                                                          "also on CPU (bf16 base, fp32 LoRA)")
     gradient_checkpointing: bool = Field(default=False)
     router_aux_loss_coef: float = Field(default=0.01, ge=0, description="load-balancing loss weight (0: off)")
     seed: int = 0
     save_steps: int = Field(default=50, ge=1, description="checkpoint every N steps")
     logging_steps: int = Field(default=5, ge=1)
+
+
+    @field_validator("bf16", mode="before")
+    @classmethod
+    def _yaml_booleans(cls, value: object) -> object:
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
 
 class CostSettings(_Strict):

@@ -30,12 +30,13 @@ log = get_logger("finetune")
 
 
 def _bf16(recipe: Recipe) -> bool:
+    """auto: bf16 where a GPU supports it. on: bf16 also on CPU, where a bf16 base with fp32 LoRA weights is the
+    fast path (PEFT keeps adapter weights in fp32)."""
     if recipe.train.bf16 == "off":
         return False
-    available = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if recipe.train.bf16 == "on" and not available:
-        log.warning("bf16 requested but this machine has no bf16 GPU: training in fp32")
-    return available
+    if recipe.train.bf16 == "on":
+        return not torch.cuda.is_available() or torch.cuda.is_bf16_supported()
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
 def load_model(recipe: Recipe):  # noqa: ANN201 - transformers types

@@ -37,7 +37,8 @@ def test_readme_base_build(tmp_path: Path) -> None:
         (["base", "build", "--size", "huge"], r"\[size\]: Input should be 'tiny' or 'small'"),
         (["base", "build", "pretrain_step=3"], r"unknown key 'pretrain_step'; did you mean 'pretrain_steps'"),
         (["base", "build", "--pretrain-steps", "-1"], r"\[pretrain_steps\]"),
-        (["finetune", "recipe.yaml"], r"not built yet"),
+        (["eval", "--tasks", "x"], r"not built yet"),
+        (["finetune", "missing_recipe.yaml"], r"missing_recipe\.yaml: file not found"),
     ],
 )
 def test_bad_input_is_one_line_and_non_zero(args: list[str], message: str, tmp_path: Path) -> None:

@@ -200,6 +200,29 @@ def finetune_run(
     STDOUT.print(f"run written to [bold]{out}[/bold] (adapter/, summary.json, loss.png, expert_load.png)")
 
 
+@finetune_app.command("merge")
+def finetune_merge(run: Path = typer.Argument(..., help="a finished run folder"),
+                   out: Path = typer.Option(..., "--out", help="merged model folder")) -> None:
+    """Merge the run's adapter into its base and verify: logits equal within 1e-4, every adapted weight changed."""
+    from finetune.merge import merge_run
+
+    report = merge_run(run, out)
+    STDOUT.print(f"merged into {out}: max logit difference {report['max_logit_difference']:.1e}, "
+                 f"{report['adapted_weights']} adapted weights changed ({report['adapted_expert_tensors']} expert)")
+
+
+@finetune_app.command("export")
+def finetune_export(run: Path = typer.Argument(...), out: Path = typer.Option(..., "--out"),
+                    dtype: str = typer.Option("bf16", "--dtype", help="bf16, fp16 or fp32")) -> None:
+    """Merge, verify and write safetensors ready to serve, in a serving dtype."""
+    from finetune.merge import DTYPES, merge_run
+
+    if dtype not in DTYPES:
+        raise VeritunError(f"unknown dtype {dtype!r} (bf16, fp16 or fp32)", field="dtype")
+    report = merge_run(run, out, dtype=dtype)
+    STDOUT.print(f"exported {dtype} safetensors to {out} (verified: {report['max_logit_difference']:.1e})")
+
+
 def _parse_filters(items: list[str] | None) -> dict[str, str] | None:
     filters = {}
     for item in items or []:

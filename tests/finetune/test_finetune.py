@@ -174,3 +174,53 @@ def test_cli_runs_a_shipped_recipe_with_overrides(tiny_base: Path, sft_data: Pat
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads((tmp_path / "run/summary.json").read_text())["steps"] == 2
     assert torch.get_num_threads() == 1
+
+
+def test_merge_is_verified_and_changes_the_experts(tiny_base: Path, sft_data: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    from finetune.merge import merge_run
+    from finetune.train import run_recipe
+
+    run = run_recipe(recipe(tiny_base, sft_data, tmp_path / "run", train__max_steps=2))
+    report = merge_run(run, tmp_path / "merged")
+    assert report["max_logit_difference"] < 1e-4 and report["adapted_expert_tensors"] == 8
+    # on disk, transformers writes the fused experts back as one tensor per expert
+    merged, base = load_file(tmp_path / "merged/model.safetensors"), load_file(tiny_base / "model.safetensors")
+    experts = [k for k in base if ".mlp.experts." in k]
+    assert len(experts) == 4 * 8 * 3 and all(not torch.equal(merged[k], base[k]) for k in experts)
+    assert torch.equal(merged["model.layers.0.mlp.gate.weight"], base["model.layers.0.mlp.gate.weight"])
+    assert read_manifest(tmp_path / "merged/manifest.json").stats["verification"]["tolerance"] == 1e-4
+
+
+def test_merge_refuses_a_mismatched_base(tiny_base: Path, sft_data: Path, tmp_path: Path) -> None:
+    from basemodel import BaseBuildConfig, build_base
+    from finetune.merge import merge_run
+    from finetune.train import run_recipe
+
+    run = run_recipe(recipe(tiny_base, sft_data, tmp_path / "run", train__max_steps=1))
+    other = build_base(BaseBuildConfig(out=str(tmp_path / "small"), size="small"))
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["config"]["model"] = str(other)
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(VeritunError, match="does not match the base"):
+        merge_run(run, tmp_path / "merged")
+    assert not (tmp_path / "merged").exists()
+
+
+def test_packed_sequences_do_not_attend_across_boundaries(tiny_base: Path) -> None:
+    """Padding-free packing relies on position ids restarting at each sequence: logits of two sequences packed
+    into one row must equal their logits run separately (with the KV cache off, as in training)."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_base).eval()
+    first, second = torch.randint(10, 8000, (1, 17)), torch.randint(10, 8000, (1, 23))
+    packed = torch.cat([first, second], dim=1)
+    positions = torch.cat([torch.arange(17), torch.arange(23)])[None, :]
+    with torch.no_grad():
+        together = model(input_ids=packed, position_ids=positions, use_cache=False).logits
+        alone = torch.cat([model(input_ids=first, use_cache=False).logits,
+                           model(input_ids=second, use_cache=False).logits], dim=1)
+        leaky = model(input_ids=packed, use_cache=False).logits  # no restart: the second sequence sees the first
+    assert float((together - alone).abs().max()) < 1e-4
+    assert float((leaky[:, 17:] - alone[:, 17:]).abs().max()) > 1e-3
