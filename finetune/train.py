@@ -102,6 +102,7 @@ def run_recipe(recipe: Recipe, recipe_path: str = "recipe", resume: bool = True,
     if recipe.method == "qlora":
         raise VeritunError("method qlora is not built yet (4-bit expert storage is the next step of this stage)",
                            path=recipe_path, field="method")
+    _mark_moe_leaves_for_zero3(model)
     if recipe.method == "lora":
         config, requested = lora_config(model, recipe.lora)
         model = get_peft_model(model, config)
@@ -129,6 +130,19 @@ def run_recipe(recipe: Recipe, recipe_path: str = "recipe", resume: bool = True,
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     load_after = expert_load(trainer.model, probe, top_k)
     return _save(recipe, recipe_path, trainer, out, result, groups, load_before, load_after, started)
+
+
+def _mark_moe_leaves_for_zero3(model: torch.nn.Module) -> None:
+    """Under DeepSpeed ZeRO-3, make each sparse-MoE block a leaf module, or ranks hang on expert parameters."""
+    if os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") != "3":
+        return
+    from deepspeed.utils import set_z3_leaf_modules
+
+    blocks = sorted({type(m) for m in model.modules() if type(m).__name__.endswith(("SparseMoeBlock", "MoeBlock"))},
+                    key=lambda cls: cls.__name__)
+    if blocks:
+        set_z3_leaf_modules(model, blocks)
+        log.info("ZeRO-3 leaf modules: %s", ", ".join(cls.__name__ for cls in blocks))
 
 
 def _latest_checkpoint(folder: Path) -> Path | None:

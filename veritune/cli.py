@@ -183,7 +183,18 @@ def finetune_run(
     overrides: list[str] = OverridesArg,
     allow_raw: bool = typer.Option(False, "--allow-raw", help="train on data that did not pass desensitization"),
     fresh: bool = typer.Option(False, "--fresh", help="ignore checkpoints in the run folder (no resume)"),
+    launcher: str = typer.Option("none", "--launcher", help="none, or accelerate (many GPUs)"),
+    accelerate_config: Path | None = typer.Option(None, "--accelerate-config", help="finetune/accelerate/*.yaml"),
 ) -> None:
+    if launcher not in ("none", "accelerate"):
+        raise VeritunError(f"unknown launcher {launcher!r} (none or accelerate)", field="launcher")
+    if launcher == "accelerate" and not os.environ.get("VERITUNE_UNDER_LAUNCHER"):
+        if accelerate_config is None:
+            raise VeritunError("--launcher accelerate needs --accelerate-config FILE", field="accelerate_config")
+        from finetune.launch import run_with_accelerate
+
+        raise typer.Exit(run_with_accelerate(recipe, accelerate_config, list(overrides or []) +
+                                             (["--allow-raw"] if allow_raw else []), fresh))
     from finetune.recipe import Recipe
     from veritune.config import load_config
 

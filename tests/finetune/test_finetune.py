@@ -224,3 +224,34 @@ def test_packed_sequences_do_not_attend_across_boundaries(tiny_base: Path) -> No
         leaky = model(input_ids=packed, use_cache=False).logits  # no restart: the second sequence sees the first
     assert float((together - alone).abs().max()) < 1e-4
     assert float((leaky[:, 17:] - alone[:, 17:]).abs().max()) > 1e-3
+
+
+@pytest.mark.parametrize("name", ["ddp", "zero2", "zero3", "fsdp2", "cpu_single"])
+def test_shipped_accelerate_configs_validate(name: str) -> None:
+    from finetune.launch import CONFIGS, launch_command, load_accelerate_config
+
+    config = load_accelerate_config(CONFIGS / f"{name}.yaml")
+    expected = {"ddp": "MULTI_GPU", "zero2": "DEEPSPEED", "zero3": "DEEPSPEED", "fsdp2": "FSDP", "cpu_single": "NO"}
+    assert str(config.distributed_type).endswith(expected[name])
+    if name.startswith("zero"):
+        assert config.deepspeed_config["zero_stage"] == int(name[-1])
+    if name == "fsdp2":
+        assert config.fsdp_config["fsdp_version"] == 2
+    command = launch_command(Path("r.yaml"), CONFIGS / f"{name}.yaml", ["max_steps=2"])
+    assert command[1:4] == ["-m", "accelerate.commands.launch", "--config_file"] and command[-2:] == ["r.yaml",
+                                                                                                    "max_steps=2"]
+
+
+@pytest.mark.slow
+def test_accelerate_launcher_runs_a_recipe(tiny_base: Path, sft_data: Path, tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+
+    shipped = yaml.safe_load((DOMAINS / "finance/recipes/tiny_sft.yaml").read_text())
+    shipped.update(model=str(tiny_base), data={"path": str(sft_data / "sft.jsonl"), "field": "messages"})
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(shipped))
+    result = run_cli("finetune", str(path), "max_steps=2", f"output_dir={tmp_path / 'run'}", "train.batch_size=2",
+                     "train.seq_len=128", "--launcher", "accelerate", "--accelerate-config",
+                     str(REPO / "finetune/accelerate/cpu_single.yaml"), cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads((tmp_path / "run/summary.json").read_text())["steps"] == 2
