@@ -24,5 +24,7 @@ class IndexSettings(BaseModel):
                                            description="RRF weight of dense vs BM25 (1 - w) per language")
     rrf_k: int = Field(default=60, ge=1, description="reciprocal rank fusion constant")
     candidates: int = Field(default=50, ge=1, description="hits taken from each retriever before fusion")
+    reranker: str = Field(default="none", description="reranker over fused candidates: none, or cross:<model>")
+    rerank_depth: int = Field(default=20, ge=1, description="fused candidates the reranker reorders")
     abstain_below: dict[str, float] = Field(default_factory=lambda: {"en": 0.30, "zh": 0.80},
                                             description="best dense cosine under which evidence counts as weak")

@@ -145,7 +145,8 @@ class RetrievalIndex:
         for rank, (chunk_id, _) in enumerate(bm25_ranked):
             fused[chunk_id] = fused.get(chunk_id, 0.0) + (1 - weight) / (self.settings.rrf_k + rank + 1)
         dense_scores, bm25_scores = dict(dense_ranked), dict(bm25_ranked)
-        best = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
+        best = sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+        best = self._rerank(query, best[: max(k, self.settings.rerank_depth)])[:k]
         hits = []
         for chunk_id, score in best:
             chunk = self.chunks[self._position[chunk_id]]
@@ -153,6 +154,16 @@ class RetrievalIndex:
             hits.append(Hit(chunk["chunk_id"], chunk["doc_id"], score, dense_scores.get(chunk_id),
                             bm25_scores.get(chunk_id), chunk["text"], meta))
         return hits
+
+    def _rerank(self, query: str, ranked: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        if self.settings.reranker == "none" or not ranked:
+            return ranked
+        from retrieval.rerank import load_reranker
+
+        texts = [self.chunks[self._position[chunk_id]]["text"] for chunk_id, _ in ranked]
+        scores = load_reranker(self.settings.reranker)(query, texts)
+        order = sorted(range(len(ranked)), key=lambda i: -float(scores[i]))
+        return [(ranked[i][0], float(scores[i])) for i in order]
 
     def _dense(self, query: str, lang: str, allowed: np.ndarray | None) -> list[tuple[int, float]]:
         dense = self.dense.get(lang)

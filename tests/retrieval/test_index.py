@@ -143,3 +143,24 @@ def test_cli_build_search_and_batch(tmp_path: Path, corpus: Path) -> None:
     assert failed.returncode == 2 and "bad.jsonl:2" in failed.stderr and "Traceback" not in failed.stderr
     shutil.rmtree(tmp_path / "idx")
     assert DOMAINS.is_dir()
+
+
+def test_reranker_registry(index: RetrievalIndex) -> None:
+    from retrieval.rerank import RERANKERS
+
+    RERANKERS.add("by_length_test", lambda: (lambda query, texts: [-len(t) for t in texts]))
+    query = "chest pain"
+    fused = index.search(query, k=5)
+    index.settings.reranker = "by_length_test"
+    try:
+        reranked = index.search(query, k=5)
+    finally:
+        index.settings.reranker = "none"
+    lengths = [len(h.text) for h in reranked]
+    assert lengths == sorted(lengths) and {h.chunk_id for h in reranked} <= {h.chunk_id for h in index.search(
+        query, k=20)}
+    assert [h.chunk_id for h in index.search(query, k=5)] == [h.chunk_id for h in fused]  # none keeps the order
+    with pytest.raises(VeritunError, match="unknown reranker 'nope'"):
+        from retrieval.rerank import load_reranker
+
+        load_reranker("nope")
