@@ -146,9 +146,13 @@ def _mark_moe_leaves_for_zero3(model: torch.nn.Module) -> None:
 
 
 def _latest_checkpoint(folder: Path) -> Path | None:
-    checkpoints = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])) if folder.is_dir() \
-        else []
-    return checkpoints[-1] if checkpoints else None
+    """The newest complete checkpoint. The Trainer writes trainer_state.json after the weights, optimizer and RNG
+    states, so a checkpoint a kill interrupted lacks it and is skipped."""
+    if not folder.is_dir():
+        return None
+    complete = [p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()
+                and (p / "trainer_state.json").is_file()]
+    return max(complete, key=lambda p: int(p.name.split("-")[-1]), default=None)
 
 
 def _save(recipe: Recipe, recipe_path: str, trainer, out: Path, result, groups: dict[str, int],  # noqa: ANN001

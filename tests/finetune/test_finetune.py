@@ -255,3 +255,49 @@ def test_accelerate_launcher_runs_a_recipe(tiny_base: Path, sft_data: Path, tmp_
                      str(REPO / "finetune/accelerate/cpu_single.yaml"), cwd=REPO)
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads((tmp_path / "run/summary.json").read_text())["steps"] == 2
+
+
+@pytest.mark.slow
+def test_kill_9_in_the_middle_then_resume(tiny_base: Path, sft_data: Path, tmp_path: Path) -> None:
+    """The issue's own check: SIGKILL the training process after a checkpoint, resume, same final loss (1e-4)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    shipped = yaml.safe_load((DOMAINS / "medical/recipes/tiny_sft.yaml").read_text())
+    shipped.update(model=str(tiny_base), data={"path": str(sft_data / "sft.jsonl"), "field": "messages"})
+    shipped["train"].update(max_steps=8, save_steps=2, batch_size=2, seq_len=128, logging_steps=1)
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(shipped))
+    exe = [str(Path(sys.executable).parent / "veritune"), "finetune", str(path)]
+    env = {**os.environ, "VERITUNE_THREADS": "1"}
+    straight = subprocess.run([*exe, f"output_dir={tmp_path / 'straight'}"], env=env, capture_output=True, text=True)
+    assert straight.returncode == 0, straight.stderr[-1500:]
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([*exe, f"output_dir={killed}"], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (killed / "checkpoints/checkpoint-4/trainer_state.json").exists():
+        assert time.monotonic() < deadline and process.poll() is None, "no checkpoint-4 before the deadline"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (killed / "manifest.json").exists()
+    resumed = subprocess.run([*exe, f"output_dir={killed}"], env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-1500:]
+    losses = [json.loads((run / "summary.json").read_text())["final_loss"] for run in (tmp_path / "straight", killed)]
+    assert abs(losses[0] - losses[1]) < 1e-4
+
+
+def test_an_interrupted_checkpoint_is_not_resumed_from(tmp_path: Path) -> None:
+    from finetune.train import _latest_checkpoint
+
+    for step, complete in ((2, True), (4, True), (6, False)):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        if complete:
+            (folder / "trainer_state.json").write_text("{}")
+    assert _latest_checkpoint(tmp_path).name == "checkpoint-4"
+    assert _latest_checkpoint(tmp_path / "none") is None
