@@ -6,17 +6,11 @@ Public API: `BaseBuildConfig`, `build_base`, `parameter_counts`, `SIZES`. The fo
 
 from __future__ import annotations
 
-from typing import Any
-
 from basemodel.config import SIZES, BaseBuildConfig
+from veritune.lazy import lazy_exports
 
 __all__ = ["SIZES", "BaseBuildConfig", "build_base", "parameter_counts"]
 
 
-def __getattr__(name: str) -> Any:
-    # torch and transformers load only when a build is asked for, keeping `veritune --help` fast
-    if name in ("build_base", "parameter_counts"):
-        from basemodel import build
-
-        return getattr(build, name)
-    raise AttributeError(name)
+# torch and transformers load only when a build is asked for, keeping `veritune --help` fast
+__getattr__ = lazy_exports({"build_base": "basemodel.build", "parameter_counts": "basemodel.build"})

@@ -17,7 +17,7 @@ import logging  # noqa: E402
 for _name in ("presidio-analyzer", "presidio-anonymizer"):
     logging.getLogger(_name).setLevel(logging.WARNING)
 
-from typing import Any  # noqa: E402
+from veritune.lazy import lazy_exports  # noqa: E402
 
 # Public API -> defining module. Loaded on first use: spaCy and Presidio take seconds to import, and the CLI
 # validates options (desensitize.config) before it needs them.
@@ -32,9 +32,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(name)
-    import importlib
-
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(_EXPORTS)

@@ -3,16 +3,11 @@ experts. Public API (loaded on first use): `Recipe`, `run_recipe`, `lora_config`
 
 from __future__ import annotations
 
-from typing import Any
+from veritune.lazy import lazy_exports
 
 _EXPORTS = {"Recipe": "finetune.recipe", "run_recipe": "finetune.train", "lora_config": "finetune.targets",
             "check_reach": "finetune.targets", "discover": "finetune.targets"}
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(name)
-    import importlib
-
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(_EXPORTS)

@@ -6,7 +6,7 @@ Public API (loaded on first use): `IndexSettings`, `RetrievalIndex`, `Hit`, `bui
 
 from __future__ import annotations
 
-from typing import Any
+from veritune.lazy import lazy_exports
 
 _EXPORTS = {
     "IndexSettings": "retrieval.config", "RetrievalIndex": "retrieval.index", "Hit": "retrieval.index",
@@ -17,9 +17,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(name)
-    import importlib
-
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(_EXPORTS)

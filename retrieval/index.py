@@ -9,6 +9,7 @@ an index that silently returns nothing.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,7 +200,7 @@ class RetrievalIndex:
             if self.chunks:
                 self.bm25.save(run.path / "bm25")
             run.stats.update(chunks=len(self.chunks), documents=len({c["doc_id"] for c in self.chunks}),
-                             languages=dict(sorted(_count(c["lang"] for c in self.chunks).items())), **(stats or {}))
+                             languages=dict(sorted(Counter(c["lang"] for c in self.chunks).items())), **(stats or {}))
         return out
 
     @classmethod
@@ -227,10 +228,3 @@ class RetrievalIndex:
 def _passage_text(chunk: dict[str, Any]) -> str:
     title = str(chunk.get("title") or "")
     return chunk["text"] if not title or title in chunk["text"] else f"{title}. {chunk['text']}"
-
-
-def _count(values: Iterable[str]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for value in values:
-        counts[value] = counts.get(value, 0) + 1
-    return counts

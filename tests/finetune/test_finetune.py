@@ -45,6 +45,15 @@ def recipe(tiny_base: Path, folder: Path, out: Path, **changes) -> Recipe:
     return Recipe.model_validate(base)
 
 
+def shipped_recipe(domain: str, tiny_base: Path, sft_data: Path, target: Path, **train) -> Path:
+    """A copy of the pack's shipped tiny SFT recipe pointed at the test's base and data."""
+    recipe_data = yaml.safe_load((DOMAINS / domain / "recipes/tiny_sft.yaml").read_text())
+    recipe_data.update(model=str(tiny_base), data={"path": str(sft_data / "sft.jsonl"), "field": "messages"})
+    recipe_data["train"].update(train)
+    target.write_text(yaml.safe_dump(recipe_data))
+    return target
+
+
 def test_every_shipped_recipe_validates() -> None:
     recipes = sorted(DOMAINS.glob("*/recipes/*.yaml"))
     assert {p.name for p in recipes} >= {"tiny_sft.yaml", "tiny_pt.yaml"}
@@ -165,10 +174,7 @@ def test_missing_empty_and_wrong_model(tiny_base: Path, sft_data: Path, tmp_path
 def test_cli_runs_a_shipped_recipe_with_overrides(tiny_base: Path, sft_data: Path, tmp_path: Path) -> None:
     from tests.conftest import run_cli
 
-    shipped = yaml.safe_load((DOMAINS / "medical/recipes/tiny_sft.yaml").read_text())
-    shipped.update(model=str(tiny_base), data={"path": str(sft_data / "sft.jsonl"), "field": "messages"})
-    path = tmp_path / "tiny_sft.yaml"
-    path.write_text(yaml.safe_dump(shipped))
+    path = shipped_recipe("medical", tiny_base, sft_data, tmp_path / "tiny_sft.yaml")
     result = run_cli("finetune", str(path), "max_steps=2", f"output_dir={tmp_path / 'run'}", "train.batch_size=2",
                      "train.seq_len=128", cwd=REPO)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -246,10 +252,7 @@ def test_shipped_accelerate_configs_validate(name: str) -> None:
 def test_accelerate_launcher_runs_a_recipe(tiny_base: Path, sft_data: Path, tmp_path: Path) -> None:
     from tests.conftest import run_cli
 
-    shipped = yaml.safe_load((DOMAINS / "finance/recipes/tiny_sft.yaml").read_text())
-    shipped.update(model=str(tiny_base), data={"path": str(sft_data / "sft.jsonl"), "field": "messages"})
-    path = tmp_path / "r.yaml"
-    path.write_text(yaml.safe_dump(shipped))
+    path = shipped_recipe("finance", tiny_base, sft_data, tmp_path / "r.yaml")
     result = run_cli("finetune", str(path), "max_steps=2", f"output_dir={tmp_path / 'run'}", "train.batch_size=2",
                      "train.seq_len=128", "--launcher", "accelerate", "--accelerate-config",
                      str(REPO / "finetune/accelerate/cpu_single.yaml"), cwd=REPO)
@@ -266,11 +269,8 @@ def test_kill_9_in_the_middle_then_resume(tiny_base: Path, sft_data: Path, tmp_p
     import sys
     import time
 
-    shipped = yaml.safe_load((DOMAINS / "medical/recipes/tiny_sft.yaml").read_text())
-    shipped.update(model=str(tiny_base), data={"path": str(sft_data / "sft.jsonl"), "field": "messages"})
-    shipped["train"].update(max_steps=8, save_steps=2, batch_size=2, seq_len=128, logging_steps=1)
-    path = tmp_path / "r.yaml"
-    path.write_text(yaml.safe_dump(shipped))
+    path = shipped_recipe("medical", tiny_base, sft_data, tmp_path / "r.yaml", max_steps=8, save_steps=2,
+                          batch_size=2, seq_len=128, logging_steps=1)
     exe = [str(Path(sys.executable).parent / "veritune"), "finetune", str(path)]
     env = {**os.environ, "VERITUNE_THREADS": "1"}
     straight = subprocess.run([*exe, f"output_dir={tmp_path / 'straight'}"], env=env, capture_output=True, text=True)
