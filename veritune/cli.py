@@ -10,11 +10,11 @@ import os
 import sys
 from pathlib import Path
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer._click import exceptions as click_exceptions  # typer vendors click: its exceptions live here
 from typer.core import TyperGroup
 
 from veritune import __version__
@@ -29,10 +29,10 @@ class DefaultCommandGroup(TyperGroup):
 
     default_command = "run"
 
-    def resolve_command(self, ctx: click.Context, args: list[str]):  # noqa: ANN201 - click's signature
-        if args and args[0] not in self.commands and not args[0].startswith("-"):
-            args.insert(0, self.default_command)
-        return super().resolve_command(ctx, args)
+    def parse_args(self, ctx, args: list[str]):  # noqa: ANN001, ANN201 - click's signature
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
 
 
 app = typer.Typer(name="veritune", help="Vertical-domain fine-tuning and RAG: desensitize, fine-tune, retrieve, "
@@ -47,6 +47,8 @@ app.add_typer(desensitize_app, name="desensitize", cls=DefaultCommandGroup)
 finetune_app = typer.Typer(help="Fine-tune a MoE base with LoRA recipes (pt or sft) on TRL + PEFT.",
                            no_args_is_help=True)
 app.add_typer(finetune_app, name="finetune", cls=DefaultCommandGroup)
+eval_app = typer.Typer(help="Evaluate base vs fine-tuned vs fine-tuned + retrieval.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval", cls=DefaultCommandGroup)
 index_app = typer.Typer(help="Build, update and search FAISS + BM25 indexes over a domain knowledge base.",
                         no_args_is_help=True)
 app.add_typer(index_app, name="index")
@@ -234,6 +236,58 @@ def finetune_export(run: Path = typer.Argument(...), out: Path = typer.Option(..
     STDOUT.print(f"exported {dtype} safetensors to {out} (verified: {report['max_logit_difference']:.1e})")
 
 
+def _by_domain(items: list[str] | None, option: str) -> dict[str, str]:
+    mapping = {}
+    for item in items or []:
+        domain, sep, path = item.partition("=")
+        if not sep:
+            raise VeritunError(f"{option} {item!r} is not DOMAIN=PATH (e.g. medical=runs/demo/medical/index)",
+                               field=option.lstrip("-"))
+        mapping[domain.strip()] = path.strip()
+    return mapping
+
+
+@eval_app.command("run", help="Run tasks on the chosen systems and write results.json, samples.jsonl, report.md.")
+def eval_run(
+    tasks: str = typer.Option(..., "--tasks", help="comma-separated task names (veritune eval list)"),
+    model: str = typer.Option("runs/demo/base", "--model", help="base model folder or hub name"),
+    adapters: list[str] | None = typer.Option(None, "--adapter", help="DOMAIN=RUN (repeatable)"),
+    indexes: list[str] | None = typer.Option(None, "--index", help="DOMAIN=INDEX (repeatable)"),
+    systems: str = typer.Option("base,lora,lora+rag", "--systems"),
+    limit: int | None = typer.Option(None, "--limit", help="items per task"),
+    out: Path = typer.Option(Path("runs/eval"), "--out"),
+    gpu_hour_price: float = typer.Option(2.5, "--gpu-hour-price"),
+) -> None:
+    from eval.harness import EvalConfig, run_eval
+
+    config = EvalConfig(tasks=[t.strip() for t in tasks.split(",") if t.strip()], model=model,
+                        adapters=_by_domain(adapters, "--adapter"), indexes=_by_domain(indexes, "--index"),
+                        systems=[s.strip() for s in systems.split(",") if s.strip()], limit=limit,
+                        gpu_hour_price=gpu_hour_price)
+    from eval.tasks import get_task
+
+    for name in config.tasks:
+        get_task(name)  # unknown or invalid tasks fail before any model loads
+    apply_thread_limits()
+    path = run_eval(config, out)
+    STDOUT.print((path / "report.md").read_text(encoding="utf-8"))
+    STDOUT.print(f"results: {path / 'results.json'}")
+
+
+@eval_app.command("list")
+def eval_list() -> None:
+    """The tasks veritune knows, with their domain, output type and metrics."""
+    from eval.tasks import load_task, task_files
+
+    table = Table("task", "version", "domain", "output", "metrics", "dataset")
+    for name, path in task_files().items():
+        task = load_task(path)
+        shown = task.dataset.relative_to(Path.cwd()) if task.dataset.is_relative_to(Path.cwd()) else task.dataset
+        table.add_row(name, str(task.spec.version), task.spec.domain or "-", task.spec.output,
+                      ", ".join(task.spec.metrics), str(shown))
+    STDOUT.print(table)
+
+
 def _parse_filters(items: list[str] | None) -> dict[str, str] | None:
     filters = {}
     for item in items or []:
@@ -336,7 +390,6 @@ def _placeholder(name: str, issue: int, summary: str) -> None:
         raise VeritunError(f"'veritune {name}' is not built yet (issue {issue})")
 
 
-_placeholder("eval", 6, "Evaluate base vs fine-tuned vs fine-tuned + retrieval.")
 _placeholder("app", 7, "Run the Gradio medical or finance assistant.")
 _placeholder("serve", 7, "Serve an OpenAI-compatible API with keys, usage and rate limits.")
 
@@ -351,10 +404,10 @@ def main(argv: list[str] | None = None) -> int:
     except VeritunError as exc:
         STDERR.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
         return exc.exit_code
-    except click.exceptions.Abort:
+    except KeyboardInterrupt:
         STDERR.print("aborted")
         return 130
-    except click.ClickException as exc:
+    except click_exceptions.ClickException as exc:
         exc.show()
         return exc.exit_code
     return result if isinstance(result, int) else 0

@@ -80,28 +80,47 @@ def finetune_pack(pack, root: Path) -> Path:
     return out
 
 
+DEMO_EVAL_LIMIT = 16  # items per task: enough for intervals, a couple of minutes on a CPU
+
+
+def evaluate(root: Path) -> Path:
+    from eval.harness import EvalConfig, run_eval
+    from veritune.packs import load_all_packs
+
+    packs = load_all_packs()
+    config = EvalConfig(tasks=[t for p in packs for t in p.spec.eval_tasks], model=str(root / "base"),
+                        adapters={p.name: str(root / p.name / "finetune") for p in packs},
+                        indexes={p.name: str(root / p.name / "index") for p in packs}, limit=DEMO_EVAL_LIMIT)
+    out = run_eval(config, root / "eval")
+    CONSOLE.print((out / "report.md").read_text(encoding="utf-8"))
+    return out
+
+
 def run_demo(root: Path = Path("runs/demo"), pretrain_steps: int = DEMO_PRETRAIN_STEPS) -> dict[str, Path]:
     from basemodel import BaseBuildConfig, build_base
     from veritune.packs import load_all_packs
 
     outputs: dict[str, Path] = {}
     started = time.perf_counter()
-    CONSOLE.rule("1/4  desensitize: synthetic raw records, knowledge bases and SFT data (then verify)")
+    CONSOLE.rule("1/5  desensitize: synthetic raw records, knowledge bases and SFT data (then verify)")
     for pack in load_all_packs():
         outputs.update(desensitize_pack(pack, root))
-    CONSOLE.rule("2/4  retrieval: hybrid index per pack over its desensitized knowledge base")
+    CONSOLE.rule("2/5  retrieval: hybrid index per pack over its desensitized knowledge base")
     for pack in load_all_packs():
         outputs[f"{pack.name}/index"] = build_pack_index(pack, root)
-    CONSOLE.rule("3/4  base model: tokenizer + tiny Qwen3-MoE")
+    CONSOLE.rule("3/5  base model: tokenizer + tiny Qwen3-MoE")
     outputs["base"] = build_base(BaseBuildConfig(out=str(root / "base"), size="tiny", pretrain_steps=pretrain_steps,
                                                  seed=DEMO_SEED))
-    CONSOLE.rule("4/4  fine-tune: each pack's tiny SFT recipe (LoRA on attention and experts)")
+    CONSOLE.rule("4/5  fine-tune: each pack's tiny SFT recipe (LoRA on attention and experts)")
     for pack in load_all_packs():
         outputs[f"{pack.name}/finetune"] = finetune_pack(pack, root)
+    CONSOLE.rule("5/5  evaluate: base vs LoRA vs LoRA + retrieval on both packs")
+    outputs["eval"] = evaluate(root)
     CONSOLE.rule(f"demo finished in {time.perf_counter() - started:.0f} s")
     for name, path in outputs.items():
         CONSOLE.print(f"  {name:<24} {path}")
-    CONSOLE.print("Stages not built yet (eval, apps) join the demo as they land.")
+    CONSOLE.print(f"Report: {root / 'eval' / 'report.md'}; figures: {root / 'eval' / 'results.json'}. "
+                  "The apps and the API (issue 7) are not built yet.")
     return outputs
 
 

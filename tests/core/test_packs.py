@@ -52,6 +52,9 @@ def test_eval_sets_are_kept_apart_from_sft(name: str) -> None:
             assert item not in sft_text, f"{eval_name} {row['id']} appears in the SFT data"
             if not row.get("seen_in_training", True):
                 assert all(e not in sft_text for e in row.get("evidence_ids", [])), row["id"]
+            answer = row.get("answer")
+            if isinstance(answer, str) and "label" not in row:  # free-text gold answers, not label names
+                assert answer not in sft_text, f"{eval_name} {row['id']}: its gold answer appears in the SFT data"
 
 
 def test_sft_is_in_messages_format_and_cites_evidence() -> None:

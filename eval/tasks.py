@@ -1,0 +1,105 @@
+"""Eval tasks as versioned YAML, found by name: `eval/tasks/*.yaml` and each pack's `tasks/<name>.yaml` (named in
+its pack.yaml `eval_tasks`). A task says where its data is, how to prompt, how to read the answer, and which metrics
+score it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from veritune.config import read_yaml, validate
+from veritune.errors import VeritunError
+from veritune.jsonl import iter_jsonl
+from veritune.packs import load_all_packs
+
+BUILTIN = Path(__file__).resolve().parent / "tasks"
+
+
+class TaskSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    version: int = Field(ge=1)
+    domain: str | None = Field(default=None, description="pack whose adapter and index serve this task")
+    dataset: str = Field(description="JSONL, relative to the task file")
+    input_field: str = Field(default="question")
+    gold_field: str = Field(default="answer")
+    evidence_field: str | None = Field(default="evidence_ids", description="gold evidence ids (retrieval metrics)")
+    output: Literal["generate", "label"] = "generate"
+    labels: dict[str, str] = Field(default_factory=dict, description="label -> regex that finds it in the output")
+    cited_ids: str | None = Field(default=None, description="regex of ids the answer cites (set precision/recall)")
+    prompt: dict[str, str] = Field(description="prompt template per language, with {input}")
+    rag_prompt: dict[str, str] | None = Field(default=None, description="with {evidence} and {input}; default: "
+                                                                        "the grounded QA format")
+    metrics: list[str] = Field(min_length=1)
+    max_new_tokens: int = Field(default=64, ge=1, le=1024)
+    n_shot: int = Field(default=0, ge=0, description="examples from the task's own dev split (0: none)")
+
+
+class Task:
+    def __init__(self, spec: TaskSpec, path: Path) -> None:
+        self.spec, self.path = spec, path
+        self.dataset = (path.parent / spec.dataset).resolve()
+
+    def items(self, limit: int | None = None) -> list[dict]:
+        if not self.dataset.is_file():
+            raise VeritunError("dataset not found", path=self.path, field="dataset")
+        rows = []
+        for number, row in iter_jsonl(self.dataset):
+            for field in (self.spec.input_field, self.spec.gold_field):
+                if field not in row:
+                    raise VeritunError(f"item without its '{field}' field", path=self.dataset, line=number,
+                                       field=field)
+            rows.append(row)
+        return _balanced(rows, limit) if limit else rows
+
+    def read_label(self, output: str) -> str:
+        for label, pattern in self.spec.labels.items():
+            if re.search(pattern, output, re.IGNORECASE):
+                return label
+        return ""
+
+    def cited(self, output: str) -> list[str]:
+        return sorted(set(re.findall(self.spec.cited_ids, output))) if self.spec.cited_ids else []
+
+
+def _balanced(rows: list[dict], limit: int) -> list[dict]:
+    """The first `limit` items, alternating languages so a limit keeps both."""
+    by_lang: dict[str, list[dict]] = {}
+    for row in rows:
+        by_lang.setdefault(row.get("lang", "en"), []).append(row)
+    picked: list[dict] = []
+    while len(picked) < min(limit, len(rows)):
+        for group in by_lang.values():
+            if group and len(picked) < limit:
+                picked.append(group.pop(0))
+    return picked
+
+
+def load_task(path: Path) -> Task:
+    return Task(validate(TaskSpec, read_yaml(path), path), path)
+
+
+def task_files(domains_root: Path | None = None) -> dict[str, Path]:
+    files = {p.stem: p for p in sorted(BUILTIN.glob("*.yaml"))}
+    for pack in load_all_packs(domains_root):
+        for name in pack.spec.eval_tasks:
+            path = pack.path(f"tasks/{name}.yaml")
+            if not path.is_file():
+                raise VeritunError(f"names eval task {name!r} but tasks/{name}.yaml is missing",
+                                   path=pack.root / "pack.yaml", field="eval_tasks")
+            files[name] = path
+    return files
+
+
+def get_task(name: str, domains_root: Path | None = None) -> Task:
+    import difflib
+
+    files = task_files(domains_root)
+    if name not in files:
+        near = difflib.get_close_matches(name, list(files), n=1)
+        hint = f"; did you mean '{near[0]}'?" if near else f"; known: {', '.join(sorted(files))}"
+        raise VeritunError(f"unknown task '{name}'{hint}", field="tasks")
+    return load_task(files[name])
