@@ -164,3 +164,24 @@ def test_reranker_registry(index: RetrievalIndex) -> None:
         from retrieval.rerank import load_reranker
 
         load_reranker("nope")
+
+
+@pytest.mark.parametrize("kind", ["ivf_sq8", "hnsw"])
+def test_faiss_index_types_search_filter_and_delete(kind: str) -> None:
+    import numpy as np
+
+    from retrieval.dense import DENSE_TYPES, choose_index_type
+
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((600, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = DENSE_TYPES.get(kind)(32)
+    index.add(np.arange(600), vectors)
+    _, ids = index.search(vectors[:3], 1)
+    assert list(ids[:, 0]) == [0, 1, 2]
+    _, filtered = index.search(vectors[:1], 5, allowed=np.array([10, 11, 12]))
+    assert set(filtered[0][filtered[0] >= 0]) <= {10, 11, 12}
+    index.remove([0])
+    _, after = index.search(vectors[:1], 3)
+    assert 0 not in after[0]
+    assert choose_index_type(200_000) == "flat" and choose_index_type(200_001) == "ivf_sq8"
