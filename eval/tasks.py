@@ -35,7 +35,7 @@ class TaskSpec(BaseModel):
                                                                         "the grounded QA format")
     metrics: list[str] = Field(min_length=1)
     max_new_tokens: int = Field(default=64, ge=1, le=1024)
-    n_shot: int = Field(default=0, ge=0, description="examples from the task's own dev split (0: none)")
+    n_shot: int = Field(default=0, ge=0, le=0, description="few-shot examples: only 0 is supported so far")
 
 
 class Task:

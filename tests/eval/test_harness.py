@@ -116,3 +116,17 @@ def test_adapter_that_does_not_match_the_base(tmp_path: Path, adapter_run: Path)
                         systems=["lora"], limit=2)
     with pytest.raises(VeritunError, match="adapter does not match the base model"):
         run_eval(config, tmp_path / "eval")
+
+
+def test_few_shot_is_refused_until_it_is_built(tmp_path: Path) -> None:
+    spec = yaml.safe_load((DOMAINS / "medical/tasks/medical_qa.yaml").read_text())
+    spec["n_shot"] = 3
+    (tmp_path / "task.yaml").write_text(yaml.safe_dump(spec))
+    with pytest.raises(VeritunError, match=r"\[n_shot\]"):
+        load_task(tmp_path / "task.yaml")
+
+
+def test_redflag_labels() -> None:
+    task = get_task("medical_redflag")
+    assert task.read_label("Yes. Fainting is a red flag") == "yes"
+    assert task.read_label("否。这是典型症状") == "no" and task.read_label("maybe") == ""
