@@ -37,7 +37,8 @@ def test_readme_base_build(tmp_path: Path) -> None:
         (["base", "build", "--size", "huge"], r"\[size\]: Input should be 'tiny' or 'small'"),
         (["base", "build", "pretrain_step=3"], r"unknown key 'pretrain_step'; did you mean 'pretrain_steps'"),
         (["base", "build", "--pretrain-steps", "-1"], r"\[pretrain_steps\]"),
-        (["eval", "--tasks", "x"], r"not built yet"),
+        (["app", "medical"], r"not built yet"),
+        (["eval", "--tasks", "medical_triag"], r"unknown task 'medical_triag'; did you mean 'medical_triage'"),
         (["finetune", "missing_recipe.yaml"], r"missing_recipe\.yaml: file not found"),
     ],
 )
