@@ -48,6 +48,8 @@ def test_label_reading_and_cited_ids() -> None:
     triage = get_task("medical_triage")
     assert triage.read_label("Department: Cardiology. This fits ...") == "cardiology"
     assert triage.read_label("就诊科室：神经内科。") == "neurology"
+    assert triage.read_label("First-line management: rest") == ""  # 'ent' inside a word is no department
+    assert triage.read_label("Department: Otolaryngology (ENT).") == "ent"
     compliance = get_task("finance_compliance")
     assert compliance.cited("- FIN-AML-001-EN (high) ... FIN-KYC-002-ZH") == ["FIN-AML-001-EN", "FIN-KYC-002-ZH"]
     limited = triage.items(limit=6)
