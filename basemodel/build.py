@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -19,11 +20,14 @@ from veritune.runs import open_run
 
 log = get_logger("base")
 
-def parameter_counts(model: torch.nn.Module, config: Qwen3MoeConfig) -> dict[str, int]:
-    """Total parameters and parameters active per token (only top-k of E routed experts run)."""
-    total = sum(p.numel() for p in model.parameters())
-    experts = sum(p.numel() for n, p in model.named_parameters() if ".mlp.experts." in n)
-    inactive = experts * (config.num_experts - config.num_experts_per_tok) // config.num_experts
+def parameter_counts(model: torch.nn.Module, config: Any) -> dict[str, int]:
+    """Total parameters and parameters active per token (only top-k of E routed experts run). LoRA weights of a
+    PEFT-wrapped model are not counted; a dense model has no inactive experts."""
+    weights = [(n, p.numel()) for n, p in model.named_parameters() if "lora_" not in n]
+    total = sum(size for _, size in weights)
+    experts = sum(size for n, size in weights if ".mlp.experts." in n)
+    n_experts = getattr(config, "num_experts", 0) or 0
+    inactive = experts * (n_experts - config.num_experts_per_tok) // n_experts if n_experts else 0
     embeddings = model.get_input_embeddings().weight.numel()
     return {"total": total, "active_per_token": total - inactive, "routed_experts": experts,
             "embeddings": embeddings}

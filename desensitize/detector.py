@@ -39,13 +39,23 @@ class DetectorSettings:
     extra_recognizers: Sequence[str] = field(default_factory=tuple)
 
 
+def _specs(settings: DetectorSettings) -> list:
+    names = list(settings.recognizers or RECOGNIZERS.names()) + list(settings.extra_recognizers)
+    return [RECOGNIZERS.get(name) for name in dict.fromkeys(names)]
+
+
+def recognizer_versions(settings: DetectorSettings) -> dict[str, str]:
+    """Name -> version of every recognizer `settings` selects (for manifests; loads no model)."""
+    presidio = version("presidio-analyzer")
+    return {spec.name: f"{spec.version} (presidio {presidio})" for spec in _specs(settings)}
+
+
 class Detector:
     """Finds PII/PHI spans. Build one per process: loading spaCy takes seconds, analysing a record milliseconds."""
 
     def __init__(self, settings: DetectorSettings | None = None, nlp_engine: NlpEngine | None = None) -> None:
         self.settings = settings or DetectorSettings()
-        names = list(self.settings.recognizers or RECOGNIZERS.names()) + list(self.settings.extra_recognizers)
-        self.recognizer_specs = [RECOGNIZERS.get(name) for name in dict.fromkeys(names)]
+        self.recognizer_specs = _specs(self.settings)
         registry = RecognizerRegistry(supported_languages=list(LANGUAGES))
         for spec in self.recognizer_specs:
             for language in spec.languages:
@@ -61,8 +71,7 @@ class Detector:
         return sorted(known & wanted)
 
     def recognizer_versions(self) -> dict[str, str]:
-        presidio = version("presidio-analyzer")
-        return {spec.name: f"{spec.version} (presidio {presidio})" for spec in self.recognizer_specs}
+        return recognizer_versions(self.settings)
 
     def analyze(self, text: str, language: str) -> list[Span]:
         return self.analyze_batch([text], language)[0]

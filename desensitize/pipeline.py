@@ -22,8 +22,9 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from desensitize.config import DesensitizeConfig
+from desensitize.detector import recognizer_versions
 from desensitize.keys import fingerprint, load_secret
-from desensitize.records import RecordDesensitizer, validate_record
+from desensitize.records import RecordDesensitizer, detector_settings, texts_of, validate_record
 from veritune.atomic import atomic_dir, atomic_file
 from veritune.errors import VeritunError
 from veritune.hashing import config_hash
@@ -182,8 +183,7 @@ def desensitize_file(source: str | Path, output: str | Path, cfg: DesensitizeCon
     as_dataset = output.suffix != ".jsonl"
     vault = output.parent / "pseudonym_vault.sqlite"
     local = None if cfg.workers > 1 else RecordDesensitizer(cfg, domains_root=domains_root, default_vault=vault)
-    recognizers = (local or RecordDesensitizer(cfg, domains_root=domains_root, default_vault=vault)
-                   ).detector.recognizer_versions()
+    recognizers = recognizer_versions(detector_settings(cfg, domains_root))
     # a dataset folder holds its manifest; a JSONL file has X.jsonl.manifest.json beside it
     manifest_file = output / FOLDER_MANIFEST if as_dataset else manifest_path_for(output)
     report = DesensitizeReport(output=output, manifest=manifest_file)
@@ -202,7 +202,7 @@ def desensitize_file(source: str | Path, output: str | Path, cfg: DesensitizeCon
                     handle.write(json.dumps(record, ensure_ascii=False) + "\n")
                     report.records += 1
                     report.entities.update(counts)
-                    report.empty += not any(record_texts_nonempty(record, cfg.field))
+                    report.empty += not any(text.strip() for text in texts_of(record[cfg.field]))
                 progress.update(task, completed=report.records + len(rejects))
         report.seconds = time.perf_counter() - started
         report.rejects = len(rejects)
@@ -219,8 +219,3 @@ def desensitize_file(source: str | Path, output: str | Path, cfg: DesensitizeCon
             shutil.rmtree(jsonl_target.parent, ignore_errors=True)
     log.info("%d records desensitized (%d rejected); entities: %s", report.records, report.rejects, report.by_type())
     return report
-
-
-def record_texts_nonempty(record: dict[str, Any], field_name: str) -> list[bool]:
-    value = record[field_name]
-    return [bool(value.strip())] if isinstance(value, str) else [bool(m["content"].strip()) for m in value]

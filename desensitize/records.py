@@ -20,6 +20,11 @@ from veritune.packs import load_pack
 SPANS_FIELD = "desensitized_spans"  # offsets of replacements in the output (never values)
 
 
+def texts_of(value: str | list[dict[str, Any]]) -> list[str]:
+    """The texts of a desensitized field: the string itself, or the `content` of each chat message."""
+    return [value] if isinstance(value, str) else [message["content"] for message in value]
+
+
 def detector_settings(cfg: DesensitizeConfig, domains_root: Path | None = None) -> DetectorSettings:
     if cfg.domain is None:
         return DetectorSettings(threshold=cfg.threshold)
@@ -54,16 +59,11 @@ class RecordDesensitizer:
         self.detector = detector or Detector(detector_settings(cfg, domains_root))
         self.operator = operator or build_operator(cfg, default_vault)
 
-    def texts_of(self, record: dict[str, Any]) -> list[str]:
-        value = record[self.cfg.field]
-        if isinstance(value, str):
-            return [value]
-        return [message["content"] for message in value]
-
     def process(self, records: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], Counter]]:
         """Desensitize `records` (validated: the field is a string or a list of messages). One spaCy pass per
         language over the whole batch."""
-        units = [(i, j, text) for i, record in enumerate(records) for j, text in enumerate(self.texts_of(record))]
+        units = [(i, j, text) for i, record in enumerate(records)
+                 for j, text in enumerate(texts_of(record[self.cfg.field]))]
         languages = [self.cfg.lang if self.cfg.lang != "auto" else detect_language(text) for _, _, text in units]
         spans: list[list] = [[] for _ in units]
         for language in set(languages):

@@ -19,7 +19,7 @@ from typing import Any
 
 from desensitize.detector import Detector, DetectorSettings
 from desensitize.lang import detect_language
-from desensitize.records import SPANS_FIELD
+from desensitize.records import SPANS_FIELD, texts_of
 from veritune.errors import VeritunError
 from veritune.jsonl import iter_jsonl
 from veritune.manifest import manifest_path_for, read_manifest
@@ -101,8 +101,7 @@ def verify_file(path: str | Path, detector: Detector | None = None, field_name: 
             raise VeritunError(f"missing field '{field_name}'", path=path, line=number, field=field_name)
         value = record[field_name]
         spans = record.get(SPANS_FIELD, [])
-        texts = [value] if isinstance(value, str) else [m["content"] for m in value]
-        for index, text in enumerate(texts):
+        for index, text in enumerate(texts_of(value)):
             own = [s for s in spans if s.get("message", 0) == index]
             for entity, start, end in scan_text(_blank(text, own), detector):
                 if any(start < s["end"] and end > s["start"] for s in own):

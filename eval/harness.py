@@ -190,6 +190,7 @@ def run_eval(config: EvalConfig, out: str | Path) -> Path:
     samples: list[dict] = []
     loaded: dict[str | None, tuple[Any, Any]] = {}
     generators: dict[str | None, Generator] = {}
+    indexes: dict[str, Any] = {}  # path -> loaded index, shared by the tasks of one domain
     for task in tasks:
         domain = task.spec.domain
         items = task.items(config.limit)
@@ -208,7 +209,9 @@ def run_eval(config: EvalConfig, out: str | Path) -> Path:
                 if not path:
                     raise VeritunError(f"system lora+rag needs an index for domain {domain!r} (--index "
                                        f"{domain}=INDEX)", field="index")
-                index = RetrievalIndex.load(path)
+                if path not in indexes:
+                    indexes[path] = RetrievalIndex.load(path)
+                index = indexes[path]
             log.info("%s: %s on %d items", task.spec.name, system, len(items))
             per_system[system] = _run_system(task, items, system, generators[adapter], index, verifier,
                                              leak_detector, config.k)

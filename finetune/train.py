@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from basemodel.build import parameter_counts
 from desensitize.gate import require_desensitized
 from finetune.expert_load import expert_load, plot_expert_load, plot_losses
 from finetune.recipe import Recipe
@@ -181,11 +182,8 @@ def _save(recipe: Recipe, recipe_path: str, trainer, out: Path, result, groups: 
 def _summary(recipe: Recipe, trainer, result, groups: dict[str, int], started: float) -> dict[str, Any]:  # noqa: ANN001
     seconds = time.perf_counter() - started
     base = trainer.model.get_base_model() if hasattr(trainer.model, "get_base_model") else trainer.model
-    total = sum(p.numel() for n, p in base.named_parameters() if "lora_" not in n)
-    config = base.config
-    experts = sum(p.numel() for n, p in base.named_parameters() if ".mlp.experts." in n and "lora_" not in n)
-    n_experts, k = getattr(config, "num_experts", 0) or 0, getattr(config, "num_experts_per_tok", 0) or 0
-    active = total - (experts * (n_experts - k) // n_experts if n_experts else 0)
+    counts = parameter_counts(base, base.config)
+    total, active = counts["total"], counts["active_per_token"]
     logged_tokens = [h["num_tokens"] for h in trainer.state.log_history if "num_tokens" in h]
     tokens = int(max(logged_tokens)) if logged_tokens else int(trainer.state.num_input_tokens_seen or 0)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]

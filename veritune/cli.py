@@ -236,14 +236,14 @@ def finetune_export(run: Path = typer.Argument(...), out: Path = typer.Option(..
     STDOUT.print(f"exported {dtype} safetensors to {out} (verified: {report['max_logit_difference']:.1e})")
 
 
-def _by_domain(items: list[str] | None, option: str) -> dict[str, str]:
+def _key_values(items: list[str] | None, option: str, example: str) -> dict[str, str]:
+    """`["a=1", "b=2"]` from a repeatable option -> `{"a": "1", "b": "2"}`, or a one-line error."""
     mapping = {}
     for item in items or []:
-        domain, sep, path = item.partition("=")
+        key, sep, value = item.partition("=")
         if not sep:
-            raise VeritunError(f"{option} {item!r} is not DOMAIN=PATH (e.g. medical=runs/demo/medical/index)",
-                               field=option.lstrip("-"))
-        mapping[domain.strip()] = path.strip()
+            raise VeritunError(f"{option} {item!r} is not KEY=VALUE (e.g. {example})", field=option.lstrip("-"))
+        mapping[key.strip()] = value.strip()
     return mapping
 
 
@@ -261,7 +261,8 @@ def eval_run(
     from eval.harness import EvalConfig, run_eval
 
     config = EvalConfig(tasks=[t.strip() for t in tasks.split(",") if t.strip()], model=model,
-                        adapters=_by_domain(adapters, "--adapter"), indexes=_by_domain(indexes, "--index"),
+                        adapters=_key_values(adapters, "--adapter", "medical=runs/demo/medical/finetune"),
+                        indexes=_key_values(indexes, "--index", "medical=runs/demo/medical/index"),
                         systems=[s.strip() for s in systems.split(",") if s.strip()], limit=limit,
                         gpu_hour_price=gpu_hour_price)
     from eval.tasks import get_task
@@ -286,16 +287,6 @@ def eval_list() -> None:
         table.add_row(name, str(task.spec.version), task.spec.domain or "-", task.spec.output,
                       ", ".join(task.spec.metrics), str(shown))
     STDOUT.print(table)
-
-
-def _parse_filters(items: list[str] | None) -> dict[str, str] | None:
-    filters = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise VeritunError(f"filter {item!r} is not key=value (e.g. lang=zh)", field="filter")
-        filters[key.strip()] = value.strip()
-    return filters or None
 
 
 @index_app.command("build")
@@ -357,7 +348,7 @@ def index_search(
     if mode not in ("hybrid", "dense", "bm25"):
         raise VeritunError(f"unknown mode {mode!r} (hybrid, dense or bm25)", field="mode")
     loaded = RetrievalIndex.load(index)
-    wanted = _parse_filters(filters)
+    wanted = _key_values(filters, "--filter", "lang=zh") or None
     batch = [("query", query)] if query is not None else []
     if queries is not None:
         for number, row in iter_jsonl(queries):

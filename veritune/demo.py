@@ -50,14 +50,15 @@ def desensitize_pack(pack, root: Path) -> dict[str, Path]:
 
 def build_pack_index(pack, root: Path) -> Path:
     """Index the desensitized KB (the gate checks its manifest), fusion weights tuned on the pack's dev set."""
-    from retrieval import IndexSettings, RetrievalIndex, build_index
+    from retrieval import IndexSettings, build_index
+    from veritune.manifest import read_manifest
 
     tune_on = pack.path(pack.spec.dev_sets["retrieval"]) if "retrieval" in pack.spec.dev_sets else None
     out = build_index(root / pack.name / "clean" / "kb.jsonl", root / pack.name / "index",
                       IndexSettings(domain=pack.name), tune_on=tune_on)
-    index = RetrievalIndex.load(out)
-    CONSOLE.print(f"  {pack.name}: {len(index.chunks)} chunks; fusion dense weight per language "
-                  f"{index.settings.dense_weight}")
+    manifest = read_manifest(out / "manifest.json")
+    CONSOLE.print(f"  {pack.name}: {manifest.stats['chunks']} chunks; fusion dense weight per language "
+                  f"{manifest.config['settings']['dense_weight']}")
     return out
 
 
