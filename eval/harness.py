@@ -22,6 +22,7 @@ from desensitize.lang import detect_language
 from eval.metrics import METRICS
 from eval.stats import bootstrap, paired_difference
 from eval.tasks import Task, get_task
+from finetune.inference import load_for_inference
 from veritune.errors import VeritunError
 from veritune.hashing import sha256_file
 from veritune.logs import get_logger
@@ -63,23 +64,6 @@ class Generator:
         new = output[0, inputs["input_ids"].shape[1]:]
         self.tokens += int(new.shape[0])
         return self.tokenizer.decode(new, skip_special_tokens=True).strip()
-
-
-def _load(model_name: str, adapter: str | None):  # noqa: ANN202 - transformers types
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(adapter and Path(adapter) / "adapter" or model_name)
-    model = AutoModelForCausalLM.from_pretrained(model_name, dtype=torch.float32)
-    if adapter:
-        from peft import PeftModel
-
-        try:
-            model = PeftModel.from_pretrained(model, Path(adapter) / "adapter")
-        except (RuntimeError, ValueError, KeyError, OSError) as exc:
-            raise VeritunError(f"the adapter does not match the base model {model_name!r} "
-                               f"({str(exc).splitlines()[0][:120]})", path=adapter, field="adapter") from None
-        model = model.merge_and_unload()  # in memory only: generation without the LoRA detour is ~3x faster
-    return model.eval(), tokenizer
 
 
 def _item_scores(task: Task, item: dict, output: str) -> dict[str, float]:
@@ -201,7 +185,7 @@ def run_eval(config: EvalConfig, out: str | Path) -> Path:
                 raise VeritunError(f"system {system} needs an adapter for domain {domain!r} (--adapter "
                                    f"{domain}=RUN)", field="adapter")
             if adapter not in loaded:
-                loaded[adapter] = _load(config.model, adapter)
+                loaded[adapter] = load_for_inference(config.model, adapter)
                 generators[adapter] = Generator(*loaded[adapter])
             index = None
             if system == "lora+rag":

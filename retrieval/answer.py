@@ -55,25 +55,56 @@ def retrieve(index: RetrievalIndex, question: str, k: int = 4, filters: dict[str
     return hits, not hits or index.best_dense_score(question, filters) < threshold
 
 
-def stream_generate(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int = 128, use_cache: bool = True,
-                    stop: threading.Event | None = None) -> Iterator[str]:
-    """Yield text pieces as the model writes them (TextIteratorStreamer on a generation thread)."""
+class GenerationStats:
+    """Filled in by `stream_generate`: exact prompt and generated token counts, and time to the first token."""
+
+    def __init__(self) -> None:
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.first_token_seconds: float | None = None
+
+
+def stream_generate(model: Any, tokenizer: Any, prompt: str | list[dict[str, str]], max_new_tokens: int = 128,
+                    use_cache: bool = True, stop: threading.Event | None = None, min_new_tokens: int = 0,
+                    stats: GenerationStats | None = None) -> Iterator[str]:
+    """Yield text pieces as the model writes them (TextIteratorStreamer on a generation thread).
+
+    `prompt` is one user turn or a whole chat; `stop` ends generation early; `stats` receives exact token counts
+    (the ids the model produced, the end-of-turn token included, as OpenAI's usage counts them)."""
     from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+    stats = stats if stats is not None else GenerationStats()
+    stop = stop if stop is not None else threading.Event()
+    started = time.perf_counter()
 
     class _Stop(StoppingCriteria):
         def __call__(self, input_ids, scores, **kwargs) -> bool:  # noqa: ANN001, ANN003
-            return bool(stop and stop.is_set())
+            return stop.is_set()
 
-    messages = [{"role": "user", "content": prompt}]
+    class _CountingStreamer(TextIteratorStreamer):
+        def put(self, value) -> None:  # noqa: ANN001 - a tensor of new ids
+            if not self.next_tokens_are_prompt:
+                stats.completion_tokens += int(value.numel())
+                if stats.first_token_seconds is None:
+                    stats.first_token_seconds = time.perf_counter() - started
+            super().put(value)
+
+    messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
     inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
                                            return_dict=True)
-    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=120)
-    kwargs = dict(**inputs, streamer=streamer, max_new_tokens=max_new_tokens, do_sample=False, use_cache=use_cache,
-                  pad_token_id=tokenizer.pad_token_id, stopping_criteria=StoppingCriteriaList([_Stop()]))
+    stats.prompt_tokens = int(inputs["input_ids"].shape[1])
+    streamer = _CountingStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=120)
+    kwargs = dict(**inputs, streamer=streamer, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
+                  do_sample=False, use_cache=use_cache, pad_token_id=tokenizer.pad_token_id,
+                  stopping_criteria=StoppingCriteriaList([_Stop()]))
     worker = threading.Thread(target=model.generate, kwargs=kwargs, daemon=True)
     worker.start()
-    yield from streamer
-    worker.join()
+    try:
+        yield from streamer
+    finally:
+        if worker.is_alive():
+            stop.set()  # the consumer went away (a closed stream, a cancelled request): free the model
+        worker.join()
 
 
 def answer(question: str, index: RetrievalIndex, model: Any, tokenizer: Any, k: int = 4,
@@ -87,9 +118,9 @@ def answer(question: str, index: RetrievalIndex, model: Any, tokenizer: Any, k: 
         result.text, result.abstained = ABSTAIN.get(lang, ABSTAIN["en"]), True
     else:
         prompt = build_prompt(question, hits, lang)
-        result.text = "".join(stream_generate(model, tokenizer, prompt, max_new_tokens)).strip()
-        result.prompt_tokens = len(tokenizer(prompt)["input_ids"])
-        result.completion_tokens = len(tokenizer(result.text)["input_ids"])
+        stats = GenerationStats()
+        result.text = "".join(stream_generate(model, tokenizer, prompt, max_new_tokens, stats=stats)).strip()
+        result.prompt_tokens, result.completion_tokens = stats.prompt_tokens, stats.completion_tokens
         result.verification = (verifier or GroundingVerifier()).check(result.text, [h.text for h in hits])
     result.seconds = time.perf_counter() - started
     return result

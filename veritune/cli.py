@@ -374,15 +374,101 @@ def demo(out: Path = typer.Option(Path("runs/demo"), "--out")) -> None:
     run_demo(out)
 
 
-def _placeholder(name: str, issue: int, summary: str) -> None:
-    @app.command(name, help=f"{summary} (not built yet)", context_settings={"allow_extra_args": True,
-                                                                               "ignore_unknown_options": True})
-    def _command(ctx: typer.Context) -> None:
-        raise VeritunError(f"'veritune {name}' is not built yet (issue {issue})")
+class ServeGroup(DefaultCommandGroup):
+    """`veritune serve` with no arguments runs the server; `veritune serve key ...` manages keys."""
+
+    def parse_args(self, ctx, args: list[str]):  # noqa: ANN001, ANN201 - click's signature
+        return super().parse_args(ctx, args or [self.default_command])
 
 
-_placeholder("app", 7, "Run the Gradio medical or finance assistant.")
-_placeholder("serve", 7, "Serve an OpenAI-compatible API with keys, usage and rate limits.")
+serve_app = typer.Typer(help="Serve an OpenAI-compatible API with keys, usage, cost and rate limits.")
+app.add_typer(serve_app, name="serve", cls=ServeGroup)
+key_app = typer.Typer(help="API keys of `veritune serve` (stored hashed; a new key is printed once).",
+                      no_args_is_help=True)
+serve_app.add_typer(key_app, name="key")
+KEYS_OPTION = typer.Option(Path("runs/serve/keys.sqlite"), "--keys", help="key and usage database")
+
+
+@app.command("app")
+def run_app(
+    domain: str = typer.Argument(..., help="medical or finance"),
+    model: str | None = typer.Option(None, "--model", help="base model (default: the demo's)"),
+    adapter: str | None = typer.Option(None, "--adapter", help="fine-tune run folder (default: the demo's)"),
+    index: str | None = typer.Option(None, "--index", help="index folder (default: the demo's)"),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(7860, "--port"),
+    overrides: list[str] | None = typer.Argument(None, help="key=value settings: k=6 max_new_tokens=256 ..."),
+) -> None:
+    """Run the Gradio medical diagnosis or finance compliance-check assistant."""
+    from apps.config import demo_settings
+    from apps.launch import APPS
+    from veritune.config import parse_overrides
+
+    APPS.get(domain)
+    settings = demo_settings(domain, model=model, adapter=adapter, index=index, **parse_overrides(overrides or []))
+    from apps.launch import launch_app
+
+    STDOUT.print(f"{domain} assistant on http://{host}:{port} (Ctrl+C stops it)")
+    launch_app(domain, settings, host=host, port=port)
+
+
+@serve_app.command("run", help="Serve the API (and the apps at /ui/medical, /ui/finance).")
+def serve_run(
+    config: Path | None = typer.Option(None, "--config", help="serve.yaml (default: the demo's models)"),
+    host: str | None = typer.Option(None, "--host"),
+    port: int | None = typer.Option(None, "--port"),
+    overrides: list[str] | None = typer.Argument(None, help="key=value settings: keys=PATH mount_apps=false"),
+) -> None:
+    from apps.config import ServeConfig
+    from veritune.config import load_config
+
+    extra = [*(overrides or []), *([f"host={host}"] if host else []), *([f"port={port}"] if port else [])]
+    settings = load_config(ServeConfig, config, extra)
+    from apps.server import run_server
+
+    STDOUT.print(f"API on http://{settings.host}:{settings.port}/v1 · health /health · apps /ui/medical, /ui/finance")
+    run_server(settings)
+
+
+@key_app.command("add")
+def key_add(
+    name: str = typer.Argument(..., help="who the key is for"),
+    rate: str = typer.Option("60/minute", "--rate", help="rate limit, e.g. 60/minute or 5/second;1000/day"),
+    quota: int | None = typer.Option(None, "--quota", help="total tokens this key may use"),
+    models: list[str] | None = typer.Option(None, "--models", help="allowed model ids (repeatable; default all)"),
+    keys: Path = KEYS_OPTION,
+) -> None:
+    """Make a key and print it once: only its hash is stored."""
+    from apps.keys import KeyStore
+
+    key, record = KeyStore(keys).add(name, rate=rate, quota=quota, models=tuple(models or ()))
+    STDERR.print(f"key for {record.name} (rate {record.rate}, quota {record.quota or 'none'}); "
+                 "store it now, it is not shown again:")
+    print(key)
+
+
+@key_app.command("list")
+def key_list(keys: Path = KEYS_OPTION) -> None:
+    """Keys with their limits and usage (never the keys themselves)."""
+    from apps.keys import KeyStore
+
+    store = KeyStore(keys)
+    table = Table("name", "key", "rate", "quota", "models", "revoked", "requests", "tokens", "cost")
+    for record in store.list():
+        used = store.usage(record)
+        table.add_row(record.name, record.shown, record.rate, str(record.quota or "–"),
+                      ",".join(record.models) or "all", "yes" if record.revoked else "no", str(used["requests"]),
+                      str(used["total_tokens"]), f"{used['cost']:.6f}")
+    STDOUT.print(table)
+
+
+@key_app.command("revoke")
+def key_revoke(name: str = typer.Argument(...), keys: Path = KEYS_OPTION) -> None:
+    """Revoke a key: its requests get 401 from now on; its usage stays in the ledger."""
+    from apps.keys import KeyStore
+
+    KeyStore(keys).revoke(name)
+    STDOUT.print(f"revoked the key of {name}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,124 @@
+"""Compliance-check logic of the finance app, kept out of the UI so it is tested directly.
+
+Retrieval proposes candidate rules per document sentence; the model (prompted in the format of the pack's
+`check_rag` SFT examples) flags the rules it finds breached and quotes the sentence. The findings table shows
+every candidate with its triggering sentence and whether the model flagged it; the risk level is the highest
+severity among flagged findings. Retrieval alone cannot tell a breach from a compliant sentence on the same topic
+(measured on the pack: their dense scores overlap), so candidates are labelled as such, never as verdicts.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from retrieval.chunking import split_sentences
+from retrieval.sparse import tokenize
+
+SEVERITIES = ("low", "medium", "high", "critical")
+RULE_ID = re.compile(r"FIN-[A-Z]+-\d{3}-(?:EN|ZH)")
+QUOTED = re.compile(r"[\"“「]([^\"”」]+)[\"”」]")
+PROMPTS = {"en": "Rules:\n{evidence}\n\nCheck this document against the rules and cite them as [n]:\n{document}",
+           "zh": "规则：\n{evidence}\n\n请对照上述规则检查以下文件，并以[n]标注引用：\n{document}"}
+MAX_CANDIDATES = 8
+
+
+@dataclass
+class Finding:
+    n: int
+    rule_id: str
+    severity: str
+    sentence: str
+    rule_text: str
+    score: float
+    flagged_by_model: bool
+
+
+def rules_prompt(document: str, hits: Sequence[Any], lang: str) -> str:
+    """The `check_rag` format the finance SFT data teaches: `[n] (RULE-ID, severity) text`."""
+    evidence = "\n".join(f"[{n}] ({hit.doc_id}, {hit.metadata.get('severity', 'unknown')}) {hit.text}"
+                         for n, hit in enumerate(hits, start=1))
+    return PROMPTS.get(lang, PROMPTS["en"]).format(evidence=evidence, document=document)
+
+
+def retrieve_rules(index: Any, document: str, k: int, filters: dict[str, str] | None = None
+                   ) -> tuple[list[Any], bool]:
+    """The best rule for each sentence, then the document's own top-k, deduplicated, at most MAX_CANDIDATES."""
+    from retrieval.answer import retrieve
+
+    hits: dict[str, Any] = {}
+    weak_everywhere = True
+    for sentence in split_sentences(document)[:MAX_CANDIDATES]:
+        found, weak = retrieve(index, sentence, k=1, filters=filters)
+        weak_everywhere &= weak
+        if found and not weak:
+            hits.setdefault(found[0].doc_id, found[0])
+    whole, weak = retrieve(index, document, k=k, filters=filters)
+    weak_everywhere &= weak
+    for hit in whole:
+        hits.setdefault(hit.doc_id, hit)
+    return list(hits.values())[:MAX_CANDIDATES], weak_everywhere
+
+
+def _overlap(sentence: str, rule_text: str) -> float:
+    words = set(tokenize(sentence))
+    return len(words & set(tokenize(rule_text))) / len(words) if words else 0.0
+
+
+def triggering_sentence(document: str, rule_text: str, quoted: Sequence[str] = ()) -> str:
+    """The sentence the model quoted when it is really in the document, else the one closest to the rule."""
+    sentences = split_sentences(document)
+    for quote in quoted:
+        for sentence in sentences:
+            if quote.strip() and quote.strip() in sentence:
+                return sentence
+    return max(sentences, key=lambda s: _overlap(s, rule_text), default="")
+
+
+def model_flags(explanation: str, hits: Sequence[Any]) -> dict[str, list[str]]:
+    """Rule ids the model flagged (by id, or by [n] citation), each with the sentences it quoted on that line."""
+    flagged: dict[str, list[str]] = {}
+    for line in explanation.splitlines():
+        ids = set(RULE_ID.findall(line))
+        ids |= {hits[int(n) - 1].doc_id for n in re.findall(r"\[(\d+)\]", line) if 1 <= int(n) <= len(hits)}
+        for rule_id in ids:
+            flagged.setdefault(rule_id, []).extend(QUOTED.findall(line))
+    return flagged
+
+
+def findings(document: str, hits: Sequence[Any], explanation: str) -> list[Finding]:
+    flags = model_flags(explanation, hits)
+    rows = []
+    for n, hit in enumerate(hits, start=1):
+        quotes = flags.get(hit.doc_id, [])
+        rows.append(Finding(n, hit.doc_id, str(hit.metadata.get("severity", "unknown")),
+                            triggering_sentence(document, hit.text, quotes), hit.text, round(float(hit.score), 4),
+                            hit.doc_id in flags))
+    return sorted(rows, key=lambda f: (not f.flagged_by_model, -_rank(f.severity), f.n))
+
+
+def _rank(severity: str) -> int:
+    return SEVERITIES.index(severity) if severity in SEVERITIES else -1
+
+
+def risk_level(rows: Sequence[Finding]) -> str:
+    """Highest severity among findings the model flagged; 'none flagged' when it flagged none."""
+    flagged = [row.severity for row in rows if row.flagged_by_model]
+    return max(flagged, key=_rank) if flagged else "none flagged"
+
+
+def to_json(rows: Sequence[Finding], risk: str) -> str:
+    return json.dumps({"risk_level": risk, "findings": [asdict(row) for row in rows]}, ensure_ascii=False, indent=2)
+
+
+def to_csv(rows: Sequence[Finding]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(Finding.__dataclass_fields__))
+    writer.writeheader()
+    writer.writerows(asdict(row) for row in rows)
+    return buffer.getvalue()

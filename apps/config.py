@@ -1,0 +1,70 @@
+"""Settings of the apps and the API (no heavy imports: the CLI validates them before models load)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from veritune.config import validate
+from veritune.errors import VeritunError
+
+DEMO_ROOT = Path("runs/demo")
+
+
+class AssistantSettings(BaseModel):
+    """One assistant: a domain, a base model, an optional fine-tune run and an optional index."""
+
+    model_config = ConfigDict(extra="forbid")
+    domain: str = Field(description="domain pack: its desensitization settings, examples and prompts")
+    model: str = Field(description="base model: a folder or a hub name")
+    adapter: str | None = Field(default=None, description="a `veritune finetune` run folder (its adapter is merged)")
+    index: str | None = Field(default=None, description="a `veritune index build` folder; None: no retrieval")
+    k: int = Field(default=4, ge=1, le=20, description="passages retrieved per question")
+    max_new_tokens: int = Field(default=160, ge=1, le=4096, description="tokens generated per answer")
+    max_input_chars: int = Field(default=6000, ge=1, description="longer questions or documents are refused")
+    use_cache: bool = Field(default=True, description="KV cache during generation (off only to measure it)")
+    gpu_hour_price: float = Field(default=2.5, ge=0, description="price of one GPU-hour, for the cost shown")
+
+
+def demo_settings(domain: str, root: Path = DEMO_ROOT, **overrides: object) -> AssistantSettings:
+    """What `make demo` produced for `domain`, with CLI options on top; a clear error when it is missing."""
+    values: dict[str, object] = {"domain": domain, "model": str(root / "base"),
+                                 "adapter": str(root / domain / "finetune"), "index": str(root / domain / "index")}
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    for field in ("model", "adapter", "index"):
+        path = values.get(field)
+        if isinstance(path, str) and path.startswith(str(root)) and not Path(path).exists():
+            raise VeritunError(f"{path} does not exist: run `make demo` first, or pass --{field}", field=field)
+    return validate(AssistantSettings, values, "command line")
+
+
+class ModelEntry(AssistantSettings):
+    """One model id of the API: an assistant, with or without retrieval."""
+
+    id: str = Field(description="the model id clients send, e.g. veritune-medical+rag")
+    rag: bool = Field(default=False, description="answer the last user turn from retrieved evidence and return "
+                                                 "its citations")
+
+
+class ServeConfig(BaseModel):
+    """`veritune serve --config serve.yaml`: each key maps 1:1 to a field here."""
+
+    model_config = ConfigDict(extra="forbid")
+    host: str = Field(default="127.0.0.1", description="interface to bind (127.0.0.1: this machine only)")
+    port: int = Field(default=8000, ge=0, le=65535, description="TCP port (0: any free port)")
+    keys: str = Field(default="runs/serve/keys.sqlite", description="SQLite file of API keys and the usage ledger")
+    models: list[ModelEntry] = Field(default_factory=list, description="model ids served; empty: the demo's")
+    mount_apps: bool = Field(default=True, description="mount the Gradio apps at /ui/medical and /ui/finance")
+    max_body_bytes: int = Field(default=262_144, ge=1024, description="larger request bodies are refused (413)")
+    default_max_tokens: int = Field(default=160, ge=1, description="max_tokens when a request gives none")
+
+
+def demo_models(root: Path = DEMO_ROOT, domains: tuple[str, ...] = ("medical", "finance")) -> list[ModelEntry]:
+    """What `veritune serve` serves with no config: each demo pack's fine-tuned model, without and with retrieval."""
+    entries = []
+    for domain in domains:
+        settings = demo_settings(domain, root)
+        entries.append(ModelEntry(id=f"veritune-{domain}", rag=False, **settings.model_dump()))
+        entries.append(ModelEntry(id=f"veritune-{domain}+rag", rag=True, **settings.model_dump()))
+    return entries

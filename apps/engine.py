@@ -1,0 +1,200 @@
+"""The assistant behind both apps and the API: desensitize, retrieve, stream a cited answer, verify it, count
+its tokens and cost. It only wires the stages' public functions together; each app adds its own panels.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from apps.config import AssistantSettings
+from desensitize.lang import detect_language
+from veritune.errors import VeritunError
+
+PromptBuilder = Callable[[str, Sequence[Any], str], str]  # (question, hits, lang) -> prompt
+Retriever = Callable[..., tuple[list[Any], bool]]  # (index, question, k, filters) -> (hits, evidence too weak)
+
+
+class InputRejected(VeritunError):
+    """Input an assistant will not take (empty, too long, not text): shown to the user, never a traceback."""
+
+
+@dataclass
+class Turn:
+    """One answer as it grows: the apps re-render it after every streamed piece."""
+
+    question: str                      # desensitized: the only form that is ever stored, logged or shown back
+    lang: str
+    masked: dict[str, int]             # entity type -> replacements in the question
+    hits: list[Any] = field(default_factory=list)
+    abstained: bool = False
+    text: str = ""
+    done: bool = False
+    verification: Any = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    first_token_seconds: float | None = None
+    seconds: float = 0.0
+    gpu_hour_price: float = 0.0
+
+    @property
+    def cost(self) -> float:
+        """Compute time priced per GPU-hour (on CPU: the same formula, so numbers compare across machines)."""
+        return self.seconds * self.gpu_hour_price / 3600
+
+    @property
+    def cost_per_1k_tokens(self) -> float:
+        return self.cost / self.completion_tokens * 1000 if self.completion_tokens else 0.0
+
+    @property
+    def groundedness(self) -> float | None:
+        return None if self.verification is None else self.verification.groundedness
+
+
+class ModelPool:
+    """Each (base, adapter) pair loaded once per process and shared by every assistant that names it."""
+
+    def __init__(self, loader: Callable[[str, str | None], tuple[Any, Any]] | None = None) -> None:
+        from finetune.inference import load_for_inference
+
+        self._loader = loader or load_for_inference
+        self._loaded: dict[tuple[str, str | None], tuple[Any, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, model: str, adapter: str | None) -> tuple[Any, Any]:
+        with self._lock:
+            if (model, adapter) not in self._loaded:
+                self._loaded[(model, adapter)] = self._loader(model, adapter)
+            return self._loaded[(model, adapter)]
+
+
+class SharedNlp:
+    """spaCy pipelines (seconds to load, hundreds of MB) built once and shared by every assistant's detector."""
+
+    def __init__(self) -> None:
+        self._engine: Any = None
+        self._lock = threading.Lock()
+
+    def engine(self) -> Any:
+        with self._lock:
+            if self._engine is None:
+                from desensitize.nlp import build_nlp_engine
+
+                self._engine = build_nlp_engine()
+            return self._engine
+
+
+class Assistant:
+    """A domain assistant; every collaborator can be injected, and is built from `settings` otherwise."""
+
+    def __init__(self, settings: AssistantSettings, pool: ModelPool | None = None, nlp: SharedNlp | None = None,
+                 index: Any = None, verifier: Any = None, prompt_builder: PromptBuilder | None = None,
+                 retriever: Retriever | None = None) -> None:
+        from desensitize import DesensitizeConfig
+        from desensitize.detector import Detector
+        from desensitize.records import RecordDesensitizer, detector_settings
+        from retrieval.answer import build_prompt, retrieve
+        from retrieval.embedders import load_embedder
+        from retrieval.index import RetrievalIndex
+        from retrieval.verifier import GroundingVerifier
+
+        self.settings = settings
+        self.model, self.tokenizer = (pool or ModelPool()).get(settings.model, settings.adapter)
+        config = DesensitizeConfig(domain=settings.domain, operator="tag")
+        detector = Detector(detector_settings(config), nlp_engine=(nlp or SharedNlp()).engine())
+        self.desensitizer = RecordDesensitizer(config, detector=detector)
+        self.index = index if index is not None else (RetrievalIndex.load(settings.index) if settings.index else None)
+        self.verifier = verifier or GroundingVerifier(embed=load_embedder("minilm").passages)
+        self.prompt_builder = prompt_builder or build_prompt
+        self.retriever = retriever or retrieve
+        self._lock = threading.Lock()  # a Presidio analyzer is not meant to be shared across threads
+
+    # ---- input -----------------------------------------------------------------------------------------------
+    def check_input(self, text: Any) -> str:
+        if not isinstance(text, str) or not text.strip():
+            raise InputRejected("the question is empty: describe the case or paste a document", field="question")
+        if len(text) > self.settings.max_input_chars:
+            raise InputRejected(f"the input has {len(text)} characters; the limit is "
+                                f"{self.settings.max_input_chars}", field="question")
+        if "\x00" in text:
+            raise InputRejected("the input is not text (it contains NUL bytes)", field="question")
+        return text.strip()
+
+    def desensitize(self, text: str) -> tuple[str, str, dict[str, int]]:
+        """(desensitized text, language, replacements per entity type)."""
+        with self._lock:
+            [(record, counts)] = self.desensitizer.process([{"text": text}])
+        by_type: Counter[str] = Counter()
+        for (entity, _lang), n in counts.items():
+            by_type[entity] += n
+        return record["text"], detect_language(text), dict(sorted(by_type.items()))
+
+    # ---- answering -------------------------------------------------------------------------------------------
+    def ask(self, question: Any, k: int | None = None, stop: threading.Event | None = None) -> Iterator[Turn]:
+        """Yield the same Turn, growing: first with the evidence, then after each streamed piece, then verified."""
+        text = self.check_input(question)
+        clean, lang, masked = self.desensitize(text)
+        turn = Turn(clean, lang, masked, gpu_hour_price=self.settings.gpu_hour_price)
+        started = time.perf_counter()
+        weak = False
+        if self.index is not None:
+            turn.hits, weak = self.retriever(self.index, clean, k=k or self.settings.k, filters={"lang": lang})
+        yield turn
+        if weak:
+            from retrieval.answer import ABSTAIN
+
+            turn.text, turn.abstained, turn.done = ABSTAIN.get(lang, ABSTAIN["en"]), True, True
+            turn.seconds = time.perf_counter() - started
+            yield turn
+            return
+        prompt = self.prompt_builder(clean, turn.hits, lang) if self.index is not None else clean
+        yield from self._stream(turn, [{"role": "user", "content": prompt}], started, stop)
+
+    def chat(self, messages: list[dict[str, str]], rag: bool, max_new_tokens: int | None = None,
+             min_new_tokens: int = 0, stop: threading.Event | None = None) -> Iterator[Turn]:
+        """The API's path: every message desensitized; with `rag`, the last user turn answered from evidence."""
+        if not messages or messages[-1].get("role") != "user":
+            raise InputRejected("messages must end with a user message", field="messages")
+        cleaned, masked = [], Counter()
+        for message in messages:
+            content = self.check_input(message.get("content"))
+            clean, lang, found = self.desensitize(content)
+            masked.update(found)
+            cleaned.append({"role": message["role"], "content": clean})
+        turn = Turn(cleaned[-1]["content"], lang, dict(masked), gpu_hour_price=self.settings.gpu_hour_price)
+        started = time.perf_counter()
+        if rag and self.index is not None:
+            turn.hits, _ = self.retriever(self.index, turn.question, k=self.settings.k, filters={"lang": lang})
+            cleaned[-1] = {"role": "user", "content": self.prompt_builder(turn.question, turn.hits, lang)}
+        yield turn
+        yield from self._stream(turn, cleaned, started, stop, max_new_tokens, min_new_tokens)
+
+    def _stream(self, turn: Turn, messages: list[dict[str, str]], started: float, stop: threading.Event | None,
+                max_new_tokens: int | None = None, min_new_tokens: int = 0) -> Iterator[Turn]:
+        from retrieval.answer import GenerationStats, stream_generate
+
+        stats = GenerationStats()
+        pieces = stream_generate(self.model, self.tokenizer, messages, max_new_tokens or self.settings.max_new_tokens,
+                                 use_cache=self.settings.use_cache, stop=stop, min_new_tokens=min_new_tokens,
+                                 stats=stats)
+        for piece in pieces:
+            turn.text += piece
+            turn.completion_tokens, turn.first_token_seconds = stats.completion_tokens, stats.first_token_seconds
+            turn.prompt_tokens = stats.prompt_tokens
+            turn.seconds = time.perf_counter() - started
+            yield turn
+        turn.text = turn.text.strip()
+        turn.prompt_tokens, turn.completion_tokens = stats.prompt_tokens, stats.completion_tokens
+        if turn.hits:
+            turn.verification = self.verifier.check(turn.text, [hit.text for hit in turn.hits])
+        turn.seconds, turn.done = time.perf_counter() - started, True
+        yield turn
+
+    def answer(self, question: str, k: int | None = None) -> Turn:
+        """The finished turn (tests, scripts)."""
+        *_, last = self.ask(question, k)
+        return last

@@ -1,0 +1,158 @@
+"""Finance compliance-check assistant (Gradio Blocks): a pasted or uploaded document is desensitized, rules are
+retrieved per sentence, the model's explanation streams, and a findings table (rule, severity, triggering
+sentence, rule text, whether the model flagged it) gives an overall risk level; findings export as JSON and CSV."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from apps.compliance import findings, risk_level, rules_prompt, to_csv, to_json
+from apps.engine import Assistant, InputRejected, Turn
+from apps.ui import LANGS, badge, masked_line, sentence_report, t, usage_line
+
+NOTICE = {
+    "en": "**Decision support, not legal advice.** Candidate rules come from retrieval and may not be breached; "
+          "a compliance officer must review every finding.",
+    "zh": "**仅供决策参考，不构成法律意见。** 候选规则来自检索，未必构成违规；每条结果都须由合规人员复核。",
+}
+FINDING_HEADERS = {"en": ["[n]", "rule", "severity", "triggering sentence", "rule text", "score", "flagged by model"],
+                   "zh": ["[n]", "规则", "严重程度", "触发语句", "规则原文", "得分", "模型标记"]}
+RISK_COLOURS = {"critical": "bad", "high": "bad", "medium": "mid", "low": "ok", "none flagged": "idle"}
+
+
+def read_upload(path: str | None, max_chars: int) -> str:
+    """The text of an uploaded .txt/.md file; binary, oversized or non-UTF-8 files are refused by name."""
+    if not path:
+        return ""
+    file = Path(path)
+    if file.suffix.lower() not in (".txt", ".md"):
+        raise InputRejected(f"{file.name}: only .txt and .md files are supported", field="upload")
+    data = file.read_bytes()
+    if len(data) > max_chars * 4:
+        raise InputRejected(f"{file.name}: {len(data)} bytes is too large (limit {max_chars * 4})", field="upload")
+    if b"\x00" in data:
+        raise InputRejected(f"{file.name}: this is a binary file, not text", field="upload")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputRejected(f"{file.name}: not UTF-8 text", field="upload") from None
+
+
+def risk_badge(risk: str | None, lang: str) -> str:
+    if risk is None:
+        return f'<span class="badge badge-idle" id="risk">{html.escape(t("risk", lang))}: –</span>'
+    css = RISK_COLOURS.get(risk, "idle")
+    return f'<span class="badge badge-{css}" id="risk">{html.escape(t("risk", lang))}: {html.escape(risk)}</span>'
+
+
+def examples(per_language: int = 2) -> list[str]:
+    from eval.tasks import get_task
+
+    items = get_task("finance_compliance").items()
+    picked: list[str] = []
+    for lang in ("en", "zh"):
+        picked += [row["document"] for row in items if row.get("lang") == lang][:per_language]
+    return picked
+
+
+def build_finance_app(assistant: Assistant, variants: dict[str, Assistant] | None = None,
+                      concurrency_limit: int = 2, export_dir: Path | None = None) -> Any:
+    import gradio as gr
+
+    choices = {"fine-tuned" if assistant.settings.adapter else "base": assistant, **(variants or {})}
+    exports = export_dir or Path(tempfile.mkdtemp(prefix="veritune-findings-"))
+
+    def respond(document: str, k: int, variant: str, ui: str) -> Iterator[tuple]:
+        lang = LANGS.get(ui, "en")
+        stop = threading.Event()
+        try:
+            for turn in choices.get(variant, assistant).ask(document, k=int(k), stop=stop):
+                yield render(turn, lang)
+        except InputRejected as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        finally:
+            stop.set()
+
+    def render(turn: Turn, lang: str) -> tuple:
+        rows = findings(turn.question, turn.hits, turn.text)
+        risk = risk_level(rows) if turn.done else None
+        table = [[f.n, f.rule_id, f.severity, f.sentence, f.rule_text, f.score, "yes" if f.flagged_by_model else "no"]
+                 for f in rows]
+        json_file = csv_file = None
+        if turn.done:
+            stem = exports / f"findings-{hashlib.sha256(turn.question.encode()).hexdigest()[:12]}"
+            json_file, csv_file = stem.with_suffix(".json"), stem.with_suffix(".csv")
+            json_file.write_text(to_json(rows, risk or ""), encoding="utf-8")
+            csv_file.write_text(to_csv(rows), encoding="utf-8")
+        return (masked_line(turn, lang), risk_badge(risk, lang), badge(turn, lang), table, turn.text or "…",
+                sentence_report(turn), usage_line(turn, lang),
+                gr.update(value=str(json_file) if json_file else None, interactive=json_file is not None),
+                gr.update(value=str(csv_file) if csv_file else None, interactive=csv_file is not None))
+
+    def upload(path: str | None) -> str:
+        try:
+            return read_upload(path, assistant.settings.max_input_chars)
+        except InputRejected as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+
+    with gr.Blocks(title="veritune · compliance check") as demo:
+        title = gr.Markdown("## veritune · finance compliance-check assistant")
+        notice = gr.Markdown(NOTICE["en"], elem_id="disclaimer")
+        with gr.Row():
+            with gr.Column(scale=5):
+                ui = gr.Radio(list(LANGS), value="English", label="Interface / 界面", elem_id="ui-lang")
+                document = gr.Textbox(label=t("document", "en"), lines=8, elem_id="document")
+                file = gr.File(label=t("upload", "en"), file_types=[".txt", ".md"], type="filepath",
+                               elem_id="upload")
+                with gr.Row():
+                    check = gr.Button(t("check", "en"), variant="primary", elem_id="check")
+                    stop_button = gr.Button(t("stop", "en"), variant="stop", elem_id="stop")
+                gr.Examples(examples(), inputs=document, label=t("examples", "en"))
+                with gr.Accordion(t("settings", "en"), open=False) as settings:
+                    k = gr.Slider(1, 10, value=assistant.settings.k, step=1, label=t("k", "en"))
+                    variant = gr.Radio(list(choices), value=next(iter(choices)), label=t("variant", "en"))
+                    gr.Markdown(f"base: `{assistant.settings.model}` · adapter: `{assistant.settings.adapter}` · "
+                                f"index: `{assistant.settings.index}`")
+            with gr.Column(scale=7):
+                masked = gr.Markdown(elem_id="masked")
+                with gr.Row():
+                    risk = gr.HTML(risk_badge(None, "en"), elem_id="risk-badge")
+                    grounded = gr.HTML(badge(None, "en"), elem_id="badge")
+                table = gr.Dataframe(headers=FINDING_HEADERS["en"], label=t("findings", "en"), elem_id="findings",
+                                     wrap=True, interactive=False)
+                explanation = gr.Markdown(elem_id="answer")
+                sentences = gr.Markdown(elem_id="sentences")
+                usage = gr.Markdown(elem_id="usage")
+                with gr.Row():
+                    json_button = gr.DownloadButton(t("export_json", "en"), interactive=False, elem_id="export-json")
+                    csv_button = gr.DownloadButton(t("export_csv", "en"), interactive=False, elem_id="export-csv")
+        file.upload(upload, file, document, api_name="upload")
+        outputs = [masked, risk, grounded, table, explanation, sentences, usage, json_button, csv_button]
+        event = check.click(respond, [document, k, variant, ui], outputs, concurrency_limit=concurrency_limit,
+                            concurrency_id="finance", api_name="check")
+        stop_button.click(None, cancels=[event])
+
+        def relabel(choice: str) -> tuple:
+            lang = LANGS.get(choice, "en")
+            heading = "合规检查助手" if lang == "zh" else "finance compliance-check assistant"
+            return (gr.update(value=f"## veritune · {heading}"), gr.update(value=NOTICE[lang]),
+                    gr.update(label=t("document", lang)), gr.update(value=t("check", lang)),
+                    gr.update(value=t("stop", lang)), gr.update(label=t("settings", lang)),
+                    gr.update(label=t("findings", lang), headers=FINDING_HEADERS[lang]))
+
+        ui.change(relabel, ui, [title, notice, document, check, stop_button, settings, table],
+                  api_visibility="private")
+    return demo
+
+
+def finance_assistant_options() -> dict[str, Any]:
+    """What makes an Assistant a compliance checker: per-sentence rule retrieval and the check_rag prompt."""
+    from apps.compliance import retrieve_rules
+
+    return {"retriever": retrieve_rules, "prompt_builder": rules_prompt}

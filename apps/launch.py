@@ -1,0 +1,89 @@
+"""Building and launching the apps: one registry entry per app (its Blocks builder and what makes its
+assistant special), assistants built once and shared, Gradio kept offline."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from apps.config import AssistantSettings
+from apps.engine import Assistant, ModelPool, SharedNlp
+from veritune.registry import Registry
+
+
+@dataclass
+class AppKind:
+    build: Callable[..., Any]                                   # (assistant, variants=...) -> gr.Blocks
+    assistant_options: Callable[[], dict[str, Any]] = field(default=dict)
+
+
+APPS: Registry[AppKind] = Registry("app")
+
+
+def _medical() -> AppKind:
+    from apps.medical import build_medical_app
+
+    return AppKind(build_medical_app)
+
+
+def _finance() -> AppKind:
+    from apps.finance import build_finance_app, finance_assistant_options
+
+    return AppKind(build_finance_app, finance_assistant_options)
+
+
+APPS.add("medical", _medical)  # type: ignore[arg-type] - resolved on use, so importing gradio stays lazy
+APPS.add("finance", _finance)  # type: ignore[arg-type]
+
+
+def app_kind(name: str) -> AppKind:
+    return APPS.get(name)()  # type: ignore[operator]
+
+
+def offline_gradio_env(temp_root: Path | None = None) -> Path:
+    """No analytics, no hub, uploads and exports in a per-run folder; set before gradio is imported."""
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    temp = Path(tempfile.mkdtemp(prefix="veritune-gradio-", dir=temp_root))
+    os.environ["GRADIO_TEMP_DIR"] = str(temp)
+    return temp
+
+
+def make_assistants(name: str, settings: AssistantSettings, pool: ModelPool | None = None,
+                    nlp: SharedNlp | None = None) -> tuple[Assistant, dict[str, Assistant]]:
+    """The assistant for `settings`, and a base-model variant of it (same index) when an adapter is set."""
+    pool, nlp = pool or ModelPool(), nlp or SharedNlp()
+    options = app_kind(name).assistant_options()
+    main = Assistant(settings, pool=pool, nlp=nlp, **options)
+    variants = {}
+    if settings.adapter:
+        base = settings.model_copy(update={"adapter": None})
+        variants["base"] = Assistant(base, pool=pool, nlp=nlp, index=main.index, verifier=main.verifier, **options)
+    return main, variants
+
+
+def build_app(name: str, settings: AssistantSettings, pool: ModelPool | None = None,
+              nlp: SharedNlp | None = None, concurrency_limit: int = 2) -> Any:
+    main, variants = make_assistants(name, settings, pool, nlp)
+    return app_kind(name).build(main, variants=variants, concurrency_limit=concurrency_limit)
+
+
+def launch_kwargs() -> dict[str, Any]:
+    from apps.ui import CSS, theme
+
+    return {"theme": theme(), "css": CSS, "footer_links": ["api"]}
+
+
+def launch_app(name: str, settings: AssistantSettings, host: str = "127.0.0.1", port: int = 7860,
+               block: bool = True) -> Any:
+    """Serve the app on host:port (never share=True: private data stays on this machine)."""
+    offline_gradio_env()
+    demo = build_app(name, settings)
+    demo.queue(max_size=32, default_concurrency_limit=2)
+    demo.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=not block,
+                show_error=True, max_file_size="1mb", quiet=not block, **launch_kwargs())
+    return demo

@@ -1,0 +1,132 @@
+"""Medical diagnosis assistant (Gradio Blocks): a patient description in English or Chinese is desensitized,
+evidence is retrieved, the answer streams with citations, the verifier grades it, and a summary drawn straight
+from the cited condition entries lists possible conditions, red flags, department and tests."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from apps.engine import Assistant, InputRejected, Turn
+from apps.ui import EVIDENCE_HEADERS, LANGS, badge, evidence_rows, masked_line, sentence_report, t, usage_line
+
+DISCLAIMER = {
+    "en": "**Not a medical device.** This assistant is a research demo that can be wrong. It does not diagnose or "
+          "treat. Always consult a qualified clinician; in an emergency call your local emergency number.",
+    "zh": "**本工具不是医疗器械。** 这是可能出错的研究演示，不提供诊断或治疗。请务必咨询合格的临床医生；紧急情况请拨打急救电话。",
+}
+# Section labels of the medical knowledge-base entries (domains/medical/source), in both languages.
+SECTIONS = {"red_flags": ("Red flags", "危险信号"), "tests": ("Key tests", "关键检查"),
+            "department": ("Department", "就诊科室")}
+SUMMARY_LABELS = {"en": {"conditions": "Possible conditions", "red_flags": "Red flags", "tests": "Tests to consider",
+                         "department": "Department"},
+                  "zh": {"conditions": "可能的疾病", "red_flags": "危险信号", "tests": "建议检查", "department": "就诊科室"}}
+
+
+def section(text: str, labels: Sequence[str]) -> str:
+    """The content after `Label:` (or `标签：`) up to the end of its sentence."""
+    for label in labels:
+        found = re.search(rf"{re.escape(label)}\s*[:：]\s*(.+?)(?:\.\s|。|\.$|$)", text)
+        if found:
+            return found.group(1).strip()
+    return ""
+
+
+def evidence_summary(hits: Sequence[Any], lang: str) -> str:
+    """Markdown built only from the retrieved condition entries, each line cited [n]: nothing here is generated."""
+    labels = SUMMARY_LABELS.get(lang, SUMMARY_LABELS["en"])
+    conditions = [(n, hit) for n, hit in enumerate(hits, start=1) if hit.metadata.get("doc_type") == "condition"]
+    if not conditions:
+        return ""
+    lines = [f"**{labels['conditions']}**"]
+    for n, hit in conditions:
+        title = hit.metadata.get("title") or hit.doc_id
+        department = section(hit.text, SECTIONS["department"])
+        lines.append(f"- **{title}** [{n}] — {labels['department']}: {department}")
+        for key in ("red_flags", "tests"):
+            value = section(hit.text, SECTIONS[key])
+            if value:
+                lines.append(f"  - {labels[key]}: {value} [{n}]")
+    return "\n".join(lines)
+
+
+def examples(pack_name: str = "medical", per_language: int = 3) -> list[str]:
+    """Triage questions from the pack's evaluation set, both languages."""
+    from eval.tasks import get_task
+
+    items = get_task("medical_triage").items()
+    picked: list[str] = []
+    for lang in ("en", "zh"):
+        picked += [row["question"] for row in items if row.get("lang") == lang][:per_language]
+    return picked
+
+
+def build_medical_app(assistant: Assistant, variants: dict[str, Assistant] | None = None,
+                      concurrency_limit: int = 2) -> Any:
+    """The Blocks app. `variants` maps a label (e.g. 'base') to another assistant selectable in the settings."""
+    import gradio as gr
+
+    choices = {"fine-tuned" if assistant.settings.adapter else "base": assistant, **(variants or {})}
+
+    def respond(question: str, k: int, variant: str, ui: str) -> Iterator[tuple]:
+        lang = LANGS.get(ui, "en")
+        chosen = choices.get(variant, assistant)
+        stop = threading.Event()
+        try:
+            turns = chosen.ask(question, k=int(k), stop=stop)
+            for turn in turns:
+                yield render(turn, lang)
+        except InputRejected as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        finally:
+            stop.set()  # the Stop button closes this generator: end generation too
+
+    def render(turn: Turn, lang: str) -> tuple:
+        return (masked_line(turn, lang), badge(turn, lang), turn.text or "…",
+                evidence_summary(turn.hits, turn.lang), sentence_report(turn),
+                evidence_rows(turn.hits), usage_line(turn, lang))
+
+    with gr.Blocks(title="veritune · medical assistant") as demo:
+        title = gr.Markdown("## veritune · medical diagnosis assistant")
+        disclaimer = gr.Markdown(DISCLAIMER["en"], elem_id="disclaimer")
+        with gr.Row():
+            with gr.Column(scale=5):
+                ui = gr.Radio(list(LANGS), value="English", label="Interface / 界面", elem_id="ui-lang")
+                question = gr.Textbox(label=t("question", "en"), lines=5, elem_id="question")
+                with gr.Row():
+                    ask = gr.Button(t("ask", "en"), variant="primary", elem_id="ask")
+                    stop_button = gr.Button(t("stop", "en"), variant="stop", elem_id="stop")
+                gr.Examples(examples(), inputs=question, label=t("examples", "en"))
+                with gr.Accordion(t("settings", "en"), open=False) as settings:
+                    k = gr.Slider(1, 10, value=assistant.settings.k, step=1, label=t("k", "en"))
+                    variant = gr.Radio(list(choices), value=next(iter(choices)), label=t("variant", "en"))
+                    gr.Markdown(f"base: `{assistant.settings.model}` · adapter: `{assistant.settings.adapter}` · "
+                                f"index: `{assistant.settings.index}`")
+            with gr.Column(scale=7):
+                masked = gr.Markdown(elem_id="masked")
+                grounded = gr.HTML(badge(None, "en"), elem_id="badge")
+                answer = gr.Markdown(label=t("answer", "en"), elem_id="answer")
+                summary = gr.Markdown(elem_id="summary")
+                sentences = gr.Markdown(elem_id="sentences")
+                evidence = gr.Dataframe(headers=EVIDENCE_HEADERS["en"], label=t("evidence", "en"),
+                                        elem_id="evidence", wrap=True, interactive=False)
+                usage = gr.Markdown(elem_id="usage")
+        outputs = [masked, grounded, answer, summary, sentences, evidence, usage]
+        event = gr.on([ask.click, question.submit], respond, inputs=[question, k, variant, ui], outputs=outputs,
+                      concurrency_limit=concurrency_limit, concurrency_id="medical", api_name="ask")
+        stop_button.click(None, cancels=[event])
+
+        def relabel(choice: str) -> tuple:
+            lang = LANGS.get(choice, "en")
+            heading = "医疗诊断助手" if lang == "zh" else "medical diagnosis assistant"
+            return (gr.update(value=f"## veritune · {heading}"),
+                    gr.update(value=DISCLAIMER[lang]), gr.update(label=t("question", lang)),
+                    gr.update(value=t("ask", lang)), gr.update(value=t("stop", lang)),
+                    gr.update(label=t("settings", lang)), gr.update(label=t("evidence", lang),
+                                                                   headers=EVIDENCE_HEADERS[lang]))
+
+        ui.change(relabel, ui, [title, disclaimer, question, ask, stop_button, settings, evidence],
+                  api_visibility="private")
+    return demo

@@ -1,0 +1,111 @@
+"""What both Gradio apps share: theme, interface strings in English and Chinese, the disclaimer, renderers for
+the masked-entity line, the groundedness badge, the evidence table and the usage line."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from typing import Any
+
+from apps.engine import Turn
+
+LANGS = {"English": "en", "中文": "zh"}
+STRINGS: dict[str, dict[str, str]] = {
+    "ask": {"en": "Ask", "zh": "提问"},
+    "check": {"en": "Check document", "zh": "检查文件"},
+    "stop": {"en": "Stop", "zh": "停止"},
+    "question": {"en": "Patient description (English or Chinese)", "zh": "病情描述（中文或英文）"},
+    "document": {"en": "Document to check (paste, or upload .txt / .md)", "zh": "待检查文件（粘贴，或上传 .txt / .md）"},
+    "upload": {"en": "Upload .txt or .md", "zh": "上传 .txt 或 .md"},
+    "answer": {"en": "Answer", "zh": "回答"},
+    "explanation": {"en": "Explanation", "zh": "说明"},
+    "evidence": {"en": "Evidence", "zh": "证据"},
+    "findings": {"en": "Findings", "zh": "发现的问题"},
+    "summary": {"en": "From the evidence", "zh": "证据摘要"},
+    "settings": {"en": "Settings", "zh": "设置"},
+    "k": {"en": "Passages to retrieve (k)", "zh": "检索段落数 (k)"},
+    "variant": {"en": "Model", "zh": "模型"},
+    "examples": {"en": "Examples from the evaluation set", "zh": "评测集示例"},
+    "masked": {"en": "Masked before anything was stored or logged", "zh": "存储或记录前已脱敏"},
+    "nothing_masked": {"en": "No personal data found in the input.", "zh": "输入中未发现个人信息。"},
+    "grounded": {"en": "Grounded", "zh": "有据可依"},
+    "partly": {"en": "Partly grounded", "zh": "部分有据"},
+    "ungrounded": {"en": "Not grounded", "zh": "缺乏依据"},
+    "abstained": {"en": "Abstained: weak evidence", "zh": "证据不足，未作回答"},
+    "waiting": {"en": "Waiting for a question", "zh": "等待提问"},
+    "usage": {"en": "{tokens} tokens in {seconds:.2f} s · cost {cost:.6f} at {price}/GPU-hour "
+                    "({per_1k:.6f} per 1k tokens)",
+              "zh": "{tokens} 个词元，用时 {seconds:.2f} 秒 · 成本 {cost:.6f}（每 GPU 小时 {price}；每千词元 {per_1k:.6f}）"},
+    "export_json": {"en": "Download findings (JSON)", "zh": "下载结果（JSON）"},
+    "export_csv": {"en": "Download findings (CSV)", "zh": "下载结果（CSV）"},
+    "risk": {"en": "Risk level", "zh": "风险等级"},
+}
+EVIDENCE_HEADERS = {"en": ["[n]", "source", "score", "passage"], "zh": ["[n]", "来源", "得分", "段落"]}
+
+
+def t(key: str, lang: str) -> str:
+    return STRINGS[key].get(lang, STRINGS[key]["en"])
+
+
+def theme() -> Any:
+    import gradio as gr
+
+    # Gradio's default theme declares Source Sans Pro at 400 and 600 only; bold text then renders with broken
+    # glyphs in Chromium. Declaring 700 too fixes it, and the font ships with gradio (no network).
+    font = gr.themes.LocalFont("Source Sans Pro", weights=(400, 600, 700))
+    return gr.themes.Default(font=[font, "ui-sans-serif", "system-ui", "sans-serif"])
+
+
+CSS = """
+#disclaimer {border-left: 4px solid #d97706; padding: 6px 12px; background: #fffbeb;}
+.badge {display: inline-block; padding: 3px 10px; border-radius: 12px; font-weight: 700; color: white;}
+.badge-ok {background: #15803d;} .badge-mid {background: #b45309;} .badge-bad {background: #b91c1c;}
+.badge-idle {background: #6b7280;}
+"""
+
+
+def masked_line(turn: Turn | None, lang: str) -> str:
+    if turn is None:
+        return ""
+    if not turn.masked:
+        return t("nothing_masked", lang)
+    items = ", ".join(f"`{entity}` × {n}" for entity, n in turn.masked.items())
+    return f"**{t('masked', lang)}:** {items}"
+
+
+def badge(turn: Turn | None, lang: str) -> str:
+    if turn is None or not turn.done:
+        return f'<span class="badge badge-idle" id="groundedness">{html.escape(t("waiting", lang))}</span>'
+    if turn.abstained:
+        return f'<span class="badge badge-mid" id="groundedness">{html.escape(t("abstained", lang))}</span>'
+    score = turn.groundedness
+    if score is None:
+        return '<span class="badge badge-idle" id="groundedness">–</span>'
+    key, css = ("grounded", "ok") if score >= 0.8 else ("partly", "mid") if score >= 0.4 else ("ungrounded", "bad")
+    return (f'<span class="badge badge-{css}" id="groundedness">{html.escape(t(key, lang))}: '
+            f"{score:.0%} of sentences supported</span>")
+
+
+def evidence_rows(hits: Sequence[Any]) -> list[list[Any]]:
+    return [[f"[{n}]", hit.doc_id, round(float(hit.score), 4), hit.text] for n, hit in enumerate(hits, start=1)]
+
+
+def usage_line(turn: Turn | None, lang: str) -> str:
+    if turn is None or not turn.done:
+        return ""
+    return t("usage", lang).format(tokens=turn.completion_tokens, seconds=turn.seconds, cost=turn.cost,
+                                   price=turn.gpu_hour_price, per_1k=turn.cost_per_1k_tokens)
+
+
+def sentence_report(turn: Turn | None) -> str:
+    """Per-sentence verdicts of the verifier, so a reader sees which claims the evidence does not back."""
+    if turn is None or turn.verification is None:
+        return ""
+    lines = []
+    for check in turn.verification.sentences:
+        if check.reason == "no claim":
+            continue
+        mark = "✅" if check.supported else "⚠️"
+        note = "" if check.supported else f" — {check.reason}"
+        lines.append(f"- {mark} {html.escape(check.sentence)}{note}")
+    return "\n".join(lines)

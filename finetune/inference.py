@@ -1,0 +1,40 @@
+"""Loading a base model and, optionally, a fine-tune run's adapter for inference (eval, apps, API).
+
+The adapter is merged in memory: generation without the LoRA detour is about 3x faster on CPU, and the run
+folder on disk is never touched.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from veritune.errors import VeritunError
+
+
+def load_for_inference(model_name: str, adapter_run: str | Path | None = None,
+                       dtype: torch.dtype = torch.float32) -> tuple[Any, Any]:
+    """(model in eval mode, tokenizer). `adapter_run` is a `veritune finetune` run folder (its `adapter/`)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    adapter_dir = Path(adapter_run) / "adapter" if adapter_run else None
+    if adapter_dir is not None and not adapter_dir.is_dir():
+        raise VeritunError("not a fine-tune run folder (no adapter/ inside)", path=adapter_run, field="adapter")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(adapter_dir or model_name)
+        model = AutoModelForCausalLM.from_pretrained(model_name, dtype=dtype)
+    except OSError as exc:
+        raise VeritunError(f"cannot load the model ({str(exc).splitlines()[0][:160]})", path=model_name,
+                           field="model") from None
+    if adapter_dir is not None:
+        from peft import PeftModel
+
+        try:
+            model = PeftModel.from_pretrained(model, adapter_dir)
+        except (RuntimeError, ValueError, KeyError, OSError) as exc:
+            raise VeritunError(f"the adapter does not match the base model {model_name!r} "
+                               f"({str(exc).splitlines()[0][:120]})", path=adapter_run, field="adapter") from None
+        model = model.merge_and_unload()
+    return model.eval(), tokenizer

@@ -1,0 +1,77 @@
+"""A small world for the apps and the API: the session's tiny base, a 2-step adapter, and an index per domain over
+part of each pack's knowledge base (the tests check plumbing, not answer quality)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from apps.config import AssistantSettings, ModelEntry
+from tests.conftest import DOMAINS
+from veritune.jsonl import read_jsonl
+
+KB_FILES = {"medical": DOMAINS / "medical/kb/kb.jsonl", "finance": DOMAINS / "finance/kb/rules.jsonl"}
+DOCS_PER_DOMAIN = 40
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def app_adapter(tiny_base: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from desensitize import DesensitizeConfig, desensitize_file
+    from finetune.recipe import Recipe
+    from finetune.train import run_recipe
+
+    folder = tmp_path_factory.mktemp("app_ft")
+    rows = read_jsonl(DOMAINS / "medical/sft/train.jsonl")[:8] + read_jsonl(DOMAINS / "finance/sft/train.jsonl")[:8]
+    (folder / "raw.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    desensitize_file(folder / "raw.jsonl", folder / "sft.jsonl", DesensitizeConfig(field="messages"),
+                     show_progress=False)
+    recipe = Recipe.model_validate({"model": str(tiny_base), "stage": "sft",
+                                    "data": {"path": str(folder / "sft.jsonl")},
+                                    "train": {"max_steps": 2, "batch_size": 2, "seq_len": 128},
+                                    "output_dir": str(folder / "run")})
+    return run_recipe(recipe)
+
+
+@pytest.fixture(scope="session")
+def app_indexes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from retrieval import IndexSettings, build_index
+
+    folder = tmp_path_factory.mktemp("app_index")
+    out = {}
+    for domain, kb in KB_FILES.items():
+        docs = folder / f"{domain}.jsonl"
+        docs.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in read_jsonl(kb)[:DOCS_PER_DOMAIN]))
+        out[domain] = build_index(docs, folder / domain, IndexSettings(domain=domain), allow_raw=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def app_settings(tiny_base: Path, app_adapter: Path, app_indexes: dict[str, Path]) -> dict[str, AssistantSettings]:
+    return {domain: AssistantSettings(domain=domain, model=str(tiny_base), adapter=str(app_adapter),
+                                      index=str(index), max_new_tokens=24)
+            for domain, index in app_indexes.items()}
+
+
+@pytest.fixture(scope="session")
+def shared_resources():
+    from apps.engine import ModelPool, SharedNlp
+
+    return ModelPool(), SharedNlp()
+
+
+@pytest.fixture(scope="session")
+def model_entries(app_settings: dict[str, AssistantSettings]) -> list[ModelEntry]:
+    entries = []
+    for domain, settings in app_settings.items():
+        entries.append(ModelEntry(id=f"t-{domain}", rag=False, **settings.model_dump()))
+        entries.append(ModelEntry(id=f"t-{domain}+rag", rag=True, **settings.model_dump()))
+    return entries

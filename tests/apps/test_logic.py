@@ -1,0 +1,125 @@
+"""The apps' own logic, on hand-made cases: findings, risk, exports, uploads, the evidence summary, badges."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from apps.compliance import Finding, findings, model_flags, risk_level, to_csv, to_json, triggering_sentence
+from apps.engine import InputRejected, Turn
+from apps.finance import read_upload
+from apps.medical import evidence_summary, section
+from apps.ui import badge, usage_line
+from retrieval.index import Hit
+
+DOC = ("Quarterly statements were sent on time. The account was opened before the sanctions screening was "
+       "completed. The annual fee was not mentioned before signing.")
+
+
+def hit(doc_id: str, text: str, **meta: str) -> Hit:
+    return Hit(doc_id + "#0", doc_id, 0.5, 0.5, 1.0, text, dict(meta))
+
+
+RULES = [hit("FIN-AML-001-EN", "Firms must screen every new customer against sanctions lists before opening an "
+             "account.", severity="high"),
+         hit("FIN-DIS-001-EN", "All fees and charges must be disclosed before the client commits.", severity="medium"),
+         hit("FIN-MKT-002-EN", "Promotions must not promise guaranteed returns.", severity="critical")]
+
+
+@pytest.mark.parametrize(
+    ("explanation", "flagged"),
+    [
+        ('Findings:\n- FIN-AML-001-EN (high) [1]: "The account was opened before the sanctions screening was '
+         'completed."\nRisk level: high.', {"FIN-AML-001-EN"}),
+        ("The fee rule [2] is breached.", {"FIN-DIS-001-EN"}),          # by citation number only
+        ("Nothing to report [9].", set()),                                 # a citation out of range flags nothing
+        ("", set()),
+    ],
+)
+def test_model_flags(explanation: str, flagged: set[str]) -> None:
+    assert set(model_flags(explanation, RULES)) == flagged
+
+
+def test_findings_rank_flagged_first_and_find_the_sentence() -> None:
+    explanation = '- FIN-DIS-001-EN (medium) [2]: "The annual fee was not mentioned before signing."'
+    rows = findings(DOC, RULES, explanation)
+    assert [r.rule_id for r in rows] == ["FIN-DIS-001-EN", "FIN-MKT-002-EN", "FIN-AML-001-EN"]
+    assert rows[0].flagged_by_model and rows[0].sentence == "The annual fee was not mentioned before signing."
+    sanctions = next(r for r in rows if r.rule_id == "FIN-AML-001-EN")  # not flagged: closest sentence by words
+    assert sanctions.sentence.startswith("The account was opened") and not sanctions.flagged_by_model
+    assert risk_level(rows) == "medium"
+    assert risk_level([r for r in rows if not r.flagged_by_model]) == "none flagged"
+
+
+def test_a_quote_not_in_the_document_is_not_trusted() -> None:
+    assert triggering_sentence(DOC, RULES[1].text, ["an invented sentence"]).startswith("The annual fee")
+
+
+def test_exports_round_trip() -> None:
+    rows = [Finding(1, "FIN-AML-001-EN", "high", "s, with a comma", "rule", 0.5, True)]
+    assert json.loads(to_json(rows, "high")) == {"risk_level": "high", "findings": [
+        {"n": 1, "rule_id": "FIN-AML-001-EN", "severity": "high", "sentence": "s, with a comma", "rule_text": "rule",
+         "score": 0.5, "flagged_by_model": True}]}
+    parsed = list(csv.DictReader(io.StringIO(to_csv(rows))))
+    assert parsed[0]["sentence"] == "s, with a comma" and parsed[0]["flagged_by_model"] == "True"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "error"),
+    [
+        ("doc.txt", "plain text 中文".encode(), None),
+        ("doc.md", b"# heading", None),
+        ("doc.pdf", b"%PDF-1.7", "only .txt and .md"),
+        ("doc.txt", b"\x00\x01binary", "binary file"),
+        ("doc.txt", b"x" * 500, "too large"),
+        ("doc.txt", b"\xff\xfe latin", "not UTF-8"),
+    ],
+)
+def test_uploads(tmp_path: Path, name: str, content: bytes, error: str | None) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    if error is None:
+        assert read_upload(str(path), max_chars=100) == content.decode()
+    else:
+        with pytest.raises(InputRejected, match=error):
+            read_upload(str(path), max_chars=100)
+
+
+@pytest.mark.parametrize(
+    ("text", "labels", "expected"),
+    [
+        ("Asthma. Red flags: cannot speak, blue lips. Key tests: peak flow. Department: Respiratory medicine.",
+         ("Red flags",), "cannot speak, blue lips"),
+        ("哮喘。危险信号：无法说话、口唇发绀。关键检查：峰流速。就诊科室：呼吸内科。", ("危险信号",),
+         "无法说话、口唇发绀"),
+        ("Asthma. Department: Respiratory medicine.", ("Department",), "Respiratory medicine"),
+        ("Metformin. Indications: diabetes.", ("Red flags",), ""),
+    ],
+)
+def test_section(text: str, labels: tuple[str, ...], expected: str) -> None:
+    assert section(text, labels) == expected
+
+
+def test_evidence_summary_cites_condition_entries_only() -> None:
+    hits = [hit("MED-D001-EN", "Metformin. Indications: diabetes.", doc_type="drug", title="Metformin"),
+            hit("MED-C003-EN", "Asthma. Red flags: blue lips. Key tests: peak flow. Department: Respiratory.",
+                doc_type="condition", title="Asthma")]
+    summary = evidence_summary(hits, "en")
+    assert "**Asthma** [2] — Department: Respiratory" in summary
+    assert "Red flags: blue lips [2]" in summary and "Tests to consider: peak flow [2]" in summary
+    assert "Metformin" not in summary
+    assert evidence_summary(hits[:1], "en") == ""
+
+
+def test_badge_and_usage_follow_the_turn() -> None:
+    turn = Turn("q", "en", {}, gpu_hour_price=3.6)
+    assert "Waiting" in badge(turn, "en") and usage_line(turn, "en") == ""
+    turn.done, turn.abstained = True, True
+    assert "Abstained" in badge(turn, "en")
+    turn.completion_tokens, turn.seconds = 10, 2.0
+    assert turn.cost == pytest.approx(0.002) and turn.cost_per_1k_tokens == pytest.approx(0.2)
+    assert "10 tokens in 2.00 s" in usage_line(turn, "en") and "词元" in usage_line(turn, "zh")
