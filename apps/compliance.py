@@ -56,8 +56,9 @@ def retrieve_rules(index: Any, document: str, k: int, filters: dict[str, str] | 
     for sentence in split_sentences(document)[:MAX_CANDIDATES]:
         found, weak = retrieve(index, sentence, k=1, filters=filters)
         weak_everywhere &= weak
-        if found and not weak:
-            hits.setdefault(found[0].doc_id, found[0])
+        if found and not weak and found[0].doc_id not in hits:
+            found[0].metadata["matched_sentence"] = sentence  # a fresh Hit per search: safe to annotate
+            hits[found[0].doc_id] = found[0]
     whole, weak = retrieve(index, document, k=k, filters=filters)
     weak_everywhere &= weak
     for hit in whole:
@@ -70,13 +71,16 @@ def _overlap(sentence: str, rule_text: str) -> float:
     return len(words & set(tokenize(rule_text))) / len(words) if words else 0.0
 
 
-def triggering_sentence(document: str, rule_text: str, quoted: Sequence[str] = ()) -> str:
-    """The sentence the model quoted when it is really in the document, else the one closest to the rule."""
+def triggering_sentence(document: str, rule_text: str, quoted: Sequence[str] = (), matched: str | None = None) -> str:
+    """The sentence the model quoted when it is really in the document, else the sentence whose retrieval found
+    the rule, else the sentence sharing most words with the rule."""
     sentences = split_sentences(document)
     for quote in quoted:
         for sentence in sentences:
             if quote.strip() and quote.strip() in sentence:
                 return sentence
+    if matched and matched in sentences:
+        return matched
     return max(sentences, key=lambda s: _overlap(s, rule_text), default="")
 
 
@@ -96,10 +100,11 @@ def findings(document: str, hits: Sequence[Any], explanation: str) -> list[Findi
     rows = []
     for n, hit in enumerate(hits, start=1):
         quotes = flags.get(hit.doc_id, [])
-        rows.append(Finding(n, hit.doc_id, str(hit.metadata.get("severity", "unknown")),
-                            triggering_sentence(document, hit.text, quotes), hit.text, round(float(hit.score), 4),
-                            hit.doc_id in flags))
-    return sorted(rows, key=lambda f: (not f.flagged_by_model, -_rank(f.severity), f.n))
+        sentence = triggering_sentence(document, hit.text, quotes, hit.metadata.get("matched_sentence"))
+        similarity = hit.dense_score if hit.dense_score is not None else 0.0
+        rows.append(Finding(n, hit.doc_id, str(hit.metadata.get("severity", "unknown")), sentence, hit.text,
+                            round(float(similarity), 4), hit.doc_id in flags))
+    return sorted(rows, key=lambda f: (not f.flagged_by_model, -f.score, f.n))
 
 
 def _rank(severity: str) -> int:

@@ -24,6 +24,8 @@ class AssistantSettings(BaseModel):
     max_new_tokens: int = Field(default=160, ge=1, le=4096, description="tokens generated per answer")
     max_input_chars: int = Field(default=6000, ge=1, description="longer questions or documents are refused")
     use_cache: bool = Field(default=True, description="KV cache during generation (off only to measure it)")
+    repetition_penalty: float = Field(default=1.15, ge=1.0, le=2.0, description="greedy decoding with a mild "
+                                      "penalty on repeated tokens (1.0: off); small models loop without it")
     gpu_hour_price: float = Field(default=2.5, ge=0, description="price of one GPU-hour, for the cost shown")
 
 

@@ -180,7 +180,7 @@ class Assistant:
         stats = GenerationStats()
         pieces = stream_generate(self.model, self.tokenizer, messages, max_new_tokens or self.settings.max_new_tokens,
                                  use_cache=self.settings.use_cache, stop=stop, min_new_tokens=min_new_tokens,
-                                 stats=stats)
+                                 stats=stats, repetition_penalty=self.settings.repetition_penalty)
         for piece in pieces:
             turn.text += piece
             turn.completion_tokens, turn.first_token_seconds = stats.completion_tokens, stats.first_token_seconds

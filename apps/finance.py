@@ -14,15 +14,16 @@ from typing import Any
 
 from apps.compliance import findings, risk_level, rules_prompt, to_csv, to_json
 from apps.engine import Assistant, InputRejected, Turn
-from apps.ui import LANGS, badge, masked_line, sentence_report, t, usage_line
+from apps.ui import LANGS, badge, heading, masked_line, sentence_report, t, usage_line
 
 NOTICE = {
     "en": "**Decision support, not legal advice.** Candidate rules come from retrieval and may not be breached; "
           "a compliance officer must review every finding.",
     "zh": "**仅供决策参考，不构成法律意见。** 候选规则来自检索，未必构成违规；每条结果都须由合规人员复核。",
 }
-FINDING_HEADERS = {"en": ["[n]", "rule", "severity", "triggering sentence", "rule text", "score", "flagged by model"],
-                   "zh": ["[n]", "规则", "严重程度", "触发语句", "规则原文", "得分", "模型标记"]}
+FINDING_HEADERS = {"en": ["n", "rule", "severity", "triggering sentence", "rule text", "similarity", "flagged by model"],
+                   "zh": ["n", "规则", "严重程度", "触发语句", "规则原文", "相似度", "模型标记"]}
+FINDING_WIDTHS = ["5%", "15%", "9%", "29%", "28%", "7%", "7%"]
 RISK_COLOURS = {"critical": "bad", "high": "bad", "medium": "mid", "low": "ok", "none flagged": "idle"}
 
 
@@ -82,18 +83,18 @@ def build_finance_app(assistant: Assistant, variants: dict[str, Assistant] | Non
     def render(turn: Turn, lang: str) -> tuple:
         rows = findings(turn.question, turn.hits, turn.text)
         risk = risk_level(rows) if turn.done else None
-        table = [[f.n, f.rule_id, f.severity, f.sentence, f.rule_text, f.score, "yes" if f.flagged_by_model else "no"]
-                 for f in rows]
+        table = [[f"[{f.n}]", f.rule_id, f.severity, f.sentence, f.rule_text, f"{f.score:.2f}",
+                  "yes" if f.flagged_by_model else "no"] for f in rows]
         json_file = csv_file = None
         if turn.done:
             stem = exports / f"findings-{hashlib.sha256(turn.question.encode()).hexdigest()[:12]}"
             json_file, csv_file = stem.with_suffix(".json"), stem.with_suffix(".csv")
             json_file.write_text(to_json(rows, risk or ""), encoding="utf-8")
             csv_file.write_text(to_csv(rows), encoding="utf-8")
-        return (masked_line(turn, lang), risk_badge(risk, lang), badge(turn, lang), table, turn.text or "…",
-                sentence_report(turn), usage_line(turn, lang),
-                gr.update(value=str(json_file) if json_file else None, interactive=json_file is not None),
-                gr.update(value=str(csv_file) if csv_file else None, interactive=csv_file is not None))
+        return (masked_line(turn, lang), risk_badge(risk, lang), badge(turn, lang), table,
+                heading("explanation", lang, turn.text or "…"), heading("verifier", lang, sentence_report(turn)),
+                usage_line(turn, lang),
+                str(json_file) if json_file else None, str(csv_file) if csv_file else None)
 
     def upload(path: str | None) -> str:
         try:
@@ -109,7 +110,7 @@ def build_finance_app(assistant: Assistant, variants: dict[str, Assistant] | Non
                 ui = gr.Radio(list(LANGS), value="English", label="Interface / 界面", elem_id="ui-lang")
                 document = gr.Textbox(label=t("document", "en"), lines=8, elem_id="document")
                 file = gr.File(label=t("upload", "en"), file_types=[".txt", ".md"], type="filepath",
-                               elem_id="upload")
+                               elem_id="upload", height=110)
                 with gr.Row():
                     check = gr.Button(t("check", "en"), variant="primary", elem_id="check")
                     stop_button = gr.Button(t("stop", "en"), variant="stop", elem_id="stop")
@@ -124,14 +125,14 @@ def build_finance_app(assistant: Assistant, variants: dict[str, Assistant] | Non
                 with gr.Row():
                     risk = gr.HTML(risk_badge(None, "en"), elem_id="risk-badge")
                     grounded = gr.HTML(badge(None, "en"), elem_id="badge")
-                table = gr.Dataframe(headers=FINDING_HEADERS["en"], label=t("findings", "en"), elem_id="findings",
-                                     wrap=True, interactive=False)
                 explanation = gr.Markdown(elem_id="answer")
                 sentences = gr.Markdown(elem_id="sentences")
                 usage = gr.Markdown(elem_id="usage")
                 with gr.Row():
-                    json_button = gr.DownloadButton(t("export_json", "en"), interactive=False, elem_id="export-json")
-                    csv_button = gr.DownloadButton(t("export_csv", "en"), interactive=False, elem_id="export-csv")
+                    json_button = gr.DownloadButton(t("export_json", "en"), elem_id="export-json")
+                    csv_button = gr.DownloadButton(t("export_csv", "en"), elem_id="export-csv")
+        table = gr.Dataframe(headers=FINDING_HEADERS["en"], label=t("findings", "en"), elem_id="findings", wrap=True,
+                             interactive=False, column_widths=FINDING_WIDTHS)
         file.upload(upload, file, document, api_name="upload")
         outputs = [masked, risk, grounded, table, explanation, sentences, usage, json_button, csv_button]
         event = check.click(respond, [document, k, variant, ui], outputs, concurrency_limit=concurrency_limit,

@@ -10,7 +10,18 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from apps.engine import Assistant, InputRejected, Turn
-from apps.ui import EVIDENCE_HEADERS, LANGS, badge, evidence_rows, masked_line, sentence_report, t, usage_line
+from apps.ui import (
+    EVIDENCE_HEADERS,
+    EVIDENCE_WIDTHS,
+    LANGS,
+    badge,
+    evidence_rows,
+    heading,
+    masked_line,
+    sentence_report,
+    t,
+    usage_line,
+)
 
 DISCLAIMER = {
     "en": "**Not a medical device.** This assistant is a research demo that can be wrong. It does not diagnose or "
@@ -84,8 +95,8 @@ def build_medical_app(assistant: Assistant, variants: dict[str, Assistant] | Non
             stop.set()  # the Stop button closes this generator: end generation too
 
     def render(turn: Turn, lang: str) -> tuple:
-        return (masked_line(turn, lang), badge(turn, lang), turn.text or "…",
-                evidence_summary(turn.hits, turn.lang), sentence_report(turn),
+        return (masked_line(turn, lang), badge(turn, lang), heading("answer", lang, turn.text or "…"),
+                evidence_summary(turn.hits, lang), heading("verifier", lang, sentence_report(turn)),
                 evidence_rows(turn.hits), usage_line(turn, lang))
 
     with gr.Blocks(title="veritune · medical assistant") as demo:
@@ -110,9 +121,9 @@ def build_medical_app(assistant: Assistant, variants: dict[str, Assistant] | Non
                 answer = gr.Markdown(label=t("answer", "en"), elem_id="answer")
                 summary = gr.Markdown(elem_id="summary")
                 sentences = gr.Markdown(elem_id="sentences")
-                evidence = gr.Dataframe(headers=EVIDENCE_HEADERS["en"], label=t("evidence", "en"),
-                                        elem_id="evidence", wrap=True, interactive=False)
                 usage = gr.Markdown(elem_id="usage")
+        evidence = gr.Dataframe(headers=EVIDENCE_HEADERS["en"], label=t("evidence", "en"), elem_id="evidence",
+                                wrap=True, interactive=False, column_widths=EVIDENCE_WIDTHS)
         outputs = [masked, grounded, answer, summary, sentences, evidence, usage]
         event = gr.on([ask.click, question.submit], respond, inputs=[question, k, variant, ui], outputs=outputs,
                       concurrency_limit=concurrency_limit, concurrency_id="medical", api_name="ask")

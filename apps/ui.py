@@ -17,8 +17,9 @@ STRINGS: dict[str, dict[str, str]] = {
     "question": {"en": "Patient description (English or Chinese)", "zh": "病情描述（中文或英文）"},
     "document": {"en": "Document to check (paste, or upload .txt / .md)", "zh": "待检查文件（粘贴，或上传 .txt / .md）"},
     "upload": {"en": "Upload .txt or .md", "zh": "上传 .txt 或 .md"},
-    "answer": {"en": "Answer", "zh": "回答"},
-    "explanation": {"en": "Explanation", "zh": "说明"},
+    "answer": {"en": "Answer (generated, streamed)", "zh": "回答（模型生成）"},
+    "verifier": {"en": "Verifier, sentence by sentence", "zh": "逐句核验"},
+    "explanation": {"en": "Explanation (generated, streamed)", "zh": "说明（模型生成）"},
     "evidence": {"en": "Evidence", "zh": "证据"},
     "findings": {"en": "Findings", "zh": "发现的问题"},
     "summary": {"en": "From the evidence", "zh": "证据摘要"},
@@ -40,7 +41,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "export_csv": {"en": "Download findings (CSV)", "zh": "下载结果（CSV）"},
     "risk": {"en": "Risk level", "zh": "风险等级"},
 }
-EVIDENCE_HEADERS = {"en": ["[n]", "source", "score", "passage"], "zh": ["[n]", "来源", "得分", "段落"]}
+EVIDENCE_HEADERS = {"en": ["n", "source", "similarity", "passage"], "zh": ["n", "来源", "相似度", "段落"]}
+EVIDENCE_WIDTHS = ["6%", "16%", "11%", "67%"]
 
 
 def t(key: str, lang: str) -> str:
@@ -86,8 +88,13 @@ def badge(turn: Turn | None, lang: str) -> str:
             f"{score:.0%} of sentences supported</span>")
 
 
+def similarity(hit: Any) -> str:
+    """Dense cosine of the passage to the question (the fused rank score means nothing to a reader)."""
+    return "–" if hit.dense_score is None else f"{hit.dense_score:.2f}"
+
+
 def evidence_rows(hits: Sequence[Any]) -> list[list[Any]]:
-    return [[f"[{n}]", hit.doc_id, round(float(hit.score), 4), hit.text] for n, hit in enumerate(hits, start=1)]
+    return [[f"[{n}]", hit.doc_id, similarity(hit), hit.text] for n, hit in enumerate(hits, start=1)]
 
 
 def usage_line(turn: Turn | None, lang: str) -> str:
@@ -95,6 +102,10 @@ def usage_line(turn: Turn | None, lang: str) -> str:
         return ""
     return t("usage", lang).format(tokens=turn.completion_tokens, seconds=turn.seconds, cost=turn.cost,
                                    price=turn.gpu_hour_price, per_1k=turn.cost_per_1k_tokens)
+
+
+def heading(key: str, lang: str, body: str) -> str:
+    return f"**{t(key, lang)}**\n\n{body}" if body else ""
 
 
 def sentence_report(turn: Turn | None) -> str:
@@ -107,5 +118,6 @@ def sentence_report(turn: Turn | None) -> str:
             continue
         mark = "✅" if check.supported else "⚠️"
         note = "" if check.supported else f" — {check.reason}"
-        lines.append(f"- {mark} {html.escape(check.sentence)}{note}")
+        sentence = check.sentence if len(check.sentence) <= 160 else check.sentence[:157] + "…"
+        lines.append(f"- {mark} {html.escape(sentence)}{note}")
     return "\n".join(lines)

@@ -66,7 +66,7 @@ class GenerationStats:
 
 def stream_generate(model: Any, tokenizer: Any, prompt: str | list[dict[str, str]], max_new_tokens: int = 128,
                     use_cache: bool = True, stop: threading.Event | None = None, min_new_tokens: int = 0,
-                    stats: GenerationStats | None = None) -> Iterator[str]:
+                    stats: GenerationStats | None = None, repetition_penalty: float = 1.0) -> Iterator[str]:
     """Yield text pieces as the model writes them (TextIteratorStreamer on a generation thread).
 
     `prompt` is one user turn or a whole chat; `stop` ends generation early; `stats` receives exact token counts
@@ -96,6 +96,7 @@ def stream_generate(model: Any, tokenizer: Any, prompt: str | list[dict[str, str
     streamer = _CountingStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=120)
     kwargs = dict(**inputs, streamer=streamer, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
                   do_sample=False, use_cache=use_cache, pad_token_id=tokenizer.pad_token_id,
+                  repetition_penalty=repetition_penalty,
                   stopping_criteria=StoppingCriteriaList([_Stop()]))
     worker = threading.Thread(target=model.generate, kwargs=kwargs, daemon=True)
     worker.start()

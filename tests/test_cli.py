@@ -37,7 +37,9 @@ def test_readme_base_build(tmp_path: Path) -> None:
         (["base", "build", "--size", "huge"], r"\[size\]: Input should be 'tiny' or 'small'"),
         (["base", "build", "pretrain_step=3"], r"unknown key 'pretrain_step'; did you mean 'pretrain_steps'"),
         (["base", "build", "--pretrain-steps", "-1"], r"\[pretrain_steps\]"),
-        (["app", "medical"], r"not built yet"),
+        (["app", "dental"], r"unknown app 'dental'; known: finance, medical"),
+        (["app", "medical", "--model", "x", "--adapter", "y", "--index", "z", "kk=3"], r"unknown key 'kk'"),
+        (["serve", "key", "add", "ann", "--rate", "lots"], r"rate 'lots' is not a limit"),
         (["eval", "--tasks", "medical_triag"], r"unknown task 'medical_triag'; did you mean 'medical_triage'"),
         (["finetune", "missing_recipe.yaml"], r"missing_recipe\.yaml: file not found"),
     ],
@@ -74,3 +76,27 @@ def test_missing_pack_file_is_reported(tmp_path: Path) -> None:
         del os.environ["VERITUNE_DOMAINS"]
     assert result.returncode == 2
     assert "pack.yaml [knowledge_base]: names kb/rules.jsonl, which does not exist" in result.stderr
+
+
+def test_app_and_serve_without_the_demo_say_what_to_run(tmp_path: Path) -> None:
+    for args in (["app", "medical"], ["serve", "--port", "0"]):
+        result = run_cli(*args, cwd=tmp_path)
+        assert result.returncode == 2 and "run `make demo` first" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_serve_key_add_list_revoke(tmp_path: Path) -> None:
+    keys = str(tmp_path / "keys.sqlite")
+    made = run_cli("serve", "key", "add", "ward-7", "--rate", "5/second", "--quota", "1000", "--models",
+                   "veritune-medical", "--keys", keys)
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip()
+    assert key.startswith("vt-") and len(key) > 40 and "not shown again" in made.stderr
+    assert key not in (tmp_path / "keys.sqlite").read_bytes().decode("latin-1")      # stored hashed only
+    listed = run_cli("serve", "key", "list", "--keys", keys)
+    assert "ward-7" in listed.stdout and "5/second" in listed.stdout and key not in listed.stdout
+    assert run_cli("serve", "key", "add", "ward-7", "--keys", keys).returncode == 2   # names are unique
+    assert run_cli("serve", "key", "revoke", "ward-7", "--keys", keys).returncode == 0
+    assert "yes" in run_cli("serve", "key", "list", "--keys", keys).stdout
+    missing = run_cli("serve", "key", "revoke", "nobody", "--keys", keys)
+    assert missing.returncode == 2 and "no key named 'nobody'" in missing.stderr

@@ -4,13 +4,14 @@ part of each pack's knowledge base (the tests check plumbing, not answer quality
 from __future__ import annotations
 
 import json
+import os
 import socket
 from pathlib import Path
 
 import pytest
 
 from apps.config import AssistantSettings, ModelEntry
-from tests.conftest import DOMAINS
+from tests.conftest import DOMAINS, REPO
 from veritune.jsonl import read_jsonl
 
 KB_FILES = {"medical": DOMAINS / "medical/kb/kb.jsonl", "finance": DOMAINS / "finance/kb/rules.jsonl"}
@@ -55,7 +56,15 @@ def app_indexes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def app_settings(tiny_base: Path, app_adapter: Path, app_indexes: dict[str, Path]) -> dict[str, AssistantSettings]:
+def app_settings(request: pytest.FixtureRequest) -> dict[str, AssistantSettings]:
+    """The test world; with VERITUNE_APPS_FROM_DEMO=1, what `make demo` built (for README screenshots)."""
+    if os.environ.get("VERITUNE_APPS_FROM_DEMO") == "1":
+        from apps.config import demo_settings
+
+        return {domain: demo_settings(domain, root=REPO / "runs/demo") for domain in KB_FILES}
+    tiny_base = request.getfixturevalue("tiny_base")
+    app_adapter = request.getfixturevalue("app_adapter")
+    app_indexes = request.getfixturevalue("app_indexes")
     return {domain: AssistantSettings(domain=domain, model=str(tiny_base), adapter=str(app_adapter),
                                       index=str(index), max_new_tokens=24)
             for domain, index in app_indexes.items()}
@@ -75,3 +84,23 @@ def model_entries(app_settings: dict[str, AssistantSettings]) -> list[ModelEntry
         entries.append(ModelEntry(id=f"t-{domain}", rag=False, **settings.model_dump()))
         entries.append(ModelEntry(id=f"t-{domain}+rag", rag=True, **settings.model_dump()))
     return entries
+
+
+@pytest.fixture(scope="session")
+def running_apps(app_settings, shared_resources, tmp_path_factory):
+    from apps.launch import build_app, launch_kwargs, offline_gradio_env
+
+    offline_gradio_env(tmp_path_factory.mktemp("gradio"))
+    pool, nlp = shared_resources
+    urls, demos = {}, []
+    for name in ("medical", "finance"):
+        demo = build_app(name, app_settings[name], pool, nlp)
+        demo.queue(max_size=8)
+        port = free_port()
+        demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                    share=False, **launch_kwargs())
+        urls[name] = f"http://127.0.0.1:{port}/"
+        demos.append(demo)
+    yield urls
+    for demo in demos:
+        demo.close()

@@ -20,14 +20,16 @@ DOC = ("Quarterly statements were sent on time. The account was opened before th
        "completed. The annual fee was not mentioned before signing.")
 
 
-def hit(doc_id: str, text: str, **meta: str) -> Hit:
-    return Hit(doc_id + "#0", doc_id, 0.5, 0.5, 1.0, text, dict(meta))
+def hit(doc_id: str, text: str, cosine: float = 0.5, **meta: str) -> Hit:
+    return Hit(doc_id + "#0", doc_id, 0.02, cosine, 1.0, text, dict(meta))
 
 
 RULES = [hit("FIN-AML-001-EN", "Firms must screen every new customer against sanctions lists before opening an "
-             "account.", severity="high"),
-         hit("FIN-DIS-001-EN", "All fees and charges must be disclosed before the client commits.", severity="medium"),
-         hit("FIN-MKT-002-EN", "Promotions must not promise guaranteed returns.", severity="critical")]
+             "account.", 0.4, severity="high"),
+         hit("FIN-DIS-001-EN", "All fees and charges must be disclosed before the client commits.", 0.5,
+             severity="medium"),
+         hit("FIN-MKT-002-EN", "Promotions must not promise guaranteed returns.", 0.6, severity="critical",
+             matched_sentence="Quarterly statements were sent on time.")]
 
 
 @pytest.mark.parametrize(
@@ -51,6 +53,8 @@ def test_findings_rank_flagged_first_and_find_the_sentence() -> None:
     assert rows[0].flagged_by_model and rows[0].sentence == "The annual fee was not mentioned before signing."
     sanctions = next(r for r in rows if r.rule_id == "FIN-AML-001-EN")  # not flagged: closest sentence by words
     assert sanctions.sentence.startswith("The account was opened") and not sanctions.flagged_by_model
+    promotions = next(r for r in rows if r.rule_id == "FIN-MKT-002-EN")  # the sentence whose search found it
+    assert promotions.sentence == "Quarterly statements were sent on time." and promotions.score == 0.6
     assert risk_level(rows) == "medium"
     assert risk_level([r for r in rows if not r.flagged_by_model]) == "none flagged"
 

@@ -1,0 +1,167 @@
+"""`veritune serve` on a real HTTP server on 127.0.0.1, driven by the official `openai` client (max_retries=0:
+the client retries 429s by default) and by raw HTTP for what a client library would never send."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.apps.conftest import free_port
+
+openai = pytest.importorskip("openai")
+
+
+@pytest.fixture(scope="module")
+def server(model_entries, app_settings, shared_resources, tmp_path_factory):
+    import uvicorn
+
+    from apps.config import ServeConfig
+    from apps.keys import KeyStore
+    from apps.launch import build_app, offline_gradio_env
+    from apps.server import build_assistants, create_api
+
+    offline_gradio_env(tmp_path_factory.mktemp("gradio"))
+    pool, nlp = shared_resources
+    keys_path = tmp_path_factory.mktemp("serve") / "keys.sqlite"
+    config = ServeConfig(keys=str(keys_path), models=model_entries, default_max_tokens=8, max_body_bytes=4096)
+    keys = KeyStore(keys_path)
+    apps = {"medical": build_app("medical", app_settings["medical"], pool, nlp)}
+    api = create_api(config, keys, build_assistants(model_entries, pool, nlp), apps)
+    port = free_port()
+    uv = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not uv.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    yield {"url": f"http://127.0.0.1:{port}", "keys": keys, "keys_path": keys_path}
+    uv.should_exit = True
+    thread.join(timeout=30)
+
+
+def client(server, key: str):
+    return openai.OpenAI(base_url=server["url"] + "/v1", api_key=key, max_retries=0, timeout=120)
+
+
+def new_key(server, name: str, **options) -> str:
+    key, _ = server["keys"].add(name, **options)
+    return key
+
+
+QUESTION = [{"role": "user", "content": "Patient Robert Miller has central chest pressure and sweating."}]
+
+
+def test_plain_and_streaming_answers_agree_and_report_usage(server) -> None:
+    api = client(server, new_key(server, "alice", rate="100/minute"))
+    plain = api.chat.completions.create(model="t-medical+rag", messages=QUESTION, max_tokens=8)
+    usage = plain.usage
+    assert 0 < usage.completion_tokens <= 8 and usage.prompt_tokens > 50
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+    assert plain.choices[0].finish_reason in ("stop", "length")
+    assert plain.citations and plain.citations[0]["doc_id"].startswith("MED-")   # passed through by the client
+    assert plain.veritune["masked"] == {"PERSON": 1}
+    stream = api.chat.completions.create(model="t-medical+rag", messages=QUESTION, max_tokens=8, stream=True,
+                                         stream_options={"include_usage": True})
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.strip() == plain.choices[0].message.content          # greedy: the same answer, streamed
+    assert chunks[-1].choices == [] and chunks[-1].usage.total_tokens == usage.total_tokens
+    assert any(getattr(c, "citations", None) for c in chunks)
+
+
+def test_models_health_and_model_restrictions(server) -> None:
+    key = new_key(server, "finance-only", models=("t-finance", "t-finance+rag"))
+    api = client(server, key)
+    assert [m.id for m in api.models.list().data] == ["t-finance", "t-finance+rag"]
+    with pytest.raises(openai.PermissionDeniedError, match="may not use the model"):
+        api.chat.completions.create(model="t-medical", messages=QUESTION)
+    answer = api.chat.completions.create(model="t-finance", messages=[{"role": "user", "content": "KYC rules?"}])
+    assert answer.usage.completion_tokens <= 8                                   # the server's default max_tokens
+    health = httpx.get(server["url"] + "/health").json()
+    assert health["status"] == "ok" and "t-medical+rag" in health["models"] and health["apps"] == ["medical"]
+    assert httpx.get(server["url"] + "/ui/medical/").status_code == 200
+
+
+def test_bad_and_revoked_keys_get_401(server) -> None:
+    with pytest.raises(openai.AuthenticationError, match="invalid API key"):
+        client(server, "vt-not-a-key").models.list()
+    key = new_key(server, "leaver")
+    server["keys"].revoke("leaver")
+    with pytest.raises(openai.AuthenticationError, match="revoked"):
+        client(server, key).chat.completions.create(model="t-medical", messages=QUESTION)
+    response = httpx.get(server["url"] + "/v1/models")
+    assert response.status_code == 401 and response.json()["error"]["code"] == "missing_api_key"
+
+
+def test_unknown_model_is_404(server) -> None:
+    with pytest.raises(openai.NotFoundError, match="does not exist"):
+        client(server, new_key(server, "bob")).chat.completions.create(model="gpt-5", messages=QUESTION)
+
+
+def test_rate_limit_is_429_with_retry_after(server) -> None:
+    api = client(server, new_key(server, "carol", rate="2/minute"))
+    for _ in range(2):
+        api.chat.completions.create(model="t-medical", messages=QUESTION, max_tokens=2)
+    with pytest.raises(openai.RateLimitError) as caught:
+        api.chat.completions.create(model="t-medical", messages=QUESTION, max_tokens=2)
+    assert 1 <= int(caught.value.response.headers["retry-after"]) <= 60
+    assert caught.value.code == "rate_limit_exceeded"
+
+
+def test_quota_used_up_is_429_insufficient_quota(server) -> None:
+    api = client(server, new_key(server, "dave", quota=30))
+    api.chat.completions.create(model="t-medical", messages=QUESTION, max_tokens=4)   # > 30 tokens with the prompt
+    with pytest.raises(openai.RateLimitError) as caught:
+        api.chat.completions.create(model="t-medical", messages=QUESTION, max_tokens=4)
+    assert caught.value.code == "insufficient_quota"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (b"{not json", 400, "invalid_json"),
+        (b'{"model": "t-medical"}', 400, "invalid_value"),
+        (b'{"model": "t-medical", "messages": [{"role": "user", "content": "  "}]}', 400, "invalid_input"),
+        (b'{"model": "t-medical", "messages": [{"role": "robot", "content": "hi"}]}', 400, "invalid_value"),
+        (b'{"model": "t-medical", "messages": [{"role": "user", "content": "' + b"x" * 5000 + b'"}]}', 413,
+         "body_too_large"),
+    ],
+)
+def test_bad_requests_get_openai_shaped_errors(server, body: bytes, status: int, code: str) -> None:
+    if "erin" not in server:
+        server["erin"] = new_key(server, "erin", rate="100/minute")
+    key = server["erin"]
+    response = httpx.post(server["url"] + "/v1/chat/completions", content=body,
+                          headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    assert response.status_code == status
+    error = response.json()["error"]
+    assert error["code"] == code and error["message"] and error["type"]
+    assert httpx.get(server["url"] + "/health").status_code == 200              # still serving everyone
+
+
+def test_ledger_is_exact_after_50_concurrent_requests(server) -> None:
+    from apps.keys import KeyStore
+
+    key = new_key(server, "load", rate="1000/minute")
+    api = client(server, key)
+
+    def one(i: int):
+        content = f"Question {i}: what are the red flags of chest pain?"
+        return api.chat.completions.create(model="t-medical" if i % 2 else "t-medical+rag",
+                                           messages=[{"role": "user", "content": content}], max_tokens=4).usage
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        usages = list(pool.map(one, range(50)))
+    ledger = httpx.get(server["url"] + "/v1/usage", headers={"Authorization": f"Bearer {key}"}).json()
+    assert ledger["requests"] == 50
+    assert ledger["prompt_tokens"] == sum(u.prompt_tokens for u in usages)
+    assert ledger["completion_tokens"] == sum(u.completion_tokens for u in usages)
+    assert set(ledger["by_model"]) == {"t-medical", "t-medical+rag"} and ledger["cost"] > 0
+    reopened = KeyStore(Path(server["keys_path"]))                               # persisted in SQLite
+    assert reopened.usage(reopened.find("load"))["total_tokens"] == ledger["total_tokens"]

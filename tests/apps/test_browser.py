@@ -1,0 +1,85 @@
+"""A real browser: Playwright drives Debian's Chromium (headless) through both apps, as a user would: type, wait
+for the streamed answer, read the evidence panel, the badges and the disclaimer, trigger an error, take a
+screenshot (into VERITUNE_SCREENSHOT_DIR when set: that is how the README's pictures are made)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                       reason="Debian's chromium is not installed (`apt-get install chromium`; .ci/run does it)"),
+]
+TIMEOUT_MS = 90_000
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("VERITUNE_SCREENSHOT_DIR") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def open_page(browser, url: str):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url, wait_until="networkidle")
+    return page
+
+
+def test_medical_app_in_a_browser(browser, running_apps, shots: Path) -> None:
+    from playwright.sync_api import expect
+
+    page = open_page(browser, running_apps["medical"])
+    expect(page.locator("#disclaimer")).to_contain_text("Not a medical device")
+    page.locator("#question textarea").fill("Patient Robert Miller, 58, has central chest pressure spreading to the "
+                                            "left arm, sweating and nausea since this morning.")
+    page.locator("#ask").click()
+    expect(page.locator("#groundedness")).not_to_contain_text("Waiting", timeout=TIMEOUT_MS)
+    expect(page.locator("#masked")).to_contain_text("PERSON")
+    expect(page.locator("#evidence")).to_contain_text("MED-")
+    expect(page.locator("#usage")).to_contain_text("tokens")
+    assert "Robert" not in page.locator("#masked").inner_text()
+    page.screenshot(path=str(shots / "medical.png"), full_page=True)
+    page.locator("#question textarea").fill("")
+    page.locator("#ask").click()
+    expect(page.locator(".toast-body").first).to_contain_text("empty", timeout=TIMEOUT_MS)
+    page.locator("#ui-lang label", has_text="中文").click()
+    expect(page.locator("#disclaimer")).to_contain_text("不是医疗器械")
+    page.close()
+
+
+def test_finance_app_in_a_browser(browser, running_apps, shots: Path) -> None:
+    from playwright.sync_api import expect
+
+    page = open_page(browser, running_apps["finance"])
+    expect(page.locator("#disclaimer")).to_contain_text("not legal advice")
+    page.locator("#document textarea").fill(
+        "Memo from Jane Wilson. The account was opened before the sanctions screening of the beneficial owner was "
+        "completed. The annual management fee was not mentioned before signing. Quarterly statements were sent "
+        "on time.")
+    page.locator("#check").click()
+    expect(page.locator("#groundedness")).not_to_contain_text("Waiting", timeout=TIMEOUT_MS)
+    expect(page.locator("#findings")).to_contain_text("FIN-")
+    expect(page.locator("#risk")).to_contain_text("Risk level:")
+    expect(page.locator("#masked")).to_contain_text("PERSON")
+    page.screenshot(path=str(shots / "finance.png"), full_page=True)
+    page.locator("#document textarea").fill("   ")
+    page.locator("#check").click()
+    expect(page.locator(".toast-body").first).to_contain_text("empty", timeout=TIMEOUT_MS)
+    page.close()
