@@ -27,6 +27,8 @@ class AssistantSettings(BaseModel):
     repetition_penalty: float = Field(default=1.15, ge=1.0, le=2.0, description="greedy decoding with a mild "
                                       "penalty on repeated tokens (1.0: off); small models loop without it")
     gpu_hour_price: float = Field(default=2.5, ge=0, description="price of one GPU-hour, for the cost shown")
+    max_batch: int = Field(default=16, ge=1, le=256, description="non-streaming API requests that arrive together "
+                                                                 "share one padded generate call (1: no batching)")
 
 
 def demo_settings(domain: str, root: Path = DEMO_ROOT, **overrides: object) -> AssistantSettings:

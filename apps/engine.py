@@ -38,7 +38,8 @@ class Turn:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     first_token_seconds: float | None = None
-    seconds: float = 0.0
+    seconds: float = 0.0               # compute time charged to this answer
+    wall_seconds: float = 0.0          # what the caller waited (batched requests also wait for their neighbours)
     gpu_hour_price: float = 0.0
 
     @property
@@ -112,6 +113,7 @@ class Assistant:
         self.prompt_builder = prompt_builder or build_prompt
         self.retriever = retriever or retrieve
         self._lock = threading.Lock()  # a Presidio analyzer is not meant to be shared across threads
+        self._batcher: Any = None
 
     # ---- input -----------------------------------------------------------------------------------------------
     def check_input(self, text: Any) -> str:
@@ -154,24 +156,56 @@ class Assistant:
         prompt = self.prompt_builder(clean, turn.hits, lang) if self.index is not None else clean
         yield from self._stream(turn, [{"role": "user", "content": prompt}], started, stop)
 
-    def chat(self, messages: list[dict[str, str]], rag: bool, max_new_tokens: int | None = None,
-             min_new_tokens: int = 0, stop: threading.Event | None = None) -> Iterator[Turn]:
-        """The API's path: every message desensitized; with `rag`, the last user turn answered from evidence."""
+    def _prepare_chat(self, messages: list[dict[str, str]], rag: bool) -> tuple[Turn, list[dict[str, str]]]:
+        """Every message desensitized; with `rag`, the last user turn replaced by the grounded prompt."""
         if not messages or messages[-1].get("role") != "user":
             raise InputRejected("messages must end with a user message", field="messages")
-        cleaned, masked = [], Counter()
+        cleaned, masked, lang = [], Counter(), "en"
         for message in messages:
             content = self.check_input(message.get("content"))
             clean, lang, found = self.desensitize(content)
             masked.update(found)
             cleaned.append({"role": message["role"], "content": clean})
         turn = Turn(cleaned[-1]["content"], lang, dict(masked), gpu_hour_price=self.settings.gpu_hour_price)
-        started = time.perf_counter()
         if rag and self.index is not None:
             turn.hits, _ = self.retriever(self.index, turn.question, k=self.settings.k, filters={"lang": lang})
             cleaned[-1] = {"role": "user", "content": self.prompt_builder(turn.question, turn.hits, lang)}
+        return turn, cleaned
+
+    def chat(self, messages: list[dict[str, str]], rag: bool, max_new_tokens: int | None = None,
+             min_new_tokens: int = 0, stop: threading.Event | None = None) -> Iterator[Turn]:
+        """The API's streaming path."""
+        started = time.perf_counter()
+        turn, cleaned = self._prepare_chat(messages, rag)
         yield turn
         yield from self._stream(turn, cleaned, started, stop, max_new_tokens, min_new_tokens)
+
+    def complete(self, messages: list[dict[str, str]], rag: bool, max_new_tokens: int | None = None,
+                 min_new_tokens: int = 0) -> Turn:
+        """The API's non-streaming path: generation goes through the batcher, so concurrent requests share it."""
+        started = time.perf_counter()
+        turn, cleaned = self._prepare_chat(messages, rag)
+        result = self.batcher().submit(cleaned, max_new_tokens or self.settings.max_new_tokens,
+                                       min_new_tokens).result()
+        turn.text, turn.prompt_tokens, turn.completion_tokens = result.text, result.prompt_tokens, \
+            result.completion_tokens
+        # a batch's compute is shared by its rows: each is charged its share, so costs add up to the machine time
+        turn.seconds = result.seconds / result.batch_size
+        if turn.hits:
+            turn.verification = self.verifier.check(turn.text, [hit.text for hit in turn.hits])
+        turn.wall_seconds = time.perf_counter() - started
+        turn.done = True
+        return turn
+
+    def batcher(self) -> Any:
+        with self._lock:
+            if self._batcher is None:
+                from apps.batching import Batcher
+
+                self._batcher = Batcher(self.model, self.tokenizer, max_batch=self.settings.max_batch,
+                                        use_cache=self.settings.use_cache,
+                                        repetition_penalty=self.settings.repetition_penalty)
+            return self._batcher
 
     def _stream(self, turn: Turn, messages: list[dict[str, str]], started: float, stop: threading.Event | None,
                 max_new_tokens: int | None = None, min_new_tokens: int = 0) -> Iterator[Turn]:

@@ -143,12 +143,25 @@ class ChatService:
         self.limiter.check(key)
         return served
 
-    def turns(self, served: Served, request: ChatRequest) -> Iterator[Turn]:
-        messages = [m.model_dump() for m in request.messages]
+    def _limits(self, request: ChatRequest) -> tuple[int, int]:
         max_tokens = request.max_completion_tokens or request.max_tokens or self.config.default_max_tokens
+        return max_tokens, min(request.min_tokens, max_tokens)
+
+    def turns(self, served: Served, request: ChatRequest) -> Iterator[Turn]:
+        """Streaming: the turn as it grows."""
+        max_tokens, min_tokens = self._limits(request)
         try:
-            yield from served.assistant.chat(messages, rag=served.entry.rag, max_new_tokens=max_tokens,
-                                             min_new_tokens=min(request.min_tokens, max_tokens))
+            yield from served.assistant.chat([m.model_dump() for m in request.messages], rag=served.entry.rag,
+                                             max_new_tokens=max_tokens, min_new_tokens=min_tokens)
+        except InputRejected as exc:
+            raise ApiError(400, str(exc), param="messages", code="invalid_input") from None
+
+    def complete(self, served: Served, request: ChatRequest) -> Turn:
+        """Non-streaming: through the model's batcher."""
+        max_tokens, min_tokens = self._limits(request)
+        try:
+            return served.assistant.complete([m.model_dump() for m in request.messages], rag=served.entry.rag,
+                                             max_new_tokens=max_tokens, min_new_tokens=min_tokens)
         except InputRejected as exc:
             raise ApiError(400, str(exc), param="messages", code="invalid_input") from None
 
@@ -212,7 +225,7 @@ def create_api(config: ServeConfig, keys: KeyStore, served: dict[str, Served],
             first = await run_in_threadpool(_first_turn, service.turns(target, chat))
             return StreamingResponse(_sse(service, key, target, chat, first, completion_id),
                                      media_type="text/event-stream")
-        turn = await run_in_threadpool(_last_turn, service.turns(target, chat))
+        turn = await run_in_threadpool(service.complete, target, chat)
         body = {"id": completion_id, "object": "chat.completion", "created": int(time.time()), "model": chat.model,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": turn.text},
                              "finish_reason": _finish_reason(turn, chat, config.default_max_tokens)}],
@@ -239,11 +252,6 @@ def _first_turn(turns: Iterator[Turn]) -> _Started:
     """Run up to the first yield (input checks, desensitization, retrieval) before the stream starts, so bad
     input still gets a JSON error with its status instead of a broken stream."""
     return _Started(turns, next(turns))
-
-
-def _last_turn(turns: Iterator[Turn]) -> Turn:
-    *_, last = turns
-    return last
 
 
 def _sse(service: ChatService, key: ApiKey, served: Served, chat: ChatRequest, started: _Started,
