@@ -1,0 +1,164 @@
+"""Serving benchmark: the tiny MoE through `veritune serve` (the CLI, in its own process, on 127.0.0.1), driven
+by the official `openai` client from this process; baselines measured in the same run.
+
+(a) Streaming, 256 new tokens per answer: time to first token and tokens/s with the KV cache vs without, for the
+    `+rag` model (the prompt carries k=4 retrieved passages, about 500 tokens: what the served assistants send)
+    and for a bare 20-token question.
+(b) 16 concurrent clients, non-streaming: requests/s and tokens/s with dynamic batching (max_batch 16) vs one
+    request per generate call (max_batch 1).
+Writes benchmarks/results/serve.json; its top-level `speedup` is (a) for the `+rag` model: tokens/s with the KV
+cache over tokens/s without.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT, pretty, setup_threads, write_results  # noqa: E402
+
+STREAM_TARGET = 3.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def serve_config(folder: Path, base: Path, index: Path, port: int) -> Path:
+    common = {"domain": "medical", "model": str(base), "repetition_penalty": 1.0}
+    models = [{"id": "tiny", **common}, {"id": "tiny-nocache", "use_cache": False, **common},
+              {"id": "tiny-unbatched", "max_batch": 1, **common},
+              {"id": "tiny+rag", "rag": True, "index": str(index), **common},
+              {"id": "tiny-nocache+rag", "rag": True, "index": str(index), "use_cache": False, **common}]
+    path = folder / "serve.yaml"
+    path.write_text(yaml.safe_dump({"host": "127.0.0.1", "port": port, "keys": str(folder / "keys.sqlite"),
+                                    "models": models, "mount_apps": False}))
+    return path
+
+
+def start_server(folder: Path, config: Path, port: int) -> tuple[subprocess.Popen, str]:
+    exe = str(Path(sys.executable).parent / "veritune")
+    key = subprocess.run([exe, "serve", "key", "add", "bench", "--rate", "100000/minute", "--keys",
+                          str(folder / "keys.sqlite")], capture_output=True, text=True, check=True).stdout.strip()
+    log = open(folder / "server.log", "w")  # noqa: SIM115 - lives as long as the server
+    server = subprocess.Popen([exe, "serve", "--config", str(config)], stdout=log, stderr=subprocess.STDOUT,
+                              env={**os.environ, "VERITUNE_THREADS": os.environ.get("VERITUNE_THREADS", "1")})
+    import httpx
+
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"server exited: {(folder / 'server.log').read_text()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return server, key
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    server.kill()
+    raise SystemExit("server did not start in 300 s")
+
+
+QUESTION = "Which tests should be arranged for central chest pressure spreading to the left arm?"
+
+
+def stream_once(client, model: str, tokens: int) -> dict[str, float]:
+    started = time.perf_counter()
+    first = None
+    usage = None
+    stream = client.chat.completions.create(model=model, messages=[{"role": "user", "content": QUESTION}],
+                                            max_tokens=tokens, stream=True, stream_options={"include_usage": True},
+                                            extra_body={"min_tokens": tokens})
+    for chunk in stream:
+        if first is None and chunk.choices and chunk.choices[0].delta.content:
+            first = time.perf_counter() - started
+        if chunk.usage:
+            usage = chunk.usage
+    total = time.perf_counter() - started
+    return {"ttft_s": first or total, "seconds": total, "prompt_tokens": usage.prompt_tokens,
+            "tokens": usage.completion_tokens, "tokens_per_s": usage.completion_tokens / total}
+
+
+def streaming(client, model: str, tokens: int, repeats: int) -> dict[str, float]:
+    stream_once(client, model, 8)  # warm-up
+    runs = [stream_once(client, model, tokens) for _ in range(repeats)]
+    return {key: round(statistics.median(r[key] for r in runs), 4) for key in runs[0]}
+
+
+def concurrent(client, model: str, clients: int, per_client: int, tokens: int) -> dict[str, float]:
+    def one(i: int) -> int:
+        response = client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": f"Question {i}: which tests for chest pain?"}],
+            max_tokens=tokens, extra_body={"min_tokens": tokens})
+        return response.usage.completion_tokens
+
+    one(0)  # warm-up
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        produced = list(pool.map(one, range(clients * per_client)))
+    seconds = time.perf_counter() - started
+    return {"requests": len(produced), "seconds": round(seconds, 3),
+            "requests_per_s": round(len(produced) / seconds, 2), "tokens_per_s": round(sum(produced) / seconds, 1)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tokens", type=int, default=256, help="new tokens per streamed answer")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--per-client", type=int, default=4)
+    parser.add_argument("--concurrent-tokens", type=int, default=32)
+    args = parser.parse_args()
+    threads = setup_threads()
+    import openai
+
+    from basemodel import BaseBuildConfig, build_base
+    from retrieval import IndexSettings, build_index
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        base = build_base(BaseBuildConfig(out=str(folder / "base"), size="tiny", pretrain_steps=0, seed=0))
+        index = build_index(ROOT / "domains/medical/kb/kb.jsonl", folder / "index", IndexSettings(domain="medical"),
+                            allow_raw=True)  # the pack's public, synthetic knowledge base
+        port = free_port()
+        server, key = start_server(folder, serve_config(folder, base, index, port), port)
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=key, max_retries=0, timeout=600)
+        try:
+            rag = {"kv_cache": streaming(client, "tiny+rag", args.tokens, args.repeats),
+                   "no_kv_cache_baseline": streaming(client, "tiny-nocache+rag", args.tokens, args.repeats)}
+            bare = {"kv_cache": streaming(client, "tiny", args.tokens, args.repeats),
+                    "no_kv_cache_baseline": streaming(client, "tiny-nocache", args.tokens, args.repeats)}
+            batched = concurrent(client, "tiny", args.clients, args.per_client, args.concurrent_tokens)
+            unbatched = concurrent(client, "tiny-unbatched", args.clients, args.per_client, args.concurrent_tokens)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    for case in (rag, bare):
+        case["speedup"] = round(case["kv_cache"]["tokens_per_s"] / case["no_kv_cache_baseline"]["tokens_per_s"], 2)
+    results = {
+        "torch_threads": threads, "model": "tiny Qwen3-MoE (random init, built locally), float32, CPU",
+        "speedup": rag["speedup"], "target": STREAM_TARGET, "meets_target": rag["speedup"] >= STREAM_TARGET,
+        "streaming": {"new_tokens": args.tokens, "repeats": args.repeats, "rag_prompt": rag, "bare_question": bare},
+        "concurrent": {"clients": args.clients, "requests_per_client": args.per_client,
+                       "new_tokens": args.concurrent_tokens, "batched": batched, "one_at_a_time_baseline": unbatched,
+                       "speedup": round(batched["requests_per_s"] / unbatched["requests_per_s"], 2)},
+    }
+    print(pretty(results))
+    print(f"wrote {write_results('serve', results)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
