@@ -8,7 +8,7 @@ export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
 export HF_HUB_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: install demo test bench lint clean-demo
+.PHONY: install demo test bench lint clean-demo app-medical app-finance serve screenshots
 
 install: $(STAMP)
 
@@ -31,6 +31,21 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	@for b in benchmarks/*_bench.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# The apps and the API over what `make demo` built (http://127.0.0.1:7860, :7861 and :8000).
+app-medical: $(STAMP)
+	$(BIN)/veritune app medical --port 7860
+
+app-finance: $(STAMP)
+	$(BIN)/veritune app finance --port 7861
+
+serve: $(STAMP)
+	$(BIN)/veritune serve --port 8000
+
+# The README's pictures: the browser test run against the demo's models, saving into docs/screenshots.
+screenshots: $(STAMP)
+	VERITUNE_APPS_FROM_DEMO=1 VERITUNE_SCREENSHOT_DIR=docs/screenshots $(BIN)/python -m pytest -q -p no:cacheprovider \
+		tests/apps/test_browser.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

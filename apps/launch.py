@@ -85,5 +85,5 @@ def launch_app(name: str, settings: AssistantSettings, host: str = "127.0.0.1", 
     demo = build_app(name, settings)
     demo.queue(max_size=32, default_concurrency_limit=2)
     demo.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=not block,
-                show_error=True, max_file_size="1mb", quiet=not block, **launch_kwargs())
+                show_error=True, max_file_size="1mb", quiet=True, **launch_kwargs())
     return demo

@@ -120,8 +120,13 @@ def run_demo(root: Path = Path("runs/demo"), pretrain_steps: int = DEMO_PRETRAIN
     CONSOLE.rule(f"demo finished in {time.perf_counter() - started:.0f} s")
     for name, path in outputs.items():
         CONSOLE.print(f"  {name:<24} {path}")
-    CONSOLE.print(f"Report: {root / 'eval' / 'report.md'}; figures: {root / 'eval' / 'results.json'}. "
-                  "The apps and the API (issue 7) are not built yet.")
+    CONSOLE.print(f"Report: {root / 'eval' / 'report.md'}; figures: {root / 'eval' / 'results.json'}.")
+    CONSOLE.print("Try the assistants on what the demo built:\n"
+                  "  make app-medical   # medical diagnosis assistant on http://127.0.0.1:7860\n"
+                  "  make app-finance   # finance compliance check on http://127.0.0.1:7861\n"
+                  "  make serve         # OpenAI-compatible API on http://127.0.0.1:8000/v1 (apps at /ui/medical, "
+                  "/ui/finance);\n"
+                  "                     # make a key first: .venv/bin/veritune serve key add NAME")
     return outputs
 
 

@@ -165,3 +165,20 @@ def test_ledger_is_exact_after_50_concurrent_requests(server) -> None:
     assert set(ledger["by_model"]) == {"t-medical", "t-medical+rag"} and ledger["cost"] > 0
     reopened = KeyStore(Path(server["keys_path"]))                               # persisted in SQLite
     assert reopened.usage(reopened.find("load"))["total_tokens"] == ledger["total_tokens"]
+
+
+def test_readme_openai_snippet_runs(server, monkeypatch, capsys) -> None:
+    """The README's client snippet, as printed there, against this server (only the URL and model id differ)."""
+    from tests.conftest import REPO
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## API: OpenAI-compatible"):]
+    start = section.index("```python") + len("```python")
+    snippet = section[start: section.index("```", start)]
+    assert "http://127.0.0.1:8000/v1" in snippet and "veritune-medical+rag" in snippet
+    snippet = snippet.replace("http://127.0.0.1:8000/v1", server["url"] + "/v1").replace("veritune-medical+rag",
+                                                                                       "t-medical+rag")
+    monkeypatch.setenv("VERITUNE_API_KEY", new_key(server, "readme"))
+    exec(compile(snippet, "README.md", "exec"), {})  # noqa: S102 - our own documentation
+    printed = capsys.readouterr().out
+    assert "MED-" in printed and "total_tokens=" in printed
