@@ -99,6 +99,19 @@ def accuracy(prediction: str, gold: str) -> float:
     return float(prediction.strip().lower() == gold.strip().lower())
 
 
+@metric("mc_accuracy")
+def mc_accuracy(predicted_label: str, gold: str) -> float:
+    """Multiple choice: the choice with the highest summed log-likelihood is the gold one (lm-eval's `acc`)."""
+    return accuracy(predicted_label, gold)
+
+
+@metric("mc_accuracy_norm")
+def mc_accuracy_norm(predicted_label: str, gold: str) -> float:
+    """Multiple choice, log-likelihood per character of the choice (lm-eval's `acc_norm`): long choices are not
+    penalized for their length."""
+    return accuracy(predicted_label, gold)
+
+
 @metric("macro_f1", kind="corpus")
 def macro_f1(predictions: Sequence[str], golds: Sequence[str]) -> float:
     """Mean F1 over the gold labels (a label never predicted and never gold does not count)."""

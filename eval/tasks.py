@@ -4,11 +4,13 @@ score it."""
 
 from __future__ import annotations
 
+import random
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from veritune.config import read_yaml, validate
 from veritune.errors import VeritunError
@@ -27,15 +29,30 @@ class TaskSpec(BaseModel):
     input_field: str = Field(default="question")
     gold_field: str = Field(default="answer")
     evidence_field: str | None = Field(default="evidence_ids", description="gold evidence ids (retrieval metrics)")
-    output: Literal["generate", "label"] = "generate"
+    output: Literal["generate", "label", "multiple_choice"] = "generate"
     labels: dict[str, str] = Field(default_factory=dict, description="label -> regex that finds it in the output")
+    choices: dict[str, dict[str, str]] = Field(default_factory=dict, description="multiple_choice: per language, "
+                                               "label -> choice text; the gold field holds the label")
+    choice_template: dict[str, str] = Field(default_factory=dict, description="multiple_choice: per language, how "
+                                            "an answer states a choice, with {choice}; scored by log-likelihood")
     cited_ids: str | None = Field(default=None, description="regex of ids the answer cites (set precision/recall)")
     prompt: dict[str, str] = Field(description="prompt template per language, with {input}")
     rag_prompt: dict[str, str] | None = Field(default=None, description="with {evidence} and {input}; default: "
                                                                         "the grounded QA format")
     metrics: list[str] = Field(min_length=1)
     max_new_tokens: int = Field(default=64, ge=1, le=1024)
-    n_shot: int = Field(default=0, ge=0, le=0, description="few-shot examples: only 0 is supported so far")
+    n_shot: int = Field(default=0, ge=0, le=8, description="solved examples shown first, as earlier chat turns: "
+                                                          "other items of the dataset, same language, seeded")
+    fewshot_target: dict[str, str] = Field(default_factory=dict, description="per language, an example's answer "
+                                           "built from its fields, e.g. 'Department: {answer}.' (default: the gold)")
+
+    @model_validator(mode="after")
+    def _choices_fit_the_output(self) -> TaskSpec:
+        if self.output == "multiple_choice" and not self.choices:
+            raise ValueError("a multiple_choice task needs `choices` (per language, label -> text)")
+        if self.output != "multiple_choice" and self.choices:
+            raise ValueError("`choices` only applies to output: multiple_choice")
+        return self
 
 
 class Task:
@@ -63,6 +80,40 @@ class Task:
 
     def cited(self, output: str) -> list[str]:
         return sorted(set(re.findall(self.spec.cited_ids, output))) if self.spec.cited_ids else []
+
+    def prompt(self, item: dict, lang: str) -> str:
+        template = self.spec.prompt.get(lang, self.spec.prompt.get("en", "{input}"))
+        return template.format(input=item[self.spec.input_field])
+
+    def continuations(self, lang: str) -> dict[str, str]:
+        """multiple_choice: label -> the text whose log-likelihood scores that choice."""
+        choices = self.spec.choices.get(lang) or next(iter(self.spec.choices.values()))
+        template = self.spec.choice_template.get(lang, "{choice}")
+        return {label: template.format(choice=text) for label, text in choices.items()}
+
+    def target(self, item: dict, lang: str) -> str:
+        """A solved example's answer (few-shot turns)."""
+        if lang in self.spec.fewshot_target:
+            return self.spec.fewshot_target[lang].format(**item)
+        if self.spec.output == "multiple_choice":
+            return self.continuations(lang)[item[self.spec.gold_field]]
+        gold = item[self.spec.gold_field]
+        return gold if isinstance(gold, str) else ", ".join(map(str, gold))
+
+    def shots(self, item: dict, pool: Sequence[dict], seed: int) -> list[dict[str, str]]:
+        """n_shot solved examples as chat turns: other items in the same language, the same for every system."""
+        if not self.spec.n_shot:
+            return []
+        lang = item.get("lang", "en")
+        others = [row for row in pool if row is not item and row.get("id") != item.get("id")
+                  and row.get("lang", "en") == lang]
+        rng = random.Random(f"{seed}:{item.get('id')}")
+        picked = rng.sample(others, min(self.spec.n_shot, len(others)))
+        turns: list[dict[str, str]] = []
+        for example in picked:
+            turns += [{"role": "user", "content": self.prompt(example, lang)},
+                      {"role": "assistant", "content": self.target(example, lang)}]
+        return turns
 
 
 def _balanced(rows: list[dict], limit: int) -> list[dict]:

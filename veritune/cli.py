@@ -257,6 +257,9 @@ def eval_run(
     limit: int | None = typer.Option(None, "--limit", help="items per task"),
     out: Path = typer.Option(Path("runs/eval"), "--out"),
     gpu_hour_price: float = typer.Option(2.5, "--gpu-hour-price"),
+    endpoint: str | None = typer.Option(None, "--endpoint", help="system api: an OpenAI-compatible base URL"),
+    api_models: list[str] | None = typer.Option(None, "--api-model", help="DOMAIN=MODEL_ID of the endpoint"),
+    api_key_env: str = typer.Option("VERITUNE_API_KEY", "--api-key-env", help="variable holding the API key"),
 ) -> None:
     from eval.harness import EvalConfig, run_eval
 
@@ -264,7 +267,9 @@ def eval_run(
                         adapters=_key_values(adapters, "--adapter", "medical=runs/demo/medical/finetune"),
                         indexes=_key_values(indexes, "--index", "medical=runs/demo/medical/index"),
                         systems=[s.strip() for s in systems.split(",") if s.strip()], limit=limit,
-                        gpu_hour_price=gpu_hour_price)
+                        gpu_hour_price=gpu_hour_price, endpoint=endpoint,
+                        api_models=_key_values(api_models, "--api-model", "medical=veritune-medical+rag"),
+                        api_key_env=api_key_env)
     from eval.tasks import get_task
 
     for name in config.tasks:

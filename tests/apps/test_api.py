@@ -182,3 +182,25 @@ def test_readme_openai_snippet_runs(server, monkeypatch, capsys) -> None:
     exec(compile(snippet, "README.md", "exec"), {})  # noqa: S102 - our own documentation
     printed = capsys.readouterr().out
     assert "MED-" in printed and "total_tokens=" in printed
+
+
+def test_eval_harness_measures_the_endpoint_as_a_system(server, monkeypatch, tmp_path: Path) -> None:
+    import json
+
+    from eval.harness import EvalConfig, run_eval
+    from veritune.errors import VeritunError
+
+    config = EvalConfig(tasks=["medical_qa"], model="unused", systems=["api"], endpoint=server["url"] + "/v1",
+                        api_models={"medical": "t-medical+rag"}, limit=4)
+    monkeypatch.delenv("VERITUNE_API_KEY", raising=False)
+    with pytest.raises(VeritunError, match=r"VERITUNE_API_KEY, which is not set"):
+        run_eval(config, tmp_path / "no-key")
+    monkeypatch.setenv("VERITUNE_API_KEY", new_key(server, "eval"))
+    results = json.loads((run_eval(config, tmp_path / "eval") / "results.json").read_text())
+    api = results["tasks"]["medical_qa"]["systems"]["api"]
+    assert {"token_f1", "rouge_l", "hit_at_k", "mrr", "pii_leak"} <= set(api)   # retrieval scored from citations
+    assert results["speed"]["api:t-medical+rag"]["tokens"] > 0
+    mc = EvalConfig(tasks=["medical_triage_mc"], model="unused", systems=["api"], endpoint=server["url"] + "/v1",
+                    api_models={"medical": "t-medical"}, limit=2)
+    with pytest.raises(VeritunError, match="log-likelihood"):
+        run_eval(mc, tmp_path / "mc")

@@ -120,12 +120,88 @@ def test_adapter_that_does_not_match_the_base(tmp_path: Path, adapter_run: Path)
         run_eval(config, tmp_path / "eval")
 
 
-def test_few_shot_is_refused_until_it_is_built(tmp_path: Path) -> None:
-    spec = yaml.safe_load((DOMAINS / "medical/tasks/medical_qa.yaml").read_text())
-    spec["n_shot"] = 3
-    (tmp_path / "task.yaml").write_text(yaml.safe_dump(spec))
-    with pytest.raises(VeritunError, match=r"\[n_shot\]"):
+def test_three_systems_multiple_choice_with_shots(tiny_base: Path, adapter_run: Path, tmp_path: Path) -> None:
+    from eval.harness import EvalConfig, run_eval
+    from retrieval import build_index
+
+    index = build_index(DOMAINS / "medical/kb/kb.jsonl", tmp_path / "index", allow_raw=True)
+    config = EvalConfig(tasks=["medical_triage_mc"], model=str(tiny_base), adapters={"medical": str(adapter_run)},
+                        indexes={"medical": str(index)}, limit=4)
+    results = json.loads((run_eval(config, tmp_path / "eval") / "results.json").read_text())
+    systems = results["tasks"]["medical_triage_mc"]["systems"]
+    assert {"mc_accuracy", "mc_accuracy_norm", "macro_f1"} <= set(systems["lora+rag"])
+    samples = read_jsonl(tmp_path / "eval" / "samples.jsonl")
+    assert all(len(s["choice_loglik"]) == 19 and s["predicted_label"] in s["choice_loglik"] for s in samples)
+    assert all(s["prompt"].count("[assistant] ") == 3 for s in samples)      # 3 solved examples first
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.pop("choices"), "needs `choices`"),
+        (lambda t: t.update(output="label"), "only applies to output: multiple_choice"),
+        (lambda t: t.update(n_shot=9), r"\[n_shot\]"),
+    ],
+)
+def test_bad_multiple_choice_yaml(tmp_path: Path, edit, message: str) -> None:
+    spec = yaml.safe_load((DOMAINS / "medical/tasks/medical_triage_mc.yaml").read_text())
+    edit(spec)
+    (tmp_path / "task.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True))
+    with pytest.raises(VeritunError, match=message):
         load_task(tmp_path / "task.yaml")
+
+
+def test_loglikelihoods_of_padded_choices_equal_one_at_a_time(tiny_base: Path) -> None:
+    import torch
+
+    from eval.harness import Generator
+    from finetune.inference import load_for_inference
+
+    model, tokenizer = load_for_inference(str(tiny_base))
+    generator = Generator(model, tokenizer)
+    messages = [{"role": "user", "content": "Which department sees chest pain?"}]
+    choices = ["Department: Cardiology.", "Department: Otolaryngology (ENT).", "就诊科室：心内科。"]
+    batched = generator.loglikelihoods(messages, choices)
+    context = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)["input_ids"]
+    for choice, (total, length) in zip(choices, batched, strict=True):
+        cont = tokenizer(choice, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([list(context) + cont])).logits[0]
+        expected = sum(torch.log_softmax(logits[len(context) - 1 + i], -1)[t].item() for i, t in enumerate(cont))
+        assert total == pytest.approx(expected, abs=1e-4) and length == len(choice)
+
+
+def test_shots_are_other_items_in_the_same_language_and_seeded() -> None:
+    task = get_task("medical_triage_mc")
+    pool = task.items()
+    item = next(row for row in pool if row["lang"] == "zh")
+    shots = task.shots(item, pool, seed=0)
+    assert len(shots) == 6 and [t["role"] for t in shots] == ["user", "assistant"] * 3
+    assert item["question"] not in [t["content"] for t in shots]
+    assert all(t["content"].startswith("就诊科室：") for t in shots[1::2])
+    assert shots == task.shots(item, pool, seed=0) and shots != task.shots(item, pool, seed=1)
+    assert get_task("medical_qa").shots(item, pool, seed=0) == []                 # n_shot 0
+
+
+def test_choices_are_the_knowledge_base_department_names() -> None:
+    names: dict[str, dict[str, str]] = {}
+    for row in read_jsonl(DOMAINS / "medical/kb/kb.jsonl"):
+        if row.get("department"):
+            names.setdefault(row["lang"], {})[row["department"]] = row["department_name"]
+    assert get_task("medical_triage_mc").spec.choices == names
+    labels = {row["label"] for row in get_task("medical_triage_mc").items()}
+    assert labels <= set(names["en"])
+
+
+def test_shipped_prompts_are_plain_text() -> None:
+    from eval.tasks import load_task, task_files
+
+    for name, path in task_files().items():
+        spec = load_task(path).spec
+        for template in [*spec.prompt.values(), *(spec.rag_prompt or {}).values()]:
+            rendered = template.format(input="Q", evidence="E")
+            assert "\\" not in rendered, (name, template)
+            assert all(ch.isprintable() or ch == "\n" for ch in rendered), (name, template)
 
 
 def test_redflag_labels() -> None:
