@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Strict(BaseModel):
@@ -27,8 +27,16 @@ class LoraTargets(_Strict):
 class LoraSettings(_Strict):
     r: int = Field(default=8, ge=1, description="LoRA rank")
     alpha: int = Field(default=16, ge=1, description="LoRA scaling numerator (scale = alpha / r)")
-    dropout: float = Field(default=0.0, ge=0, lt=1)
+    dropout: float = Field(default=0.0, ge=0, lt=1, description="LoRA dropout; must be 0 when experts are "
+                                                                 "targeted (PEFT's target_parameters has none)")
     targets: LoraTargets = Field(default_factory=LoraTargets)
+
+    @model_validator(mode="after")
+    def _expert_lora_has_no_dropout(self) -> LoraSettings:
+        if self.dropout and self.targets.experts:
+            raise ValueError("lora.dropout must be 0 when lora.targets.experts is true: PEFT's expert LoRA "
+                             "(target_parameters) has no dropout and refuses to wrap")
+        return self
 
 
 class DataSettings(_Strict):
@@ -68,7 +76,9 @@ class CostSettings(_Strict):
 class Recipe(_Strict):
     model: str = Field(description="a local folder (veritune base build) or any Hugging Face causal-LM name")
     stage: Literal["pt", "sft"] = Field(description="pt: domain-adaptive pretraining on text; sft: chat data")
-    method: Literal["lora", "qlora", "full"] = "lora"
+    method: Literal["lora", "qlora", "full"] = Field(default="lora", description="lora: bf16/fp32 base + LoRA; "
+                                                     "qlora: base stored in NF4 (experts, projections, embeddings) "
+                                                     "+ LoRA; full: every weight trains")
     data: DataSettings
     lora: LoraSettings = Field(default_factory=LoraSettings)
     train: TrainSettings = Field(default_factory=TrainSettings)

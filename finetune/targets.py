@@ -34,10 +34,12 @@ def discover(model: torch.nn.Module) -> dict[str, list[str]]:
                 found["shared_experts"].add(f"{shared.group(1)}.{shared.group(2)}")
             elif leaf == "gate" and ".mlp." in f".{name}":
                 found["router"].add("mlp.gate")
-    for name, _ in model.named_parameters():
-        parts = name.split(".")
-        if len(parts) >= 3 and parts[-2] == "experts" and parts[-1] in EXPERT_PARAMETERS:
-            found["experts"].add(f"mlp.experts.{parts[-1]}")
+    for name, module in model.named_modules():
+        if name.rsplit(".", 1)[-1] != "experts":
+            continue
+        for tensor in EXPERT_PARAMETERS:
+            if isinstance(module._parameters.get(tensor), torch.nn.Parameter):
+                found["experts"].add(f"mlp.experts.{tensor}")
     return {group: sorted(names) for group, names in found.items()}
 
 

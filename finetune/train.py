@@ -19,6 +19,7 @@ import torch
 from basemodel.build import parameter_counts
 from desensitize.gate import require_desensitized
 from finetune.expert_load import expert_load, plot_expert_load, plot_losses
+from finetune.quant import BLOCK, patch_param_wrappers, quantize_model_
 from finetune.recipe import Recipe
 from finetune.targets import check_reach, lora_config
 from veritune.atomic import atomic_dir, write_json, write_text
@@ -100,13 +101,17 @@ def run_recipe(recipe: Recipe, recipe_path: str = "recipe", resume: bool = True,
     probe = _probe(tokenizer, dataset)
     load_before = expert_load(model, probe, top_k)
     groups: dict[str, int] = {}
-    if recipe.method == "qlora":
-        raise VeritunError("method qlora is not built yet (4-bit expert storage is the next step of this stage)",
-                           path=recipe_path, field="method")
+    quantized, counts = None, parameter_counts(model, model.config)
     _mark_moe_leaves_for_zero3(model)
-    if recipe.method == "lora":
+    if recipe.method in ("lora", "qlora"):
         config, requested = lora_config(model, recipe.lora)
         model = get_peft_model(model, config)
+        if recipe.method == "qlora":
+            quantized = quantize_model_(model.get_base_model(), dtype=torch.bfloat16 if _bf16(recipe) else
+                                        torch.float32)
+            patch_param_wrappers(model)
+            log.info("NF4 storage: %d tensors, %.1f MiB as bf16 -> %.1f MiB", quantized.tensors,
+                     quantized.bytes_bf16 / 2**20, quantized.bytes_after / 2**20)
         groups = check_reach(model, requested)
         log.info("trainable parameters per group: %s", groups)
     gpu = torch.cuda.is_available()
@@ -130,7 +135,12 @@ def run_recipe(recipe: Recipe, recipe_path: str = "recipe", resume: bool = True,
         log.info("resuming from %s", checkpoint.name)
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     load_after = expert_load(trainer.model, probe, top_k)
-    return _save(recipe, recipe_path, trainer, out, result, groups, load_before, load_after, started)
+    storage = None if quantized is None else {
+        "format": "nf4", "block": BLOCK, "tensors": quantized.tensors, "bytes_as_loaded": quantized.bytes_before,
+        "bytes_bf16": quantized.bytes_bf16, "bytes_nf4": quantized.bytes_after,
+        "ratio_to_bf16": round(quantized.ratio_to_bf16, 4)}
+    return _save(recipe, recipe_path, trainer, out, result, {"groups": groups, "counts": counts, "storage": storage},
+                 load_before, load_after, started)
 
 
 def _mark_moe_leaves_for_zero3(model: torch.nn.Module) -> None:
@@ -156,18 +166,19 @@ def _latest_checkpoint(folder: Path) -> Path | None:
     return max(complete, key=lambda p: int(p.name.split("-")[-1]), default=None)
 
 
-def _save(recipe: Recipe, recipe_path: str, trainer, out: Path, result, groups: dict[str, int],  # noqa: ANN001
+def _save(recipe: Recipe, recipe_path: str, trainer, out: Path, result, facts: dict[str, Any],  # noqa: ANN001
           load_before: np.ndarray, load_after: np.ndarray, started: float) -> Path:
     model = trainer.model
     with atomic_dir(out / "adapter") as staging:
         model.save_pretrained(staging)
         trainer.processing_class.save_pretrained(staging)
+
     history = trainer.state.log_history
     write_json(out / "log_history.json", history)
     plot_losses(history, out / "loss.png")
     write_json(out / "expert_load.json", {"before": load_before.tolist(), "after": load_after.tolist()})
     plot_expert_load(load_before, load_after, out / "expert_load.png")
-    summary = _summary(recipe, trainer, result, groups, started)
+    summary = _summary(recipe, trainer, result, facts, started)
     write_json(out / "summary.json", summary)
     write_text(out / "recipe.resolved.json", json.dumps(recipe.model_dump(), indent=2) + "\n")
     inputs = [file_record(Path(recipe.data.path))] if Path(recipe.data.path).is_file() else []
@@ -179,11 +190,10 @@ def _save(recipe: Recipe, recipe_path: str, trainer, out: Path, result, groups: 
     return out
 
 
-def _summary(recipe: Recipe, trainer, result, groups: dict[str, int], started: float) -> dict[str, Any]:  # noqa: ANN001
+def _summary(recipe: Recipe, trainer, result, facts: dict[str, Any], started: float) -> dict[str, Any]:  # noqa: ANN001
+    """`facts`: trainable parameters per group, parameter counts (taken before any quantization), storage."""
     seconds = time.perf_counter() - started
-    base = trainer.model.get_base_model() if hasattr(trainer.model, "get_base_model") else trainer.model
-    counts = parameter_counts(base, base.config)
-    total, active = counts["total"], counts["active_per_token"]
+    total, active = facts["counts"]["total"], facts["counts"]["active_per_token"]
     logged_tokens = [h["num_tokens"] for h in trainer.state.log_history if "num_tokens" in h]
     tokens = int(max(logged_tokens)) if logged_tokens else int(trainer.state.num_input_tokens_seen or 0)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
@@ -199,7 +209,8 @@ def _summary(recipe: Recipe, trainer, result, groups: dict[str, int], started: f
         "final_aux_loss": aux[-1] if aux else None, "peak_memory_bytes": int(peak),
         "parameters": {"total": total, "active_per_token": active,
                        "trainable": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
-                       "trainable_by_group": groups},
+                       "trainable_by_group": facts["groups"]},
+        "storage": facts["storage"] or {"format": "bf16" if _bf16(recipe) else "fp32"},
         "gpus": gpus, "gpu_hours": round(gpu_hours, 6),
         "estimated_cost": round(gpu_hours * recipe.cost.gpu_hour_price, 6),
         "gpu_hour_price": recipe.cost.gpu_hour_price, "torch_threads": torch.get_num_threads(),

@@ -54,12 +54,28 @@ def shipped_recipe(domain: str, tiny_base: Path, sft_data: Path, target: Path, *
     return target
 
 
-def test_every_shipped_recipe_validates() -> None:
+def test_every_shipped_recipe_validates_and_its_adapter_wraps(tiny_base: Path) -> None:
+    from peft import get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from finetune.targets import lora_config
+
     recipes = sorted(DOMAINS.glob("*/recipes/*.yaml"))
-    assert {p.name for p in recipes} >= {"tiny_sft.yaml", "tiny_pt.yaml"}
+    assert {p.name for p in recipes} >= {"tiny_sft.yaml", "tiny_pt.yaml", "qwen3_30b_a3b_qlora.yaml"}
     for path in recipes:
         loaded = load_config(Recipe, path, ["train.max_steps=5", "output_dir=runs/x"])
         assert loaded.train.max_steps == 5 and loaded.output_dir == "runs/x"
+        if loaded.method != "full":  # the recipe's LoRA settings, on the tiny MoE (same module layout)
+            get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_base), lora_config(
+                AutoModelForCausalLM.from_pretrained(tiny_base), loaded.lora)[0])
+
+
+def test_expert_lora_with_dropout_is_refused_up_front() -> None:
+    with pytest.raises(ValueError, match="lora.dropout must be 0 when lora.targets.experts is true"):
+        Recipe.model_validate({"model": "m", "stage": "sft", "data": {"path": "d"}, "output_dir": "o",
+                               "lora": {"dropout": 0.05}})
+    Recipe.model_validate({"model": "m", "stage": "sft", "data": {"path": "d"}, "output_dir": "o",
+                           "lora": {"dropout": 0.05, "targets": {"experts": False}}})
 
 
 def test_lora_sft_reaches_the_experts_and_writes_the_run(tiny_base: Path, sft_data: Path, tmp_path: Path) -> None:
@@ -301,3 +317,28 @@ def test_an_interrupted_checkpoint_is_not_resumed_from(tmp_path: Path) -> None:
             (folder / "trainer_state.json").write_text("{}")
     assert _latest_checkpoint(tmp_path).name == "checkpoint-4"
     assert _latest_checkpoint(tmp_path / "none") is None
+
+
+def test_qlora_stores_experts_in_4_bit_and_still_trains_their_lora(tiny_base: Path, sft_data: Path,
+                                                                   tmp_path: Path) -> None:
+    from finetune.train import run_recipe
+
+    out = run_recipe(recipe(tiny_base, sft_data, tmp_path / "qlora", method="qlora", train__max_steps=12,
+                            train__learning_rate=3e-3, train__save_steps=100))
+    summary = json.loads((out / "summary.json").read_text())
+    storage = summary["storage"]
+    assert storage["format"] == "nf4" and storage["ratio_to_bf16"] <= 0.35   # the target
+    groups = summary["parameters"]["trainable_by_group"]
+    assert groups["experts"] > 0 and groups["attention"] > 0 and groups["router"] == 0
+    # steps whose batch held assistant tokens (at seq_len 128 some rows are cut before the answer: loss ~0)
+    losses = [h["loss"] for h in json.loads((out / "log_history.json").read_text()) if h.get("loss", 0) > 1]
+    assert len(losses) >= 6 and sum(losses[-3:]) / 3 < sum(losses[:3]) / 3
+    assert summary["parameters"]["total"] > 2_000_000                         # counted before quantization
+    from safetensors.torch import load_file
+
+    adapter = load_file(out / "adapter" / "adapter_model.safetensors")
+    assert any(".mlp.experts." in name for name in adapter)                   # a standard PEFT folder with experts
+    from finetune.merge import merge_run
+
+    report = merge_run(out, tmp_path / "merged")   # QLoRA adapters merge into the full-precision base, verified
+    assert (tmp_path / "merged" / "model.safetensors").is_file() and report
