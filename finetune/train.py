@@ -211,11 +211,20 @@ def _summary(recipe: Recipe, trainer, result, facts: dict[str, Any], started: fl
                        "trainable": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
                        "trainable_by_group": facts["groups"]},
         "storage": facts["storage"] or {"format": "bf16" if _bf16(recipe) else "fp32"},
+        "distributed": _distributed(trainer),
         "gpus": gpus, "gpu_hours": round(gpu_hours, 6),
         "estimated_cost": round(gpu_hours * recipe.cost.gpu_hour_price, 6),
         "gpu_hour_price": recipe.cost.gpu_hour_price, "torch_threads": torch.get_num_threads(),
         "epochs": round(trainer.state.epoch or 0, 3) if not math.isnan(trainer.state.epoch or 0) else None,
     }
+
+
+def _distributed(trainer) -> dict[str, Any]:  # noqa: ANN001
+    """How the run was spread: accelerate's distributed type, processes and, under DeepSpeed, the ZeRO stage."""
+    accelerator = trainer.accelerator
+    plugin = getattr(accelerator.state, "deepspeed_plugin", None)
+    return {"type": str(accelerator.distributed_type).rsplit(".", 1)[-1], "processes": accelerator.num_processes,
+            "zero_stage": plugin.zero_stage if plugin is not None else None}
 
 
 def _peak_rss() -> int:

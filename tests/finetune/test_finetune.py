@@ -277,6 +277,21 @@ def test_accelerate_launcher_runs_a_recipe(tiny_base: Path, sft_data: Path, tmp_
 
 
 @pytest.mark.slow
+def test_zero2_trains_in_one_cpu_process(tiny_base: Path, sft_data: Path, tmp_path: Path) -> None:
+    pytest.importorskip("deepspeed", reason="deepspeed is in the dev extra; install it to run ZeRO-2")
+    from tests.conftest import run_cli
+
+    path = shipped_recipe("medical", tiny_base, sft_data, tmp_path / "r.yaml")
+    result = run_cli("finetune", str(path), "max_steps=2", f"output_dir={tmp_path / 'run'}", "train.batch_size=2",
+                     "train.seq_len=128", "--launcher", "accelerate", "--accelerate-config",
+                     str(REPO / "finetune/accelerate/zero2_cpu_single.yaml"), cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads((tmp_path / "run/summary.json").read_text())
+    assert summary["distributed"] == {"type": "DEEPSPEED", "processes": 1, "zero_stage": 2}
+    assert summary["steps"] == 2 and summary["parameters"]["trainable_by_group"]["experts"] > 0
+
+
+@pytest.mark.slow
 def test_kill_9_in_the_middle_then_resume(tiny_base: Path, sft_data: Path, tmp_path: Path) -> None:
     """The issue's own check: SIGKILL the training process after a checkpoint, resume, same final loss (1e-4)."""
     import os
