@@ -101,6 +101,9 @@ def build_finance_app(assistant: Assistant, variants: dict[str, Assistant] | Non
             return read_upload(path, assistant.settings.max_input_chars)
         except InputRejected as exc:
             raise gr.Error(str(exc), print_exception=False) from None
+        finally:
+            if path:  # Gradio cached the raw upload; only the desensitized text may outlive this request
+                Path(path).unlink(missing_ok=True)
 
     with gr.Blocks(title="veritune · compliance check") as demo:
         title = gr.Markdown("## veritune · finance compliance-check assistant")

@@ -3,7 +3,9 @@ assistant special), assistants built once and shared, Gradio kept offline."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,6 +52,7 @@ def offline_gradio_env(temp_root: Path | None = None) -> Path:
     os.environ["HF_HUB_OFFLINE"] = "1"
     temp = Path(tempfile.mkdtemp(prefix="veritune-gradio-", dir=temp_root))
     os.environ["GRADIO_TEMP_DIR"] = str(temp)
+    atexit.register(shutil.rmtree, temp, ignore_errors=True)  # uploads and exports do not outlive the process
     return temp
 
 

@@ -4,6 +4,7 @@ uploads and exports. Jobs are awaited with a deadline (iterating a job the queue
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -83,6 +84,8 @@ def test_finance_upload(running_apps, tmp_path: Path) -> None:
     text_file = tmp_path / "memo.md"
     text_file.write_text("The fee was not disclosed before signing.\n", encoding="utf-8")
     assert app.predict(handle_file(str(text_file)), api_name="/upload").startswith("The fee was not disclosed")
+    cached = list(Path(os.environ["GRADIO_TEMP_DIR"]).rglob("memo.md"))
+    assert cached == []                                          # the raw upload is not kept in Gradio's cache
     binary = tmp_path / "memo.txt"
     binary.write_bytes(b"\x89PNG\x00\x00binary")
     with pytest.raises(AppError, match="binary file"):
