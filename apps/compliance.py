@@ -10,6 +10,7 @@ severity among flagged findings. Retrieval alone cannot tell a breach from a com
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import re
@@ -23,8 +24,7 @@ from retrieval.sparse import tokenize
 SEVERITIES = ("low", "medium", "high", "critical")
 RULE_ID = re.compile(r"FIN-[A-Z]+-\d{3}-(?:EN|ZH)")
 QUOTED = re.compile(r"[\"“「]([^\"”」]+)[\"”」]")
-PROMPTS = {"en": "Rules:\n{evidence}\n\nCheck this document against the rules and cite them as [n]:\n{document}",
-           "zh": "规则：\n{evidence}\n\n请对照上述规则检查以下文件，并以[n]标注引用：\n{document}"}
+TASK = "finance_compliance"  # the pack's eval task: its retrieval prompt is the format the SFT data teaches
 MAX_CANDIDATES = 8
 
 
@@ -40,10 +40,18 @@ class Finding:
 
 
 def rules_prompt(document: str, hits: Sequence[Any], lang: str) -> str:
-    """The `check_rag` format the finance SFT data teaches: `[n] (RULE-ID, severity) text`."""
-    evidence = "\n".join(f"[{n}] ({hit.doc_id}, {hit.metadata.get('severity', 'unknown')}) {hit.text}"
-                         for n, hit in enumerate(hits, start=1))
-    return PROMPTS.get(lang, PROMPTS["en"]).format(evidence=evidence, document=document)
+    """The `check_rag` format the finance SFT data teaches (`[n] (RULE-ID, severity) text`), taken from the pack's
+    finance_compliance task, so the app, the evaluation and the training data cannot drift apart."""
+    from eval.harness import grounded_prompt
+
+    return grounded_prompt(_task(), {"document": document}, lang, hits)
+
+
+@functools.cache
+def _task() -> Any:
+    from eval.tasks import get_task
+
+    return get_task(TASK)
 
 
 def retrieve_rules(index: Any, document: str, k: int, filters: dict[str, str] | None = None

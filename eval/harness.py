@@ -147,13 +147,15 @@ def _item_scores(task: Task, item: dict, output: str) -> dict[str, float]:
     return scores
 
 
-def _grounded_prompt(task: Task, item: dict, lang: str, hits: Sequence[Any]) -> str:
+def grounded_prompt(task: Task, item: dict, lang: str, hits: Sequence[Any]) -> str:
+    """The task's retrieval prompt (its rag_prompt and evidence_line), or the grounded QA format."""
     from retrieval.answer import build_prompt
 
     text = item[task.spec.input_field]
     if not task.spec.rag_prompt:
         return build_prompt(text, hits, lang)
-    evidence = "\n".join(f"[{n}] ({h.doc_id}) {h.text}" for n, h in enumerate(hits, start=1))
+    evidence = "\n".join(task.spec.evidence_line.format(**{**h.metadata, "n": n, "doc_id": h.doc_id, "text": h.text})
+                         for n, h in enumerate(hits, start=1))
     template = task.spec.rag_prompt.get(lang, next(iter(task.spec.rag_prompt.values())))
     return template.format(evidence=evidence, input=text)
 
@@ -191,7 +193,7 @@ def _run_system(task: Task, items: Sequence[dict], system: str, generate: Any, i
             record["evidence"] = [h.doc_id for h in hits]
             scores.update(_retrieval_scores(task, item, record["evidence"], k))
             scores["abstained"] = float(weak)
-            prompt = _grounded_prompt(task, item, lang, hits)
+            prompt = grounded_prompt(task, item, lang, hits)
         else:
             prompt = task.prompt(item, lang)
         messages = task.shots(item, pool, seed) + [{"role": "user", "content": prompt}]

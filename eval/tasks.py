@@ -39,6 +39,8 @@ class TaskSpec(BaseModel):
     prompt: dict[str, str] = Field(description="prompt template per language, with {input}")
     rag_prompt: dict[str, str] | None = Field(default=None, description="with {evidence} and {input}; default: "
                                                                         "the grounded QA format")
+    evidence_line: str = Field(default="[{n}] ({doc_id}) {text}", description="how rag_prompt lists each passage: "
+                               "{n}, {doc_id}, {text} and any metadata field of the passage, e.g. {severity}")
     metrics: list[str] = Field(min_length=1)
     max_new_tokens: int = Field(default=64, ge=1, le=1024)
     n_shot: int = Field(default=0, ge=0, le=8, description="solved examples shown first, as earlier chat turns: "

@@ -127,3 +127,12 @@ def test_badge_and_usage_follow_the_turn() -> None:
     turn.completion_tokens, turn.seconds = 10, 2.0
     assert turn.cost == pytest.approx(0.002) and turn.cost_per_1k_tokens == pytest.approx(0.2)
     assert "10 tokens in 2.00 s" in usage_line(turn, "en") and "词元" in usage_line(turn, "zh")
+
+
+def test_the_app_prompts_rules_as_the_sft_data_does() -> None:
+    from apps.compliance import rules_prompt
+
+    prompt = rules_prompt("The fee was hidden.", RULES[:2], "en")
+    assert prompt == ("Rules:\n[1] (FIN-AML-001-EN, high) " + RULES[0].text + "\n[2] (FIN-DIS-001-EN, medium) "
+                      + RULES[1].text + "\n\nCheck this document against the rules and cite them as [n]:\n"
+                      "The fee was hidden.")

@@ -208,3 +208,22 @@ def test_redflag_labels() -> None:
     task = get_task("medical_redflag")
     assert task.read_label("Yes. Fainting is a red flag") == "yes"
     assert task.read_label("否。这是典型症状") == "no" and task.read_label("maybe") == ""
+
+
+def test_retrieval_prompts_are_the_sft_format() -> None:
+    """The lora+rag prompt of finance_compliance is, character for character, what check_rag SFT examples teach."""
+    import re
+
+    from eval.harness import grounded_prompt
+    from retrieval.index import Hit
+
+    task = get_task("finance_compliance")
+    examples = [r for r in read_jsonl(DOMAINS / "finance/sft/train.jsonl") if r["task"] == "check_rag"]
+    for example in examples[:20]:
+        prompt = example["messages"][0]["content"]
+        rules = re.findall(r"^\[\d+\] \((\S+), (\w+)\) (.+)$", prompt, re.MULTILINE)
+        document = prompt.rsplit("\n", 1)[-1] if prompt.startswith("Rules:") else prompt.split("\n")[-1]
+        hits = [Hit(f"{doc_id}#0", doc_id, 0.0, None, None, text, {"severity": severity})
+                for doc_id, severity, text in rules]
+        lang = "en" if prompt.startswith("Rules:") else "zh"
+        assert grounded_prompt(task, {"document": document}, lang, hits) == prompt
