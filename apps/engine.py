@@ -79,6 +79,9 @@ class SharedNlp:
     def __init__(self) -> None:
         self._engine: Any = None
         self._lock = threading.Lock()
+        # spaCy pipelines and Presidio analyzers are not meant for concurrent calls: every detector that shares
+        # these pipelines takes this lock around an analysis
+        self.analysis_lock = threading.Lock()
 
     def engine(self) -> Any:
         with self._lock:
@@ -106,13 +109,15 @@ class Assistant:
         self.settings = settings
         self.model, self.tokenizer = (pool or ModelPool()).get(settings.model, settings.adapter)
         config = DesensitizeConfig(domain=settings.domain, operator="tag")
-        detector = Detector(detector_settings(config), nlp_engine=(nlp or SharedNlp()).engine())
+        nlp = nlp or SharedNlp()
+        detector = Detector(detector_settings(config), nlp_engine=nlp.engine())
         self.desensitizer = RecordDesensitizer(config, detector=detector)
         self.index = index if index is not None else (RetrievalIndex.load(settings.index) if settings.index else None)
         self.verifier = verifier or GroundingVerifier(embed=load_embedder("minilm").passages)
         self.prompt_builder = prompt_builder or build_prompt
         self.retriever = retriever or retrieve
-        self._lock = threading.Lock()  # a Presidio analyzer is not meant to be shared across threads
+        self._analysis_lock = nlp.analysis_lock
+        self._lock = threading.Lock()
         self._batcher: Any = None
 
     # ---- input -----------------------------------------------------------------------------------------------
@@ -128,7 +133,7 @@ class Assistant:
 
     def desensitize(self, text: str) -> tuple[str, str, dict[str, int]]:
         """(desensitized text, language, replacements per entity type)."""
-        with self._lock:
+        with self._analysis_lock:
             [(record, counts)] = self.desensitizer.process([{"text": text}])
         by_type: Counter[str] = Counter()
         for (entity, _lang), n in counts.items():
