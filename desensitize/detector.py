@@ -10,7 +10,7 @@ from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResu
 from presidio_analyzer.nlp_engine import NlpEngine
 
 import desensitize.recognizers  # noqa: F401 - registers the recognizers
-from desensitize.filters import apply_rules, propagate_mentions, resolve_overlaps
+from desensitize.filters import absorb_address_numbers, apply_rules, propagate_mentions, resolve_overlaps
 from desensitize.nlp import build_nlp_engine
 from desensitize.registry import RECOGNIZERS
 from veritune.errors import VeritunError
@@ -97,5 +97,5 @@ class Detector:
     def _to_spans(self, text: str, results: list[RecognizerResult], language: str) -> list[Span]:
         common = self._is_common_word if language == "en" else None
         kept = resolve_overlaps(apply_rules(text, results, is_common_word=common))
-        kept = resolve_overlaps(propagate_mentions(text, kept))
+        kept = resolve_overlaps(absorb_address_numbers(text, propagate_mentions(text, kept)))
         return [Span(r.entity_type, r.start, r.end, round(r.score, 3)) for r in kept]

@@ -134,3 +134,28 @@ def propagate_mentions(text: str, results: list[RecognizerResult]) -> list[Recog
                 extra.append(RecognizerResult(result.entity_type, match.start(), match.end(), result.score,
                                               recognition_metadata={"recognizer_name": "MentionPropagation"}))
     return results + extra
+
+
+# A house number or postcode written right beside a place is part of the address ("ESPOO > Finland 23221",
+# "13813 3784 Archwood Avenue", "Costamezzana 43015"): left alone, it would survive next to <LOCATION_1>.
+_NUMBER_AFTER = re.compile(r"^[\s,>?]{1,5}(\d{3,6}(?:[ -]\d{2,4})?)(?![\d./:-]*\d)(?![A-Za-z0-9])")
+_NUMBER_BEFORE = re.compile(r"(?<![A-Za-z0-9.:/-])(\d{1,6})[\s,>?]{1,5}$")
+
+
+def absorb_address_numbers(text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
+    extra = []
+    for result in results:
+        if result.entity_type != "LOCATION":
+            continue
+        after = _NUMBER_AFTER.match(text[result.end:result.end + 20])
+        if after:
+            start = result.end + after.start(1)
+            extra.append((start, start + len(after.group(1))))
+        before = _NUMBER_BEFORE.search(text[max(0, result.start - 12):result.start])
+        if before:
+            start = max(0, result.start - 12) + before.start(1)
+            extra.append((start, start + len(before.group(1))))
+    taken = [(r.start, r.end) for r in results]
+    added = [RecognizerResult("LOCATION", s, e, 0.5, recognition_metadata={"recognizer_name": "AddressNumbers"})
+             for s, e in sorted(set(extra)) if all(e <= a or s >= b for a, b in taken)]
+    return results + added

@@ -92,7 +92,8 @@ CASES = [
     ("zip_code", "en", "Give 3520 units", []),
     ("place_name", "en", "I am in ΛΕΥΚΩΣΙΑ for a trip", [("LOCATION", "ΛΕΥΚΩΣΙΑ")]),
     ("place_name", "en", "Where: UPTON SCUDAMORE Country Club", [("LOCATION", "UPTON SCUDAMORE")]),
-    ("place_name", "en", "address: 5049 Harjukuja 54, SEINÄJOKI", [("LOCATION", "SEINÄJOKI")]),
+    # the house number beside the place goes with it (absorb_address_numbers)
+    ("place_name", "en", "address: 5049 Harjukuja 54, SEINÄJOKI", [("LOCATION", "54"), ("LOCATION", "SEINÄJOKI")]),
     ("place_name", "en", "Started on IV fluids in ICU", []),
     # speakers in transcripts, not field labels
     ("speaker", "en", "Ubul: What a wife. Halldór: Remember me?", [("PERSON", "Ubul"), ("PERSON", "Halldór")]),
@@ -151,3 +152,25 @@ def test_full_detector_on_mixed_records(detector) -> None:
     zh = "患者张伟，身份证号11010519491231002X，手机13912345678，住址北京市朝阳区建国路88号。"
     assert found(detector, zh, "zh") == [("PERSON", "张伟"), ("CN_RESIDENT_ID", "11010519491231002X"),
                                          ("CN_PHONE", "13912345678"), ("LOCATION", "北京市朝阳区建国路88号")]
+
+
+@pytest.mark.parametrize(
+    ("text", "place", "absorbed"),
+    [
+        ("ESPOO > Finland 23221", "Finland", ["23221"]),
+        ("Costamezzana 43015 in its mission", "Costamezzana", ["43015"]),
+        ("580 60 Balsham Road", "60 Balsham Road", ["580"]),
+        ("Mill Village NS B0J 2H0", "NS", []),                    # letters: a postcode recognizer's job
+        ("Boston 2019-05-01", "Boston", []),                      # a date, not a postcode
+        ("Paris 13812345678", "Paris", []),                       # a phone number, not a postcode
+        ("room 12 at Kyoto", "Kyoto", []),                        # words between: not the same address
+    ],
+)
+def test_numbers_beside_a_place_are_part_of_the_address(text: str, place: str, absorbed: list[str]) -> None:
+    from presidio_analyzer import RecognizerResult
+
+    from desensitize.filters import absorb_address_numbers
+
+    start = text.index(place)
+    results = absorb_address_numbers(text, [RecognizerResult("LOCATION", start, start + len(place), 0.85)])
+    assert [text[r.start:r.end] for r in results[1:]] == absorbed
