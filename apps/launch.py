@@ -56,17 +56,21 @@ def offline_gradio_env(temp_root: Path | None = None) -> Path:
     return temp
 
 
+def variants_of(name: str, main: Assistant, pool: ModelPool, nlp: SharedNlp) -> dict[str, Assistant]:
+    """The settings' alternatives to `main`: its base model without the adapter (same index and verifier)."""
+    if not main.settings.adapter:
+        return {}
+    base = main.settings.model_copy(update={"adapter": None})
+    return {"base": Assistant(base, pool=pool, nlp=nlp, index=main.index, verifier=main.verifier,
+                              **app_kind(name).assistant_options())}
+
+
 def make_assistants(name: str, settings: AssistantSettings, pool: ModelPool | None = None,
                     nlp: SharedNlp | None = None) -> tuple[Assistant, dict[str, Assistant]]:
-    """The assistant for `settings`, and a base-model variant of it (same index) when an adapter is set."""
+    """The assistant for `settings`, and a base-model variant of it when an adapter is set."""
     pool, nlp = pool or ModelPool(), nlp or SharedNlp()
-    options = app_kind(name).assistant_options()
-    main = Assistant(settings, pool=pool, nlp=nlp, **options)
-    variants = {}
-    if settings.adapter:
-        base = settings.model_copy(update={"adapter": None})
-        variants["base"] = Assistant(base, pool=pool, nlp=nlp, index=main.index, verifier=main.verifier, **options)
-    return main, variants
+    main = Assistant(settings, pool=pool, nlp=nlp, **app_kind(name).assistant_options())
+    return main, variants_of(name, main, pool, nlp)
 
 
 def build_app(name: str, settings: AssistantSettings, pool: ModelPool | None = None,

@@ -302,7 +302,7 @@ def build_server(config: ServeConfig) -> Any:
     """The API for `config` (the demo's models when it names none), apps mounted when asked."""
     from apps.config import demo_models
     from apps.engine import ModelPool, SharedNlp
-    from apps.launch import APPS, app_kind
+    from apps.launch import APPS, app_kind, variants_of
 
     pool, nlp = ModelPool(), SharedNlp()
     entries = config.models or demo_models()
@@ -312,9 +312,7 @@ def build_server(config: ServeConfig) -> Any:
         for entry in entries:
             if entry.domain in APPS and entry.domain not in apps and not entry.rag and entry.index:
                 main = served[entry.id].assistant
-                base = Assistant(entry.model_copy(update={"adapter": None}), pool=pool, nlp=nlp, index=main.index,
-                                 verifier=main.verifier, **app_kind(entry.domain).assistant_options())
-                variants = {"base": base} if entry.adapter else {}
+                variants = variants_of(entry.domain, main, pool, nlp)
                 apps[entry.domain] = app_kind(entry.domain).build(main, variants=variants)
     return create_api(config, KeyStore(config.keys), served, apps)
 

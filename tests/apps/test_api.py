@@ -204,3 +204,12 @@ def test_eval_harness_measures_the_endpoint_as_a_system(server, monkeypatch, tmp
                     api_models={"medical": "t-medical"}, limit=2)
     with pytest.raises(VeritunError, match="log-likelihood"):
         run_eval(mc, tmp_path / "mc")
+
+
+def test_build_server_mounts_an_app_per_domain(model_entries, tmp_path: Path) -> None:
+    from apps.config import ServeConfig
+    from apps.server import build_server
+
+    api = build_server(ServeConfig(keys=str(tmp_path / "keys.sqlite"), models=model_entries))
+    paths = {getattr(route, "path", "") for route in api.routes}
+    assert {"/ui/medical", "/ui/finance", "/v1/chat/completions", "/v1/usage", "/health"} <= paths
