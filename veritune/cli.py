@@ -427,7 +427,7 @@ def serve_run(
     from apps.config import ServeConfig
     from veritune.config import load_config
 
-    extra = [*(overrides or []), *([f"host={host}"] if host else []), *([f"port={port}"] if port else [])]
+    extra = [*(overrides or []), *([f"host={host}"] if host else []), *([f"port={port}"] if port is not None else [])]
     settings = load_config(ServeConfig, config, extra)
     from apps.server import run_server
 
