@@ -7,14 +7,25 @@ from __future__ import annotations
 import hashlib
 import html
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from apps.compliance import findings, risk_level, rules_prompt, to_csv, to_json
 from apps.engine import Assistant, InputRejected, Turn
-from apps.ui import LANGS, badge, heading, masked_line, sentence_report, t, usage_line
+from apps.ui import (
+    LANGS,
+    action_buttons,
+    badge,
+    heading,
+    language_radio,
+    masked_line,
+    sentence_report,
+    settings_panel,
+    stream_answers,
+    t,
+    usage_line,
+)
 
 NOTICE = {
     "en": "**Decision support, not legal advice.** Candidate rules come from retrieval and may not be breached; "
@@ -70,15 +81,7 @@ def build_finance_app(assistant: Assistant, variants: dict[str, Assistant] | Non
     exports = export_dir or Path(tempfile.mkdtemp(prefix="veritune-findings-"))
 
     def respond(document: str, k: int, variant: str, ui: str) -> Iterator[tuple]:
-        lang = LANGS.get(ui, "en")
-        stop = threading.Event()
-        try:
-            for turn in choices.get(variant, assistant).ask(document, k=int(k), stop=stop):
-                yield render(turn, lang)
-        except InputRejected as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
-        finally:
-            stop.set()
+        yield from stream_answers(choices.get(variant, assistant), document, k, ui, render)
 
     def render(turn: Turn, lang: str) -> tuple:
         rows = findings(turn.question, turn.hits, turn.text)
@@ -110,19 +113,13 @@ def build_finance_app(assistant: Assistant, variants: dict[str, Assistant] | Non
         notice = gr.Markdown(NOTICE["en"], elem_id="disclaimer")
         with gr.Row():
             with gr.Column(scale=5):
-                ui = gr.Radio(list(LANGS), value="English", label="Interface / 界面", elem_id="ui-lang")
+                ui = language_radio()
                 document = gr.Textbox(label=t("document", "en"), lines=8, elem_id="document")
                 file = gr.File(label=t("upload", "en"), file_types=[".txt", ".md"], type="filepath",
                                elem_id="upload", height=110)
-                with gr.Row():
-                    check = gr.Button(t("check", "en"), variant="primary", elem_id="check")
-                    stop_button = gr.Button(t("stop", "en"), variant="stop", elem_id="stop")
+                check, stop_button = action_buttons("check")
                 gr.Examples(examples(), inputs=document, label=t("examples", "en"))
-                with gr.Accordion(t("settings", "en"), open=False) as settings:
-                    k = gr.Slider(1, 10, value=assistant.settings.k, step=1, label=t("k", "en"))
-                    variant = gr.Radio(list(choices), value=next(iter(choices)), label=t("variant", "en"))
-                    gr.Markdown(f"base: `{assistant.settings.model}` · adapter: `{assistant.settings.adapter}` · "
-                                f"index: `{assistant.settings.index}`")
+                settings, k, variant = settings_panel(assistant, choices)
             with gr.Column(scale=7):
                 masked = gr.Markdown(elem_id="masked")
                 with gr.Row():

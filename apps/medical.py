@@ -5,20 +5,23 @@ from the cited condition entries lists possible conditions, red flags, departmen
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from apps.engine import Assistant, InputRejected, Turn
+from apps.engine import Assistant, Turn
 from apps.ui import (
     EVIDENCE_HEADERS,
     EVIDENCE_WIDTHS,
     LANGS,
+    action_buttons,
     badge,
     evidence_rows,
     heading,
+    language_radio,
     masked_line,
     sentence_report,
+    settings_panel,
+    stream_answers,
     t,
     usage_line,
 )
@@ -82,17 +85,7 @@ def build_medical_app(assistant: Assistant, variants: dict[str, Assistant] | Non
     choices = {"fine-tuned" if assistant.settings.adapter else "base": assistant, **(variants or {})}
 
     def respond(question: str, k: int, variant: str, ui: str) -> Iterator[tuple]:
-        lang = LANGS.get(ui, "en")
-        chosen = choices.get(variant, assistant)
-        stop = threading.Event()
-        try:
-            turns = chosen.ask(question, k=int(k), stop=stop)
-            for turn in turns:
-                yield render(turn, lang)
-        except InputRejected as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
-        finally:
-            stop.set()  # the Stop button closes this generator: end generation too
+        yield from stream_answers(choices.get(variant, assistant), question, k, ui, render)
 
     def render(turn: Turn, lang: str) -> tuple:
         return (masked_line(turn, lang), badge(turn, lang), heading("answer", lang, turn.text or "…"),
@@ -104,17 +97,11 @@ def build_medical_app(assistant: Assistant, variants: dict[str, Assistant] | Non
         disclaimer = gr.Markdown(DISCLAIMER["en"], elem_id="disclaimer")
         with gr.Row():
             with gr.Column(scale=5):
-                ui = gr.Radio(list(LANGS), value="English", label="Interface / 界面", elem_id="ui-lang")
+                ui = language_radio()
                 question = gr.Textbox(label=t("question", "en"), lines=5, elem_id="question")
-                with gr.Row():
-                    ask = gr.Button(t("ask", "en"), variant="primary", elem_id="ask")
-                    stop_button = gr.Button(t("stop", "en"), variant="stop", elem_id="stop")
+                ask, stop_button = action_buttons("ask")
                 gr.Examples(examples(), inputs=question, label=t("examples", "en"))
-                with gr.Accordion(t("settings", "en"), open=False) as settings:
-                    k = gr.Slider(1, 10, value=assistant.settings.k, step=1, label=t("k", "en"))
-                    variant = gr.Radio(list(choices), value=next(iter(choices)), label=t("variant", "en"))
-                    gr.Markdown(f"base: `{assistant.settings.model}` · adapter: `{assistant.settings.adapter}` · "
-                                f"index: `{assistant.settings.index}`")
+                settings, k, variant = settings_panel(assistant, choices)
             with gr.Column(scale=7):
                 masked = gr.Markdown(elem_id="masked")
                 grounded = gr.HTML(badge(None, "en"), elem_id="badge")

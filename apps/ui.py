@@ -4,10 +4,11 @@ the masked-entity line, the groundedness badge, the evidence table and the usage
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from apps.engine import Turn
+from apps.engine import InputRejected, Turn
 
 LANGS = {"English": "en", "中文": "zh"}
 STRINGS: dict[str, dict[str, str]] = {
@@ -121,3 +122,48 @@ def sentence_report(turn: Turn | None) -> str:
         sentence = check.sentence if len(check.sentence) <= 160 else check.sentence[:157] + "…"
         lines.append(f"- {mark} {html.escape(sentence)}{note}")
     return "\n".join(lines)
+
+
+def stream_answers(assistant: Any, text: str, k: int, ui: str, render: Callable[[Turn, str], tuple]
+                   ) -> Iterator[tuple]:
+    """An app's event handler body: the assistant's turns rendered as they grow; rejected input as a gr.Error.
+    The Stop button closes this generator, and closing it ends generation too."""
+    import gradio as gr
+
+    lang = LANGS.get(ui, "en")
+    stop = threading.Event()
+    try:
+        for turn in assistant.ask(text, k=int(k), stop=stop):
+            yield render(turn, lang)
+    except InputRejected as exc:
+        raise gr.Error(str(exc), print_exception=False) from None
+    finally:
+        stop.set()
+
+
+def language_radio() -> Any:
+    import gradio as gr
+
+    return gr.Radio(list(LANGS), value="English", label="Interface / 界面", elem_id="ui-lang")
+
+
+def action_buttons(primary: str) -> tuple[Any, Any]:
+    """The primary button (elem_id = its string key) and the Stop button, side by side."""
+    import gradio as gr
+
+    with gr.Row():
+        go = gr.Button(t(primary, "en"), variant="primary", elem_id=primary)
+        stop_button = gr.Button(t("stop", "en"), variant="stop", elem_id="stop")
+    return go, stop_button
+
+
+def settings_panel(assistant: Any, choices: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """(accordion, k slider, model radio) and a line naming the base, adapter and index in use."""
+    import gradio as gr
+
+    with gr.Accordion(t("settings", "en"), open=False) as accordion:
+        k = gr.Slider(1, 10, value=assistant.settings.k, step=1, label=t("k", "en"))
+        variant = gr.Radio(list(choices), value=next(iter(choices)), label=t("variant", "en"))
+        gr.Markdown(f"base: `{assistant.settings.model}` · adapter: `{assistant.settings.adapter}` · "
+                    f"index: `{assistant.settings.index}`")
+    return accordion, k, variant

@@ -37,3 +37,21 @@ def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     out = tmp_path_factory.mktemp("base") / "tiny"
     return build_base(BaseBuildConfig(out=str(out), size="tiny", pretrain_steps=0, seed=0))
+
+
+def train_tiny_adapter(tiny_base: Path, folder: Path, rows: list[dict]) -> Path:
+    """A 2-step LoRA run on `rows` (SFT messages), desensitized first as the gate requires: plumbing, not quality."""
+    import json
+
+    from desensitize import DesensitizeConfig, desensitize_file
+    from finetune.recipe import Recipe
+    from finetune.train import run_recipe
+
+    (folder / "raw.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    desensitize_file(folder / "raw.jsonl", folder / "sft.jsonl", DesensitizeConfig(field="messages"),
+                     show_progress=False)
+    recipe = Recipe.model_validate({"model": str(tiny_base), "stage": "sft",
+                                    "data": {"path": str(folder / "sft.jsonl")},
+                                    "train": {"max_steps": 2, "batch_size": 2, "seq_len": 128},
+                                    "output_dir": str(folder / "run")})
+    return run_recipe(recipe)

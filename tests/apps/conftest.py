@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from apps.config import AssistantSettings, ModelEntry
-from tests.conftest import DOMAINS, REPO
+from tests.conftest import DOMAINS, REPO, train_tiny_adapter
 from veritune.jsonl import read_jsonl
 
 KB_FILES = {"medical": DOMAINS / "medical/kb/kb.jsonl", "finance": DOMAINS / "finance/kb/rules.jsonl"}
@@ -26,20 +26,8 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def app_adapter(tiny_base: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from desensitize import DesensitizeConfig, desensitize_file
-    from finetune.recipe import Recipe
-    from finetune.train import run_recipe
-
-    folder = tmp_path_factory.mktemp("app_ft")
     rows = read_jsonl(DOMAINS / "medical/sft/train.jsonl")[:8] + read_jsonl(DOMAINS / "finance/sft/train.jsonl")[:8]
-    (folder / "raw.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    desensitize_file(folder / "raw.jsonl", folder / "sft.jsonl", DesensitizeConfig(field="messages"),
-                     show_progress=False)
-    recipe = Recipe.model_validate({"model": str(tiny_base), "stage": "sft",
-                                    "data": {"path": str(folder / "sft.jsonl")},
-                                    "train": {"max_steps": 2, "batch_size": 2, "seq_len": 128},
-                                    "output_dir": str(folder / "run")})
-    return run_recipe(recipe)
+    return train_tiny_adapter(tiny_base, tmp_path_factory.mktemp("app_ft"), rows)
 
 
 @pytest.fixture(scope="session")

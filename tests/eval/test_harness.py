@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from desensitize import DesensitizeConfig, desensitize_file
+from desensitize import DesensitizeConfig
 from eval.tasks import get_task, load_task
-from tests.conftest import DOMAINS
+from tests.conftest import DOMAINS, train_tiny_adapter
 from veritune.errors import VeritunError
 from veritune.jsonl import read_jsonl
 
@@ -58,19 +58,8 @@ def test_label_reading_and_cited_ids() -> None:
 
 @pytest.fixture(scope="module")
 def adapter_run(tiny_base: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from finetune.recipe import Recipe
-    from finetune.train import run_recipe
-
-    folder = tmp_path_factory.mktemp("eval_ft")
-    rows = read_jsonl(DOMAINS / "medical/sft/train.jsonl")[:24]
-    (folder / "raw.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    desensitize_file(folder / "raw.jsonl", folder / "sft.jsonl", DesensitizeConfig(field="messages"),
-                     show_progress=False)
-    recipe = Recipe.model_validate({"model": str(tiny_base), "stage": "sft",
-                                    "data": {"path": str(folder / "sft.jsonl")},
-                                    "train": {"max_steps": 2, "batch_size": 2, "seq_len": 128},
-                                    "output_dir": str(folder / "run")})
-    return run_recipe(recipe)
+    return train_tiny_adapter(tiny_base, tmp_path_factory.mktemp("eval_ft"),
+                              read_jsonl(DOMAINS / "medical/sft/train.jsonl")[:24])
 
 
 def test_three_systems_end_to_end(tiny_base: Path, adapter_run: Path, tmp_path: Path) -> None:
@@ -99,7 +88,7 @@ def test_three_systems_end_to_end(tiny_base: Path, adapter_run: Path, tmp_path: 
 
 
 def test_samples_are_scrubbed_before_writing() -> None:
-    from desensitize import DesensitizeConfig, RecordDesensitizer
+    from desensitize import RecordDesensitizer
     from eval.harness import _scrub
 
     scrubber = RecordDesensitizer(DesensitizeConfig())
