@@ -18,6 +18,7 @@ from desensitize.recognizers import (  # noqa: F401 - imported for their registr
     en_organization,
     en_speaker,
     en_street_address,
+    en_street_words,
     presidio_generic,
 )
 from desensitize.registry import RECOGNIZERS  # noqa: E402 - the registry, filled by the imports above

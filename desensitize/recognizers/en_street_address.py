@@ -35,14 +35,18 @@ US_LINE = (r"\b\d{1,6}(?:\s[A-Z][a-z]+){1,4}(?:\s(?:Apt\.|Suite)\s\d{1,5})?,\s[A
 # House number, street name (any language, lower-case particles allowed), building number: "28245 Puruntie 82",
 # "86036 Rua do Arenque 1634", "450 Præstevænget 15"
 _LATIN = r"[A-Z\u00C0-\u00DE\u0100-\u017F\u0386-\u03AB][\w\u00C0-\u017F\u0386-\u03CE'-]+"  # Latin or Greek
-INTERNATIONAL = rf"\b\d{{1,6}}\s+{_LATIN}(?:\s+(?:[a-z]{{1,3}}|{_LATIN})){{0,3}}\s+\d{{1,5}}\b"
-PO_BOX = r"\b(?:PSC|Unit|USNS|USNV|USS)\s\d{3,5},\sBox\s\d{3,5}\b"
+INTERNATIONAL = rf"\b\d{{1,6}}[ \t]+{_LATIN}(?:[ \t]+(?:[a-z]{{1,3}}|{_LATIN})){{0,3}}[ \t]+\d{{1,5}}\b"  # one line
+# US military mail: 'PSC 5420, Box 2708 / APO AA 33879', 'Unit 1009 Box 0219 / DPO AP 51065', 'USNS Møller / FPO AA
+# 85844' (the second line is the town-and-ZIP line of these addresses)
+PO_BOX = r"\b(?i:(?:PSC|Unit)\s\d{3,5},?\sBox\s\d{3,5}(?:\s*\n?\s*[AD]PO\s+A[AEP]\s+\d{5})?)\b"
+SHIP = r"\b(?i:(?:USNS|USNV|USS|USCGC)\s+[^\W\d_][\w'-]*(?:\s[^\W\d_][\w'-]*)?\s*\n?\s*FPO\s+A[AEP]\s+\d{5})\b"
 
 
 @recognizer("street_address", (ENTITY,), ("en",))
 def build(language: str) -> PatternRecognizer:
     patterns = [Pattern("numbered_street", NUMBERED, 0.6), Pattern("european_street", EUROPEAN, 0.6),
-                Pattern("unit", UNIT, 0.5), Pattern("po_box", PO_BOX, 0.6), Pattern("us_line", US_LINE, 0.7),
+                Pattern("unit", UNIT, 0.5), Pattern("po_box", PO_BOX, 0.6),
+                Pattern("ship", SHIP, 0.6), Pattern("us_line", US_LINE, 0.7),
                 Pattern("international", INTERNATIONAL, 0.5)]
     return PatternRecognizer(supported_entity=ENTITY, patterns=patterns, supported_language=language,
                              global_regex_flags=CASE_SENSITIVE,

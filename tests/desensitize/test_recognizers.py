@@ -85,7 +85,25 @@ CASES = [
      [("LOCATION", "8595 Browning Shoals, South Kristenhaven, AS 17441")]),
     ("street_address", "en", "We saw 12 patients today.", []),
     ("street_address", "en", "lives at 86036 Rua do Arenque 1634, Goiânia",
-     [("LOCATION", "86036 Rua do Arenque 1634")]),
+     [("LOCATION", "86036 Rua do Arenque 1634"), ("LOCATION", "Goiânia")]),   # the town joins (layout rule)
+    ("street_address", "en", "Our offices are at USNS Møller\nFPO AA 85844",
+     [("LOCATION", "USNS Møller\nFPO AA 85844")]),
+    ("street_address", "en", "send it to psc 5420, box 2708\napo aa 33879?",
+     [("LOCATION", "psc 5420, box 2708\napo aa 33879")]),
+    ("street_address", "en", "USS Enterprise was a ship.", []),
+    # street lines found by their street-type word, in any case and many languages
+    ("street_words", "en", "eva kleist lives at 255 hersnapvej 18, københavn k",
+     [("LOCATION", "255 hersnapvej 18"), ("LOCATION", "københavn k")]),
+    ("street_words", "en", "Billing: 31401 ul. Słowicza 10 Apt. 360", [("LOCATION", "31401 ul. Słowicza 10")]),
+    ("street_words", "en", "The bus drops you off at 518 Árpád fejedelem útja 62. St.",
+     [("LOCATION", "518 Árpád fejedelem útja 62.")]),
+    ("street_words", "en", "The bus station is on Villacher Strasse 89", [("LOCATION", "Villacher Strasse 89")]),
+    ("street_words", "en", "Megan lives on Via Tasso 129 street.", [("LOCATION", "Via Tasso 129")]),
+    ("street_words", "en", "The title refers to C/ Señores Curas 88 street", [("LOCATION", "C/ Señores Curas 88")]),
+    ("street_words", "en", "770 26 rue des lieutenants Thomazo", [("LOCATION", "770 26 rue des lieutenants Thomazo")]),
+    ("street_words", "en", "Given via NG tube 2 times a day.", []),                # 'via' in lower case is a word
+    ("street_words", "en", "The Rue was closed for the parade.", []),                # no number: no street line
+    ("street_words", "en", "Boarded at gate 23.", []),                               # a suffix type needs a name
     # postcodes by label, towns in capitals or Greek after a cue, the town after a street line
     ("zip_code", "en", "Billing ZIP: 3520, thanks", [("LOCATION", "3520")]),
     ("zip_code", "en", "my zip code is 35350.", [("LOCATION", "35350")]),
