@@ -10,7 +10,13 @@ from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResu
 from presidio_analyzer.nlp_engine import NlpEngine
 
 import desensitize.recognizers  # noqa: F401 - registers the recognizers
-from desensitize.filters import absorb_address_numbers, apply_rules, propagate_mentions, resolve_overlaps
+from desensitize.filters import (
+    absorb_address_numbers,
+    apply_rules,
+    coordinated_names,
+    propagate_mentions,
+    resolve_overlaps,
+)
 from desensitize.layout import contact_card_employers, extend_address_blocks
 from desensitize.nlp import build_nlp_engine
 from desensitize.registry import RECOGNIZERS
@@ -100,5 +106,6 @@ class Detector:
         kept = resolve_overlaps(apply_rules(text, results, is_common_word=common))
         kept = resolve_overlaps(absorb_address_numbers(text, propagate_mentions(text, kept)))
         if language == "en":
+            kept = resolve_overlaps(coordinated_names(text, kept))
             kept = resolve_overlaps(contact_card_employers(text, extend_address_blocks(text, kept)))
         return [Span(r.entity_type, r.start, r.end, round(r.score, 3)) for r in kept]

@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 from presidio_analyzer import RecognizerResult
 
+from desensitize.gazetteers import name_lists
+
 _MONTH_OR_DAY = re.compile(
     r"\b(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
     r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|mon(?:day)?|tue(?:sday)?|wed(?:nesday)?|thu(?:rsday)?|fri(?:day)?|"
@@ -20,7 +22,7 @@ Rule = Callable[[str, str], bool]  # (entity type, matched text) -> keep?
 
 def _abbreviation(word: str) -> bool:
     """GU, PT, ABG, KYC, IBAN, FeNO, SpO2: short tokens with two or more capitals."""
-    return len(word) <= 5 and sum(c.isupper() for c in word) >= 2
+    return word.isascii() and len(word) <= 5 and sum(c.isupper() for c in word) >= 2  # ΠΑΦΟΣ is a town
 
 
 def _name_shaped(entity: str, value: str) -> bool:
@@ -80,14 +82,41 @@ def trim_cjk_edges(text: str, results: list[RecognizerResult]) -> list[Recognize
 
 def apply_rules(text: str, results: list[RecognizerResult], rules: tuple[Rule, ...] = RULES,
                 is_common_word: Callable[[str], bool] | None = None) -> list[RecognizerResult]:
-    kept = [r for r in trim_cjk_edges(text, results) if all(rule(r.entity_type, text[r.start:r.end]) for rule in rules)]
+    kept = [r for r in trim_cjk_edges(text, results) if _case_aware(r, text) or all(
+        rule(r.entity_type, text[r.start:r.end]) for rule in rules)]
     if is_common_word is None:
         return kept
     # spaCy reads capitalised sentence-initial words as an organisation ("Reliance on a third party", "Investment
     # banking staff"); coined company names (Persint, Avalara) are not dictionary words. An organisation made of
-    # dictionary words only, as spaCy alone proposed it, is dropped (legal forms such as LLC are kept).
+    # dictionary words only, as spaCy alone proposed it, is dropped (legal forms such as LLC are kept) unless two or
+    # more capitalised words stand in mid-sentence, as names do ("at Credit Karma", "the Lending Club office").
     return [r for r in kept if not (r.entity_type == "ORGANIZATION" and _from_spacy(r) and all(
-        is_common_word(word) for word in re.findall(r"[A-Za-z]+", text[r.start:r.end])))]
+        is_common_word(word) for word in re.findall(r"[A-Za-z]+", text[r.start:r.end])) and not _mid_sentence_name(
+        text, r))]
+
+
+def _mid_sentence_name(text: str, result: RecognizerResult) -> bool:
+    words = text[result.start:result.end].split()
+    before = text[:result.start].rstrip(" \t\"'(")
+    sentence_start = not before or before[-1] in ".!?:\n"
+    return not sentence_start and len(words) >= 2 and all(w[0].isupper() for w in words)
+
+
+# Recognizers that read lower-case records on purpose (a name list checks a whole record has no capitals before it
+# takes 'eva kleist' for a name); the capitalisation rule above would undo them. Presidio keeps one result per
+# span, so spaCy's result on the same words stands for theirs: a person that starts with a known first name.
+CASE_AWARE_RECOGNIZERS = {"FirstNameRecognizer", "PersonCueRecognizer"}
+
+
+def _case_aware(result: RecognizerResult, text: str) -> bool:
+    if any(c.isupper() for c in text):
+        return False
+    if (result.recognition_metadata or {}).get("recognizer_name") in CASE_AWARE_RECOGNIZERS:
+        return True
+    words = text[result.start:result.end].split()
+    names = name_lists()
+    return result.entity_type == "PERSON" and bool(words) and names.is_first_name(words[0]) and not names.is_ambiguous(
+        words[0])
 
 
 def _from_spacy(result: RecognizerResult) -> bool:
@@ -119,14 +148,21 @@ def resolve_overlaps(results: list[RecognizerResult]) -> list[RecognizerResult]:
 PROPAGATED_TYPES = ("PERSON", "ORGANIZATION")
 
 
+def _mentions(text: str, result: RecognizerResult) -> list[str]:
+    """The value itself and, for a person's full name, the surname alone ('Dr. Jindřich Holinka ... Holinka')."""
+    value = text[result.start:result.end]
+    words = value.split()
+    values = [value]
+    if result.entity_type == "PERSON" and len(words) >= 2:
+        surname = words[-1]
+        if len(surname) > 2 and surname[0].isupper() and not name_lists().is_common_word(surname):
+            values.append(surname)
+    return [v for v in values if len(v) >= 2]
+
+
 def propagate_mentions(text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
     extra = []
-    for result in results:
-        if result.entity_type not in PROPAGATED_TYPES:
-            continue
-        value = text[result.start:result.end]
-        if len(value) < 2:
-            continue
+    for result, value in ((r, v) for r in results if r.entity_type in PROPAGATED_TYPES for v in _mentions(text, r)):
         edge = r"(?<![A-Za-z0-9])" if value[0].isascii() else ""
         tail = r"(?![A-Za-z0-9])" if value[-1].isascii() else ""
         for match in re.finditer(edge + re.escape(value) + tail, text):
@@ -134,6 +170,47 @@ def propagate_mentions(text: str, results: list[RecognizerResult]) -> list[Recog
                 extra.append(RecognizerResult(result.entity_type, match.start(), match.end(), result.score,
                                               recognition_metadata={"recognizer_name": "MentionPropagation"}))
     return results + extra
+
+
+# 'Marrero and Murphy', 'Gaetane, Hannah, Anthony': a name-shaped word listed with a person is a person too.
+_LIST_SEPARATOR = r"(?:\s*,\s*(?:and\s+)?|\s+and\s+|\s*&\s*)"
+_NAME_WORD = r"[^\W\d_][^\W\d_'’-]+"
+_RIGHT_NEIGHBOUR = re.compile(rf"^{_LIST_SEPARATOR}({_NAME_WORD})(?![^\W\d_])")
+_LEFT_NEIGHBOUR = re.compile(rf"(?<![^\W\d_])({_NAME_WORD}){_LIST_SEPARATOR}$")
+MAX_LIST_ROUNDS = 8
+
+
+def coordinated_names(text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
+    lower_case_record = not any(c.isupper() for c in text)
+    names = name_lists()
+
+    def name_like(word: str) -> bool:
+        shaped = word.islower() if lower_case_record else word[0].isupper() and not word.isupper()
+        return shaped and (names.is_first_name(word) or names.is_last_name(word) or not names.is_common_word(word))
+
+    added: list[RecognizerResult] = []
+    frontier = [r for r in results if r.entity_type == "PERSON"]
+    for _ in range(MAX_LIST_ROUNDS):
+        found = []
+        for person in frontier:
+            right = _RIGHT_NEIGHBOUR.match(text[person.end:person.end + 60])
+            left = _LEFT_NEIGHBOUR.search(text[max(0, person.start - 60):person.start])
+            spans = []
+            if right:
+                spans.append((person.end + right.start(1), person.end + right.end(1)))
+            if left:
+                offset = max(0, person.start - 60)
+                spans.append((offset + left.start(1), offset + left.end(1)))
+            for start, end in spans:
+                if name_like(text[start:end]) and not any(start < r.end and r.start < end for r in
+                                                          results + added + found):
+                    found.append(RecognizerResult("PERSON", start, end, 0.45,
+                                                  recognition_metadata={"recognizer_name": "NameList"}))
+        if not found:
+            break
+        added += found
+        frontier = found
+    return results + added
 
 
 # A house number or postcode written right beside a place is part of the address ("ESPOO > Finland 23221",

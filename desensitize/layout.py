@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from presidio_analyzer import RecognizerResult
 from spacy.lang.en.stop_words import STOP_WORDS
 
+# A town line may read as a name ('María Albina'); names inside a block neither end it nor are re-typed.
+NAME_TYPES = ("LOCATION", "PERSON", "ORGANIZATION", "NRP")
 MAX_BLOCK_LINES = 4       # town, region, country + postcode, and one more at most
 MAX_LINE_WORDS = 6
 MAX_LINE_CHARS = 48
@@ -74,10 +76,11 @@ def extend_address_blocks(text: str, results: list[RecognizerResult]) -> list[Re
             if _street_line(next_start, next_end, text, results):
                 continue
             value = text[next_start:next_end]
-            if _covered(next_start, next_end, [r for r in results if r.entity_type != "LOCATION"]) or not (
+            if _covered(next_start, next_end, [r for r in results if r.entity_type not in NAME_TYPES]) or not (
                     _is_address_part(value)):
                 break
-            added.append(_location(next_start, next_end, "AddressBlock"))
+            if not _covered(next_start, next_end, results):
+                added.append(_location(next_start, next_end, "AddressBlock"))
     return results + [r for r in added if not _covered(r.start, r.end, results)]
 
 

@@ -16,6 +16,8 @@ from desensitize.recognizers import (  # noqa: F401 - imported for their registr
     en_labeled_location,
     en_medical_record_number,
     en_organization,
+    en_person_cue,
+    en_person_names,
     en_speaker,
     en_street_address,
     en_street_words,

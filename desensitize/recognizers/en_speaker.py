@@ -19,7 +19,7 @@ LABELS = {
     "Info", "Personal", "Billing", "Shipping", "Birthday", "Age", "Gender", "Sex", "Country", "City", "State", "Zip",
     "Bot", "User", "Agent", "Assistant", "System", "Website", "Web", "Url", "Link", "Host", "Guest", "Speaker",
 }
-REGEX = r"(?:^|\n|[.!?]\s+)(?P<value>[A-Z][a-z\u00C0-\u017F]{2,})(?=:\s)"
+REGEX = r"(?:^|\n|[.!?]\s+)(?P<value>[A-Z][a-z\u00C0-\u017F]{2,})(?=:\s|:[\"“])"
 
 
 class SpeakerRecognizer(LabeledValueRecognizer):

@@ -59,3 +59,23 @@ def test_contact_card_employer(detector, text: str, employer: str) -> None:
 def test_no_employer_without_a_name_above(detector) -> None:
     text = "Delivery notes\nLeave at door\n12 High Street\nLeeds"
     assert "ORGANIZATION" not in {entity for entity, _ in found(detector, text, "en")}
+
+
+@pytest.mark.parametrize(
+    ("text", "people"),
+    [
+        ("Founded by Šušulić, Bowman and White.", {"Šušulić", "Bowman", "White"}),        # listed with a person
+        ("they had 3: silvana, adam and leonti.", {"silvana", "adam", "leonti"}),         # a lower-case record
+        ("Directed by Jindřich Holinka and starring Holinka", {"Jindřich Holinka", "Holinka"}),  # surname again
+    ],
+)
+def test_names_listed_with_a_person_and_repeated_surnames(detector, text: str, people: set[str]) -> None:
+    masked = covered(detector, text, "PERSON")
+    for person in people:
+        start = text.rindex(person)
+        assert set(range(start, start + len(person))) <= masked, (person, found(detector, text, "en"))
+
+
+def test_a_list_of_findings_is_not_a_list_of_names(detector) -> None:
+    text = "Seen by Dr. Smith and Nursing; fever, cough and dyspnea noted."
+    assert {value for entity, value in found(detector, text, "en") if entity == "PERSON"} <= {"Smith"}

@@ -116,6 +116,24 @@ CASES = [
     # speakers in transcripts, not field labels
     ("speaker", "en", "Ubul: What a wife. Halldór: Remember me?", [("PERSON", "Ubul"), ("PERSON", "Halldór")]),
     ("speaker", "en", "Plan: admit. Assessment: stable. Indications: pain. Interactions: none.", []),
+    # first names from the name lists: capitalised, or anywhere in a record without capitals; full names with an
+    # initial or a particle; names that are also words ('Will', 'grace') only with a surname or a cue
+    ("first_names", "en", "Seen with Elita B Desaulniers today", [("PERSON", "Elita B Desaulniers")]),
+    ("first_names", "en", "Anna van der Berg will be talking", [("PERSON", "Anna van der Berg")]),
+    ("first_names", "en", "follow up with patricia desrosiers in a month", [("PERSON", "patricia desrosiers")]),
+    ("first_names", "en", "Ask Hannah about it.", [("PERSON", "Hannah")]),
+    ("first_names", "en", "Will you sign here? Grace period ends Monday.", []),
+    ("first_names", "en", "mika: who are you?", [("PERSON", "mika")]),                   # a speaker, lower case
+    ("first_names", "en", "the patient will return in may", []),
+    ("first_names", "en", "Mark the site before surgery.", []),
+    # names after a cue only a name follows
+    ("person_cue", "en", "my name is vitoria", [("PERSON", "vitoria")]),
+    ("person_cue", "en", "my name is borna jerković but everyone calls me borna",
+     [("PERSON", "borna jerković"), ("PERSON", "borna")]),
+    ("person_cue", "en", "Name:    Nayla Montero\nAddress: unknown", [("PERSON", "Nayla Montero")]),
+    ("person_cue", "en", "Hi Victor, I'm writing about my account", [("PERSON", "Victor")]),
+    ("person_cue", "en", "Hello I moved last week", []),
+    ("person_cue", "en", "Hi there, my son is unwell", []),
     # ages
     ("age", "en", "A 79-year-old man", [("AGE", "79")]),
     ("age", "en", "patient aged 74 with fever", [("AGE", "74")]),

@@ -1,0 +1,72 @@
+"""Word lists the English name rules read, built offline from installed packages (nothing is downloaded):
+
+- first and last names: the person providers of Faker (MIT; names of about 60 locales: 31k first names, 29k last
+  names), the same package the pseudonym operator draws from;
+- ambiguous words: names that are also lower-case English words in Webster's Second International dictionary
+  (public domain, shipped by `english-words`): 'will', 'mark', 'grace', 'chad', 'victor'. Such a word is a name
+  only with more evidence (a surname after it, a cue before it).
+
+Benchmark note: presidio-research's synthetic data was generated with Faker too, so these lists know many of its
+names; the benchmark reports recall on names outside the lists apart.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import pkgutil
+from dataclasses import dataclass
+
+from spacy.lang.en.stop_words import STOP_WORDS
+
+_PROVIDER_FIRST_NAMES = ("first_names", "first_names_female", "first_names_male", "first_names_nonbinary")
+
+
+@dataclass(frozen=True)
+class NameLists:
+    first: frozenset[str]        # lower case
+    last: frozenset[str]         # lower case
+    ambiguous: frozenset[str]    # lower case: names that are also common words
+    common_words: frozenset[str]  # lower-case English dictionary words
+
+    def is_first_name(self, word: str) -> bool:
+        return word.lower() in self.first
+
+    def is_last_name(self, word: str) -> bool:
+        return word.lower() in self.last
+
+    def is_ambiguous(self, word: str) -> bool:
+        return word.lower() in self.ambiguous
+
+    def is_common_word(self, word: str) -> bool:
+        return word.lower() in self.common_words or word.lower() in STOP_WORDS
+
+
+def _words(value: object) -> list[str]:
+    if isinstance(value, dict):
+        return list(value)
+    return list(value) if isinstance(value, (list, tuple, set, frozenset)) else []
+
+
+@functools.lru_cache(maxsize=1)
+def name_lists() -> NameLists:
+    import faker.providers.person as person_providers
+    from english_words import get_english_words_set
+
+    first: set[str] = set()
+    last: set[str] = set()
+    for module_info in pkgutil.iter_modules(person_providers.__path__):
+        provider = getattr(importlib.import_module(f"{person_providers.__name__}.{module_info.name}"), "Provider",
+                           None)
+        if provider is None:
+            continue
+        for attribute in _PROVIDER_FIRST_NAMES:
+            first.update(_words(provider.__dict__.get(attribute)))
+        last.update(_words(provider.__dict__.get("last_names")))
+    # Names written in Latin or Greek letters, two letters at least, no stop words ('an', 'so', 'ha').
+    first_lower = {n.lower() for n in first if len(n) > 2 and n.isalpha() and n.lower() not in STOP_WORDS}
+    last_lower = {n.lower() for n in last if len(n) > 2 and n.isalpha() and n.lower() not in STOP_WORDS}
+    dictionary = get_english_words_set(["web2"], lower=False, alpha=True)
+    lower_case_words = {w for w in dictionary if w.islower()}
+    ambiguous = (first_lower | last_lower) & lower_case_words
+    return NameLists(frozenset(first_lower), frozenset(last_lower), frozenset(ambiguous), frozenset(lower_case_words))

@@ -1,0 +1,77 @@
+"""People named right after a cue that only a name follows: 'my name is vitoria', 'everyone calls me Borna',
+'Name: Nayla Montero', 'her maiden name is Key', 'Hi Victor,', 'Mr. Elliott', 'my kid Agi'.
+
+The cue carries the evidence, so the name need not be in any list. The words after the cue are kept while they
+read as a name: capitalised (or, in a record with no capitals, not a dictionary word), up to three."""
+
+from __future__ import annotations
+
+import re
+
+from presidio_analyzer import LocalRecognizer, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
+from spacy.lang.en.stop_words import STOP_WORDS
+
+from desensitize.gazetteers import NameLists, name_lists
+from desensitize.registry import recognizer
+
+ENTITY = "PERSON"
+SCORE = 0.6
+MAX_WORDS = 3
+_WORD = r"[^\W\d_][^\W\d_'’-]*\.?"
+CUES = re.compile(
+    r"\b(?i:(?:my|his|her|their|your|the|first|last|full|maiden)\s+name\s+(?:is|was)|(?:first|last|full)\s+name\s*\?"
+    r"|call(?:s|ed)?\s+me|name\s*:|named|(?:mr|mrs|ms|miss|dr|prof)\.?"
+    r"|my\s+(?:kid|son|daughter|wife|husband|partner|mother|father|brother|sister|child|grandson|granddaughter)"
+    r"|(?:hi|hello|dear|hey),?)"
+    rf"[ \t]+(?P<value>{_WORD}(?:[ \t]+{_WORD}){{0,{MAX_WORDS - 1}}})")
+# Greetings and kinship words are followed by ordinary words too ('Hi there', 'my son is'): there the name must be
+# capitalised even in a record with no capitals... which such records never have, so they count only with capitals.
+_CAPITALISED_ONLY = re.compile(r"(?i:hi|hello|dear|hey|my\s+\w+)\W*$")
+
+
+class PersonCueRecognizer(LocalRecognizer):
+    def __init__(self, language: str, names: NameLists | None = None) -> None:
+        self._names = names
+        super().__init__(supported_entities=[ENTITY], supported_language=language, name="PersonCueRecognizer")
+
+    def load(self) -> None:
+        return None
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+                ) -> list[RecognizerResult]:
+        if entities and ENTITY not in entities:
+            return []
+        names = self._names or name_lists()
+        lower_case_record = not any(c.isupper() for c in text)
+        results = []
+        for match in CUES.finditer(text):
+            capitalised_only = bool(_CAPITALISED_ONLY.search(text[match.start():match.start("value")]))
+            end = _name_end(match, names, lower_case_record and not capitalised_only)
+            if end is not None:
+                results.append(RecognizerResult(ENTITY, match.start("value"), end, SCORE,
+                                                recognition_metadata={"recognizer_name": self.name}))
+        return results
+
+
+def _name_end(match: re.Match, names: NameLists, lower_case_record: bool) -> int | None:
+    """End of the words after the cue that read as a name; None when the first does not."""
+    end = None
+    for index, word_match in enumerate(re.finditer(_WORD, match.group("value"))):
+        word = word_match.group().rstrip(".")
+        if word.lower() in STOP_WORDS:      # 'Hello I moved', 'named in the report'
+            break
+        if lower_case_record:
+            fits = word.islower() and (index == 0 and not names.is_common_word(word) or names.is_first_name(word)
+                                       or names.is_last_name(word) or not names.is_common_word(word) or len(word) == 1)
+        else:
+            fits = word[0].isupper() and (len(word) == 1 or not word.isupper())
+        if not fits:
+            break
+        end = match.start("value") + word_match.start() + len(word)
+    return end
+
+
+@recognizer("person_cue", (ENTITY,), ("en",))
+def build(language: str) -> PersonCueRecognizer:
+    return PersonCueRecognizer(language)

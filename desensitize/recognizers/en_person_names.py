@@ -1,0 +1,123 @@
+"""People by their first name: 'Gaetane, Hannah and Andre', 'Elita B Desaulniers', 'patricia desrosiers' (records
+written in lower case), 'Matthew: Remember me?'.
+
+spaCy's NER misses names it has not seen in context, single first names, and every name in a lower-case record. A
+first name from the name lists (`desensitize.gazetteers`) is a person when written as names are written:
+capitalised in ordinary text, or anywhere in a record that has no capitals at all. A surname after it (with an
+initial or a particle between: 'Willemine ten Pas') makes a full name. A name that is also an English word ('Will',
+'Grace', 'victor') counts only with a surname after it, and in lower-case records a lone first name needs a cue:
+a colon after it (a speaker), a title before it, or another first name beside it in a list.
+"""
+
+from __future__ import annotations
+
+import re
+
+from presidio_analyzer import LocalRecognizer, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
+
+from desensitize.gazetteers import NameLists, name_lists
+from desensitize.registry import recognizer
+
+ENTITY = "PERSON"
+FULL_NAME_SCORE = 0.6
+FIRST_NAME_SCORE = 0.45
+PARTICLES = {"van", "von", "der", "den", "ten", "ter", "de", "da", "di", "del", "della", "dos", "du", "le", "la",
+             "bin", "ibn", "al"}
+TITLES = {"mr", "mrs", "ms", "miss", "dr", "prof", "sir", "madam"}
+_TOKEN = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*\.?")
+_SAME_LINE_GAP = re.compile(r"[ \t]{1,3}")
+_LIST_GAP = re.compile(r"\s*(?:,|\band\b|&)\s*|\s+(?:and|&)\s+")
+
+Token = tuple[int, int, str]
+
+
+class FirstNameRecognizer(LocalRecognizer):
+    def __init__(self, language: str, names: NameLists | None = None) -> None:
+        self._names = names
+        super().__init__(supported_entities=[ENTITY], supported_language=language, name="FirstNameRecognizer")
+
+    def load(self) -> None:
+        return None
+
+    @property
+    def names(self) -> NameLists:
+        if self._names is None:
+            self._names = name_lists()
+        return self._names
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+                ) -> list[RecognizerResult]:
+        if entities and ENTITY not in entities:
+            return []
+        lower_case_record = not any(c.isupper() for c in text)
+        tokens = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(text)]
+        results = []
+        for index, (start, _, token) in enumerate(tokens):
+            word = token.rstrip(".")
+            if not self.names.is_first_name(word) or not _written_as_name(word, lower_case_record):
+                continue
+            surname_end = self._surname_end(text, tokens, index, lower_case_record)
+            if surname_end is not None:
+                results.append(self._result(start, surname_end, FULL_NAME_SCORE))
+            elif self._cued(text, tokens, index) or not (lower_case_record or self.names.is_ambiguous(word)):
+                results.append(self._result(start, start + len(word), FIRST_NAME_SCORE))
+        return results
+
+    def _result(self, start: int, end: int, score: float) -> RecognizerResult:
+        return RecognizerResult(ENTITY, start, end, score, recognition_metadata={"recognizer_name": self.name})
+
+    def _surname_end(self, text: str, tokens: list[Token], index: int, lower_case_record: bool) -> int | None:
+        """End of the surname that follows the first name at `index` on the same line, or None."""
+        position = index + 1
+        while position < len(tokens) and position - index <= 3 and _adjacent(text, tokens[position - 1],
+                                                                               tokens[position]):
+            word = tokens[position][2].rstrip(".")
+            if len(word) == 1 and (word.isupper() or lower_case_record):        # an initial
+                position += 1
+                continue
+            if word.lower() in PARTICLES and position - index < 3:
+                position += 1
+                continue
+            if self._surname_like(word, lower_case_record):
+                return tokens[position][0] + len(word)
+            return None
+        return None
+
+    def _surname_like(self, word: str, lower_case_record: bool) -> bool:
+        if len(word) < 2 or not _written_as_name(word, lower_case_record):
+            return False
+        if lower_case_record:
+            return self.names.is_last_name(word) or not self.names.is_common_word(word)
+        return not self.names.is_common_word(word) or self.names.is_last_name(word)
+
+    def _cued(self, text: str, tokens: list[Token], index: int) -> bool:
+        """A speaker at the start of a line ('tracy: "i'm ..."'), a possessive, a title before, or another first
+        name beside it in a list."""
+        start, end, _ = tokens[index]
+        line_start = text.rfind("\n", 0, start) + 1
+        if re.fullmatch(r"[\s>\"']*", text[line_start:start]) and text[end:end + 1] == ":":
+            return True
+        if re.match(r"['’]s\b", text[end:end + 3]):
+            return True
+        if index > 0 and tokens[index - 1][2].rstrip(".").lower() in TITLES:
+            return True
+        neighbours = [i for i in (index - 1, index + 1) if 0 <= i < len(tokens)]
+        return any(_LIST_GAP.fullmatch(text[min(tokens[i][1], end):max(tokens[i][0], start)])
+                   and self.names.is_first_name(tokens[i][2].rstrip(".")) for i in neighbours)
+
+
+def _written_as_name(word: str, lower_case_record: bool) -> bool:
+    if lower_case_record:
+        return word.islower()
+    return word[0].isupper() and (len(word) == 1 or not word[1:].isupper())
+
+
+def _adjacent(text: str, left: Token, right: Token) -> bool:
+    gap = text[left[1]:right[0]]
+    return bool(_SAME_LINE_GAP.fullmatch(gap)) or (gap == "" and left[2].endswith("."))
+
+
+@recognizer("first_names", (ENTITY,), ("en",))
+def build(language: str) -> FirstNameRecognizer:
+    return FirstNameRecognizer(language)
