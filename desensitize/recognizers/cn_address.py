@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 
-from presidio_analyzer import LocalRecognizer, RecognizerResult
-from presidio_analyzer.nlp_engine import NlpArtifacts
+from presidio_analyzer import RecognizerResult
 
+from desensitize.recognizers._base import TextRecognizer
 from desensitize.registry import recognizer
 
 ENTITY = "LOCATION"
@@ -26,23 +26,17 @@ _ADDRESS = re.compile(
 _LEADING_LABELS = re.compile(r"^(?:家庭住址|注册地址|现住址|联系地址|住址|地址|住在|位于|来自|籍贯)[:：]?")
 
 
-class ChineseAddressRecognizer(LocalRecognizer):
+class ChineseAddressRecognizer(TextRecognizer):
     def __init__(self, language: str = "zh") -> None:
-        super().__init__(supported_entities=[ENTITY], supported_language=language, name="ChineseAddressRecognizer")
+        super().__init__(ENTITY, language, "ChineseAddressRecognizer")
 
-    def load(self) -> None:
-        return None
-
-    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
-                ) -> list[RecognizerResult]:
-        if entities and ENTITY not in entities:
-            return []
+    def find(self, text: str) -> list[RecognizerResult]:
         results = []
         for match in _ADDRESS.finditer(text):
             label = _LEADING_LABELS.match(match.group())
             start = match.start() + (label.end() if label else 0)
             if match.end() - start >= 4:
-                results.append(RecognizerResult(ENTITY, start, match.end(), 0.7))
+                results.append(self.result(start, match.end(), 0.7))
         return results
 
 

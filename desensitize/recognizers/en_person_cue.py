@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import re
 
-from presidio_analyzer import LocalRecognizer, RecognizerResult
-from presidio_analyzer.nlp_engine import NlpArtifacts
+from presidio_analyzer import RecognizerResult
 from spacy.lang.en.stop_words import STOP_WORDS
 
 from desensitize.gazetteers import NameLists, name_lists
+from desensitize.recognizers._base import TextRecognizer
 from desensitize.registry import recognizer
 
 ENTITY = "PERSON"
-SCORE = 0.6
+SCORE = 0.9  # a cue is stronger evidence than spaCy's guess (0.85), which Presidio would keep on the same words
 MAX_WORDS = 3
 _WORD = r"[^\W\d_][^\W\d_'’-]*\.?"
 CUES = re.compile(
@@ -30,18 +30,12 @@ CUES = re.compile(
 _CAPITALISED_ONLY = re.compile(r"(?i:hi|hello|dear|hey|my\s+\w+)\W*$")
 
 
-class PersonCueRecognizer(LocalRecognizer):
+class PersonCueRecognizer(TextRecognizer):
     def __init__(self, language: str, names: NameLists | None = None) -> None:
         self._names = names
-        super().__init__(supported_entities=[ENTITY], supported_language=language, name="PersonCueRecognizer")
+        super().__init__(ENTITY, language, "PersonCueRecognizer")
 
-    def load(self) -> None:
-        return None
-
-    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
-                ) -> list[RecognizerResult]:
-        if entities and ENTITY not in entities:
-            return []
+    def find(self, text: str) -> list[RecognizerResult]:
         names = self._names or name_lists()
         lower_case_record = not any(c.isupper() for c in text)
         results = []
@@ -49,8 +43,7 @@ class PersonCueRecognizer(LocalRecognizer):
             capitalised_only = bool(_CAPITALISED_ONLY.search(text[match.start():match.start("value")]))
             end = _name_end(match, names, lower_case_record and not capitalised_only)
             if end is not None:
-                results.append(RecognizerResult(ENTITY, match.start("value"), end, SCORE,
-                                                recognition_metadata={"recognizer_name": self.name}))
+                results.append(self.result(match.start("value"), end, SCORE))
         return results
 
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import re
 
-from presidio_analyzer import LocalRecognizer, RecognizerResult
-from presidio_analyzer.nlp_engine import NlpArtifacts
+from presidio_analyzer import RecognizerResult
 
 from desensitize.gazetteers import NameLists, name_lists
+from desensitize.recognizers._base import TextRecognizer
 from desensitize.registry import recognizer
 
 ENTITY = "PERSON"
@@ -32,13 +32,10 @@ _LIST_GAP = re.compile(r"\s*(?:,|\band\b|&)\s*|\s+(?:and|&)\s+")
 Token = tuple[int, int, str]
 
 
-class FirstNameRecognizer(LocalRecognizer):
+class FirstNameRecognizer(TextRecognizer):
     def __init__(self, language: str, names: NameLists | None = None) -> None:
         self._names = names
-        super().__init__(supported_entities=[ENTITY], supported_language=language, name="FirstNameRecognizer")
-
-    def load(self) -> None:
-        return None
+        super().__init__(ENTITY, language, "FirstNameRecognizer")
 
     @property
     def names(self) -> NameLists:
@@ -46,10 +43,7 @@ class FirstNameRecognizer(LocalRecognizer):
             self._names = name_lists()
         return self._names
 
-    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
-                ) -> list[RecognizerResult]:
-        if entities and ENTITY not in entities:
-            return []
+    def find(self, text: str) -> list[RecognizerResult]:
         lower_case_record = not any(c.isupper() for c in text)
         tokens = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(text)]
         results = []
@@ -59,13 +53,10 @@ class FirstNameRecognizer(LocalRecognizer):
                 continue
             surname_end = self._surname_end(text, tokens, index, lower_case_record)
             if surname_end is not None:
-                results.append(self._result(start, surname_end, FULL_NAME_SCORE))
+                results.append(self.result(start, surname_end, FULL_NAME_SCORE))
             elif self._cued(text, tokens, index) or not (lower_case_record or self.names.is_ambiguous(word)):
-                results.append(self._result(start, start + len(word), FIRST_NAME_SCORE))
+                results.append(self.result(start, start + len(word), FIRST_NAME_SCORE))
         return results
-
-    def _result(self, start: int, end: int, score: float) -> RecognizerResult:
-        return RecognizerResult(ENTITY, start, end, score, recognition_metadata={"recognizer_name": self.name})
 
     def _surname_end(self, text: str, tokens: list[Token], index: int, lower_case_record: bool) -> int | None:
         """End of the surname that follows the first name at `index` on the same line, or None."""

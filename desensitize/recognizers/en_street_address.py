@@ -28,7 +28,7 @@ SUFFIXES = (r"Street|St\.?|Avenue|Ave\.?|Road|Rd\.?|Boulevard|Blvd\.?|Lane|Ln\.?
 NUMBERED = rf"\b\d{{1,6}}(?:\s{_WORD}){{1,3}}\s(?:{SUFFIXES})s?(?![a-z])"
 EUROPEAN = (r"\b[A-Z][a-z\u00C0-\u017F]+(?:katu|tie|gatan|vägen|vej|gade|straße|strasse|weg|laan|straat|utca|ulica)"
             r"\s\d{1,5}\b")
-UNIT = r"\b(?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Flat)\s?#?\d{1,5}[A-Z]?\b"
+UNIT = r"\b(?:(?i:apt\.?|apartment|suite)|Ste\.?|Unit|Flat)\s?#?\d{1,5}[A-Z]?\b"  # 'unit 3' is insulin
 # "8595 Browning Shoals, South Kristenhaven, AS 17441": a whole US address line, whatever the street suffix
 US_LINE = (r"\b\d{1,6}(?:\s[A-Z][a-z]+){1,4}(?:\s(?:Apt\.|Suite)\s\d{1,5})?,\s[A-Z][a-z]+(?:\s[A-Z][a-z]+)*,"
            r"\s[A-Z]{2}\s\d{5}(?:-\d{4})?\b")

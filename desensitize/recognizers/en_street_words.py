@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import re
 
-from presidio_analyzer import LocalRecognizer, RecognizerResult
-from presidio_analyzer.nlp_engine import NlpArtifacts
+from presidio_analyzer import RecognizerResult
 from spacy.lang.en.stop_words import STOP_WORDS
 
+from desensitize.recognizers._base import TextRecognizer
 from desensitize.registry import recognizer
 
 ENTITY = "LOCATION"
@@ -62,14 +62,8 @@ def _name_word(token: str) -> bool:
     return not _is_number(token) and (lower in PARTICLES or lower not in STOP_WORDS) and _kind(token) is None
 
 
-class StreetWordRecognizer(LocalRecognizer):
-    def load(self) -> None:
-        return None
-
-    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
-                ) -> list[RecognizerResult]:
-        if entities and ENTITY not in entities:
-            return []
+class StreetWordRecognizer(TextRecognizer):
+    def find(self, text: str) -> list[RecognizerResult]:
         results = []
         for line_start, line in _line_offsets(text):
             tokens = [(m.start() + line_start, m.end() + line_start, m.group()) for m in _TOKEN.finditer(line)]
@@ -77,8 +71,7 @@ class StreetWordRecognizer(LocalRecognizer):
                 kind = _kind(token)
                 span = _street_around(tokens, index, kind) if kind else None
                 if span:
-                    results.append(RecognizerResult(ENTITY, span[0], span[1], 0.6,
-                                                    recognition_metadata={"recognizer_name": self.name}))
+                    results.append(self.result(span[0], span[1], 0.6))
         return results
 
 
@@ -114,5 +107,4 @@ def _street_around(tokens: list[tuple[int, int, str]], anchor: int, kind: str) -
 
 @recognizer("street_words", (ENTITY,), ("en",))
 def build(language: str) -> StreetWordRecognizer:
-    return StreetWordRecognizer(supported_entities=[ENTITY], supported_language=language,
-                                name="StreetWordRecognizer")
+    return StreetWordRecognizer(ENTITY, language, "StreetWordRecognizer")

@@ -79,3 +79,28 @@ def test_names_listed_with_a_person_and_repeated_surnames(detector, text: str, p
 def test_a_list_of_findings_is_not_a_list_of_names(detector) -> None:
     text = "Seen by Dr. Smith and Nursing; fever, cough and dyspnea noted."
     assert {value for entity, value in found(detector, text, "en") if entity == "PERSON"} <= {"Smith"}
+
+
+@pytest.mark.parametrize(
+    ("text", "person", "expected"),
+    [
+        ("Abby Holloway of Zentrovix spoke first.", "Abby Holloway", [("ORGANIZATION", "Zentrovix")]),
+        ("Stefanie Schneider from Allianz is the keynote speaker", "Stefanie Schneider", [("ORGANIZATION", "Allianz")]),
+        ("Lena Berg from Dordrecht called.", "Lena Berg", [("LOCATION", "Dordrecht")]),   # a listed place
+        ("Panjiva's Irena Bílá won.", "Irena Bílá", [("ORGANIZATION", "Panjiva")]),        # a possessive
+        ("John Smith of the clinic called.", "John Smith", []),                            # no capitals: no name
+    ],
+)
+def test_affiliations(text: str, person: str, expected: list[tuple[str, str]]) -> None:
+    from presidio_analyzer import RecognizerResult
+
+    from desensitize.filters import affiliations
+
+    start = text.index(person)
+    results = affiliations(text, [RecognizerResult("PERSON", start, start + len(person), 0.85)])
+    assert [(r.entity_type, text[r.start:r.end]) for r in results[1:]] == expected
+
+
+def test_lower_case_records_keep_names_spacy_found(detector) -> None:
+    text = "follow up with benjamin a seiler in a couple of months."
+    assert ("PERSON", "benjamin a seiler") in found(detector, text, "en")

@@ -134,6 +134,16 @@ CASES = [
     ("person_cue", "en", "Hi Victor, I'm writing about my account", [("PERSON", "Victor")]),
     ("person_cue", "en", "Hello I moved last week", []),
     ("person_cue", "en", "Hi there, my son is unwell", []),
+    # towns and countries after a place cue, confirmed by GeoNames; capitals pass only with the list's word
+    ("place_gazetteer", "en", "Ms. Margarot flew to Dordrecht on Saturday.", [("LOCATION", "Dordrecht")]),
+    ("place_gazetteer", "en", "He grew up in ESPOO.", [("LOCATION", "ESPOO")]),
+    ("place_gazetteer", "en", "i'm originally from switzerland", [("LOCATION", "switzerland")]),
+    ("place_gazetteer", "en", "Transferred to ICU, then referred to Cardiology in March.", []),
+    ("place_gazetteer", "en", "We moved to Mobile last year.", []),   # a city that is also a word: spaCy's call
+    # employers after an employment cue
+    ("employer", "en", "I work for Citigroup", [("ORGANIZATION", "Citigroup")]),
+    ("employer", "en", "I used to work for Deloitte as a midwife", [("ORGANIZATION", "Deloitte")]),
+    ("employer", "en", "She works for hours without a break.", []),
     # ages
     ("age", "en", "A 79-year-old man", [("AGE", "79")]),
     ("age", "en", "patient aged 74 with fever", [("AGE", "74")]),
