@@ -21,13 +21,16 @@ MAX_WORDS = 3
 _WORD = r"[^\W\d_][^\W\d_'’-]*\.?"
 CUES = re.compile(
     r"\b(?i:(?:my|his|her|their|your|the|first|last|full|maiden)\s+name\s+(?:is|was)|(?:first|last|full)\s+name\s*\?"
-    r"|call(?:s|ed)?\s+me|name\s*:|named|(?:mr|mrs|ms|miss|dr|prof)\.?"
+    r"|call(?:s|ed)?\s+me|name\s*:|(?:mr|mrs|ms|miss|dr|prof)\.?"
     r"|my\s+(?:kid|son|daughter|wife|husband|partner|mother|father|brother|sister|child|grandson|granddaughter)"
     r"|(?:hi|hello|dear|hey),?)"
     rf"[ \t]+(?P<value>{_WORD}(?:[ \t]+{_WORD}){{0,{MAX_WORDS - 1}}})")
-# Greetings and kinship words are followed by ordinary words too ('Hi there', 'my son is'): there the name must be
-# capitalised even in a record with no capitals... which such records never have, so they count only with capitals.
+# Greetings and kinship words are followed by ordinary words too ('hi there', 'my son is'): after them only a
+# capitalised word counts, so in a record without capitals they find nothing.
 _CAPITALISED_ONLY = re.compile(r"(?i:hi|hello|dear|hey|my\s+\w+)\W*$")
+# Words a cue is followed by that name nobody: 'Dear Sir', 'Hello Team', 'Hi All'.
+NOT_NAMES = {"sir", "madam", "team", "all", "everyone", "everybody", "doctor", "colleague", "colleagues", "customer",
+             "patient", "friend", "friends", "folks", "there"}
 
 
 class PersonCueRecognizer(TextRecognizer):
@@ -50,13 +53,13 @@ class PersonCueRecognizer(TextRecognizer):
 def _name_end(match: re.Match, names: NameLists, lower_case_record: bool) -> int | None:
     """End of the words after the cue that read as a name; None when the first does not."""
     end = None
-    for index, word_match in enumerate(re.finditer(_WORD, match.group("value"))):
+    for word_match in re.finditer(_WORD, match.group("value")):
         word = word_match.group().rstrip(".")
-        if word.lower() in STOP_WORDS:      # 'Hello I moved', 'named in the report'
+        if word.lower() in STOP_WORDS or word.lower() in NOT_NAMES:      # 'Hello I moved', 'Dear Sir'
             break
-        if lower_case_record:
-            fits = word.islower() and (index == 0 and not names.is_common_word(word) or names.is_first_name(word)
-                                       or names.is_last_name(word) or not names.is_common_word(word) or len(word) == 1)
+        if lower_case_record:   # 'call me grace' (a listed name), 'my name is vitoria' (no dictionary word)
+            fits = word.islower() and (names.is_first_name(word) or names.is_last_name(word)
+                                       or not names.is_common_word(word) or len(word) == 1)
         else:
             fits = word[0].isupper() and (len(word) == 1 or not word.isupper())
         if not fits:

@@ -25,7 +25,7 @@ FIRST_NAME_SCORE = 0.45
 PARTICLES = {"van", "von", "der", "den", "ten", "ter", "de", "da", "di", "del", "della", "dos", "du", "le", "la",
              "bin", "ibn", "al"}
 TITLES = {"mr", "mrs", "ms", "miss", "dr", "prof", "sir", "madam"}
-_TOKEN = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*\.?")
+_TOKEN = re.compile(r"[^\W\d_]+(?:['’-](?![sS]\b)[^\W\d_]+)*\.?")  # O'Brien, Jean-Luc; not roberto's
 _SAME_LINE_GAP = re.compile(r"[ \t]{1,3}")
 _LIST_GAP = re.compile(r"\s*(?:,|\band\b|&)\s*|\s+(?:and|&)\s+")
 
@@ -78,18 +78,16 @@ class FirstNameRecognizer(TextRecognizer):
     def _surname_like(self, word: str, lower_case_record: bool) -> bool:
         if len(word) < 2 or not _written_as_name(word, lower_case_record):
             return False
-        if lower_case_record:
-            return self.names.is_last_name(word) or not self.names.is_common_word(word)
-        return not self.names.is_common_word(word) or self.names.is_last_name(word)
+        return self.names.is_last_name(word) or not self.names.is_common_word(word)
 
     def _cued(self, text: str, tokens: list[Token], index: int) -> bool:
-        """A speaker at the start of a line ('tracy: "i'm ..."'), a possessive, a title before, or another first
-        name beside it in a list."""
-        start, end, _ = tokens[index]
+        """A speaker at the start of a line ('tracy: "i'm ..."'), a possessive ('roberto's daughter'; not for words
+        that are also English words: "Bell's palsy"), a title before, or another first name beside it in a list."""
+        start, end, word = tokens[index]
         line_start = text.rfind("\n", 0, start) + 1
         if re.fullmatch(r"[\s>\"']*", text[line_start:start]) and text[end:end + 1] == ":":
             return True
-        if re.match(r"['’]s\b", text[end:end + 3]):
+        if re.match(r"['’]s\b", text[end:end + 3]) and not self.names.is_ambiguous(word.rstrip(".")):
             return True
         if index > 0 and tokens[index - 1][2].rstrip(".").lower() in TITLES:
             return True

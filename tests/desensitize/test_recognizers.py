@@ -126,6 +126,8 @@ CASES = [
     ("first_names", "en", "mika: who are you?", [("PERSON", "mika")]),                   # a speaker, lower case
     ("first_names", "en", "the patient will return in may", []),
     ("first_names", "en", "Mark the site before surgery.", []),
+    ("first_names", "en", "history of bell's palsy", []),                          # an eponym, not a person
+    ("first_names", "en", "tracy:\"i'm roberto's daughter\"", [("PERSON", "tracy"), ("PERSON", "roberto")]),
     # names after a cue only a name follows
     ("person_cue", "en", "my name is vitoria", [("PERSON", "vitoria")]),
     ("person_cue", "en", "my name is borna jerković but everyone calls me borna",
@@ -134,6 +136,8 @@ CASES = [
     ("person_cue", "en", "Hi Victor, I'm writing about my account", [("PERSON", "Victor")]),
     ("person_cue", "en", "Hello I moved last week", []),
     ("person_cue", "en", "Hi there, my son is unwell", []),
+    ("person_cue", "en", "Dear Sir, please find attached", []),
+    ("person_cue", "en", "call me maybe", []),                                     # not a name, not cued enough
     # towns and countries after a place cue, confirmed by GeoNames; capitals pass only with the list's word
     ("place_gazetteer", "en", "Ms. Margarot flew to Dordrecht on Saturday.", [("LOCATION", "Dordrecht")]),
     ("place_gazetteer", "en", "He grew up in ESPOO.", [("LOCATION", "ESPOO")]),
