@@ -1,6 +1,7 @@
 """Operators: what replaces a detected entity. Each runs through Presidio's AnonymizerEngine.
 
-- tag: typed tags, `<PERSON_1>`; the same value gets the same tag within a document.
+- tag: typed tags, `<PERSON_1>`; the same value gets the same tag within a document (a record: all the messages
+  of a chat, all the fields desensitized together).
 - mask: every character of the value becomes `*` (length kept).
 - hash: `<PERSON:3f2a...>`, an HMAC-SHA256 with a secret salt: equal values link across documents, but cannot
   be reversed or guessed by hashing candidate names without the salt.
@@ -15,7 +16,7 @@ import hashlib
 import hmac
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -39,10 +40,19 @@ class Replaced:
     end: int
 
 
+@dataclass
+class DocumentState:
+    """What one record's texts share while they are replaced: the tag numbers given so far."""
+
+    tag_numbers: dict[tuple[str, str], int] = field(default_factory=dict)
+    tag_counts: dict[str, int] = field(default_factory=dict)
+
+
 class Operator(Protocol):
     name: str
 
-    def apply(self, text: str, spans: Sequence[Span], language: str) -> tuple[str, list[Replaced]]: ...
+    def apply(self, text: str, spans: Sequence[Span], language: str, document: DocumentState | None = None
+              ) -> tuple[str, list[Replaced]]: ...
 
 
 OPERATORS: Registry[Callable[..., Operator]] = Registry("operator")
@@ -66,9 +76,10 @@ def _per_type(spans: Sequence[Span], make: Callable[[str], OperatorConfig]) -> d
 class TagOperator:
     name = "tag"
 
-    def apply(self, text: str, spans: Sequence[Span], language: str) -> tuple[str, list[Replaced]]:
-        numbers: dict[tuple[str, str], int] = {}
-        counts: dict[str, int] = {}
+    def apply(self, text: str, spans: Sequence[Span], language: str, document: DocumentState | None = None
+              ) -> tuple[str, list[Replaced]]:
+        state = document if document is not None else DocumentState()
+        numbers, counts = state.tag_numbers, state.tag_counts
 
         def tag(entity: str) -> OperatorConfig:
             def number(value: str) -> str:
@@ -90,7 +101,8 @@ class TagOperator:
 class MaskOperator:
     name = "mask"
 
-    def apply(self, text: str, spans: Sequence[Span], language: str) -> tuple[str, list[Replaced]]:
+    def apply(self, text: str, spans: Sequence[Span], language: str, document: DocumentState | None = None
+              ) -> tuple[str, list[Replaced]]:
         config = OperatorConfig("mask", {"masking_char": "*", "chars_to_mask": 10_000, "from_end": False})
         return _run(text, spans, {s.entity_type: config for s in spans})
 
@@ -105,7 +117,8 @@ class HashOperator:
     def digest(self, entity: str, value: str) -> str:
         return hmac.new(self._salt, f"{entity}\x00{value.strip()}".encode(), hashlib.sha256).hexdigest()[:16]
 
-    def apply(self, text: str, spans: Sequence[Span], language: str) -> tuple[str, list[Replaced]]:
+    def apply(self, text: str, spans: Sequence[Span], language: str, document: DocumentState | None = None
+              ) -> tuple[str, list[Replaced]]:
         def make(entity: str) -> OperatorConfig:
             return OperatorConfig("custom", {"lambda": lambda value: f"<{entity}:{self.digest(entity, value)}>"})
 
@@ -119,7 +132,8 @@ class EncryptOperator:
     def __init__(self, secret: str) -> None:
         self._key = aes_key(secret)
 
-    def apply(self, text: str, spans: Sequence[Span], language: str) -> tuple[str, list[Replaced]]:
+    def apply(self, text: str, spans: Sequence[Span], language: str, document: DocumentState | None = None
+              ) -> tuple[str, list[Replaced]]:
         config = OperatorConfig("encrypt", {"key": self._key})
         return _run(text, spans, {s.entity_type: config for s in spans})
 
@@ -170,7 +184,8 @@ class PseudonymOperator:
 
         return generate
 
-    def apply(self, text: str, spans: Sequence[Span], language: str) -> tuple[str, list[Replaced]]:
+    def apply(self, text: str, spans: Sequence[Span], language: str, document: DocumentState | None = None
+              ) -> tuple[str, list[Replaced]]:
         def make(entity: str) -> OperatorConfig:
             generate = self._generator(entity, language)
             return OperatorConfig("custom", {"lambda": lambda value: self.vault.pseudonym(entity, value.strip(),

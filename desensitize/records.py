@@ -13,7 +13,7 @@ from desensitize.config import DesensitizeConfig
 from desensitize.detector import Detector, DetectorSettings
 from desensitize.keys import load_secret
 from desensitize.lang import detect_language
-from desensitize.operators import OPERATORS, Operator
+from desensitize.operators import OPERATORS, DocumentState, Operator
 from veritune.errors import VeritunError
 from veritune.packs import load_pack
 
@@ -74,8 +74,9 @@ class RecordDesensitizer:
         outputs = [(dict(record), Counter()) for record in records]
         new_texts: dict[tuple[int, int], str] = {}
         replaced_by_record: dict[int, list[dict[str, Any]]] = {i: [] for i in range(len(records))}
+        documents = [DocumentState() for _ in records]  # one record is one document: its messages share tags
         for (i, j, text), language, unit_spans in zip(units, languages, spans, strict=True):
-            new_text, replaced = self.operator.apply(text, unit_spans, language)
+            new_text, replaced = self.operator.apply(text, unit_spans, language, documents[i])
             new_texts[(i, j)] = new_text
             counts = outputs[i][1]
             for item in replaced:

@@ -28,6 +28,20 @@ def test_tag_is_typed_and_consistent_within_a_document(spans) -> None:
                   "<PERSON_1>同意。")
 
 
+def test_the_messages_of_a_record_share_their_tags(detector) -> None:
+    """A chat is one document: the person the user named second is <PERSON_2> in the reply too, not <PERSON_1>
+    (which would teach a model to confuse two people)."""
+    from desensitize import DesensitizeConfig
+    from desensitize.records import RecordDesensitizer
+
+    record = {"messages": [{"role": "user", "content": "Maria Garcia and John Smith came in."},
+                           {"role": "assistant", "content": "John Smith should call us; Maria Garcia need not."}]}
+    desensitizer = RecordDesensitizer(DesensitizeConfig(field="messages", lang="en"), detector=detector)
+    (out, _), = desensitizer.process([record])
+    assert [m["content"] for m in out["messages"]] == ["<PERSON_1> and <PERSON_2> came in.",
+                                                       "<PERSON_2> should call us; <PERSON_1> need not."]
+
+
 def test_mask_keeps_length(spans) -> None:
     out, _ = OPERATORS.get("mask")().apply(TEXT, spans["en"], "en")
     assert len(out) == len(TEXT) and "John" not in out and "**********" in out
