@@ -12,7 +12,8 @@ class DesensitizeConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     field: str = Field(default="text", description="the field to desensitize: a string, or a list of chat messages "
-                                                   "whose `content` is desensitized")
+                                                   "whose `content` is desensitized; several fields comma-separated "
+                                                   "(prompt,chosen,rejected), replaced as one document")
     lang: Literal["auto", "en", "zh"] = Field(default="auto", description="language, or detect per record")
     domain: str | None = Field(default=None, description="a pack: its entity types, allow list and recognizers")
     operator: Literal["tag", "mask", "hash", "encrypt", "pseudonym"] = Field(default="tag")
@@ -22,3 +23,8 @@ class DesensitizeConfig(BaseModel):
     skip_bad: bool = Field(default=False, description="send bad lines to OUT.rejects.jsonl instead of failing")
     key_file: str | None = Field(default=None, description="secret for hash / encrypt / pseudonym")
     vault: str | None = Field(default=None, description="pseudonym vault (default: beside OUT)")
+
+    @property
+    def fields(self) -> list[str]:
+        """The fields named by `field`, in order."""
+        return [name.strip() for name in self.field.split(",") if name.strip()]

@@ -112,7 +112,7 @@ def _batches(source: Path, cfg: DesensitizeConfig, rejects: list[dict[str, Any]]
     reader = _read_dataset(source) if is_hf_dataset(source) else _read_lines(source)
     batch: list[dict[str, Any]] = []
     for number, record, reason in reader:
-        reason = reason or validate_record(record, cfg.field)
+        reason = reason or validate_record(record, cfg.fields)
         if reason:
             if not cfg.skip_bad:
                 raise VeritunError(f"{reason} (use --skip-bad to set bad lines aside)", path=source, line=number,
@@ -202,7 +202,7 @@ def desensitize_file(source: str | Path, output: str | Path, cfg: DesensitizeCon
                     handle.write(json.dumps(record, ensure_ascii=False) + "\n")
                     report.records += 1
                     report.entities.update(counts)
-                    report.empty += not any(text.strip() for text in texts_of(record[cfg.field]))
+                    report.empty += not any(text.strip() for name in cfg.fields for text in texts_of(record[name]))
                 progress.update(task, completed=report.records + len(rejects))
         report.seconds = time.perf_counter() - started
         report.rejects = len(rejects)

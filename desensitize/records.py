@@ -60,50 +60,55 @@ class RecordDesensitizer:
         self.operator = operator or build_operator(cfg, default_vault)
 
     def process(self, records: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], Counter]]:
-        """Desensitize `records` (validated: the field is a string or a list of messages). One spaCy pass per
-        language over the whole batch."""
-        units = [(i, j, text) for i, record in enumerate(records)
-                 for j, text in enumerate(texts_of(record[self.cfg.field]))]
-        languages = [self.cfg.lang if self.cfg.lang != "auto" else detect_language(text) for _, _, text in units]
+        """Desensitize `records` (validated: each field is a string or a list of messages). One spaCy pass per
+        language over the whole batch; the texts of one record (its fields, their messages) are one document."""
+        fields = self.cfg.fields
+        units = [(i, name, j, text) for i, record in enumerate(records) for name in fields
+                 for j, text in enumerate(texts_of(record[name]))]
+        languages = [self.cfg.lang if self.cfg.lang != "auto" else detect_language(unit[3]) for unit in units]
         spans: list[list] = [[] for _ in units]
         for language in set(languages):
             picked = [k for k, lang in enumerate(languages) if lang == language]
-            found = self.detector.analyze_batch([units[k][2] for k in picked], language, self.cfg.batch_size)
+            found = self.detector.analyze_batch([units[k][3] for k in picked], language, self.cfg.batch_size)
             for k, result in zip(picked, found, strict=True):
                 spans[k] = result
         outputs = [(dict(record), Counter()) for record in records]
-        new_texts: dict[tuple[int, int], str] = {}
+        new_texts: dict[tuple[int, str, int], str] = {}
         replaced_by_record: dict[int, list[dict[str, Any]]] = {i: [] for i in range(len(records))}
-        documents = [DocumentState() for _ in records]  # one record is one document: its messages share tags
-        for (i, j, text), language, unit_spans in zip(units, languages, spans, strict=True):
+        documents = [DocumentState() for _ in records]  # one record is one document: its texts share tags
+        for (i, name, j, text), language, unit_spans in zip(units, languages, spans, strict=True):
             new_text, replaced = self.operator.apply(text, unit_spans, language, documents[i])
-            new_texts[(i, j)] = new_text
+            new_texts[(i, name, j)] = new_text
             counts = outputs[i][1]
             for item in replaced:
                 counts[(item.entity_type, language)] += 1
                 entry = asdict(item)
-                if not isinstance(records[i][self.cfg.field], str):
+                if len(fields) > 1:
+                    entry["field"] = name
+                if not isinstance(records[i][name], str):
                     entry["message"] = j
                 replaced_by_record[i].append(entry)
         for i, (record, _) in enumerate(outputs):
-            original = records[i][self.cfg.field]
-            if isinstance(original, str):
-                record[self.cfg.field] = new_texts[(i, 0)]
-            else:
-                record[self.cfg.field] = [{**m, "content": new_texts[(i, j)]} for j, m in enumerate(original)]
+            for name in fields:
+                original = records[i][name]
+                if isinstance(original, str):
+                    record[name] = new_texts[(i, name, 0)]
+                else:
+                    record[name] = [{**m, "content": new_texts[(i, name, j)]} for j, m in enumerate(original)]
             record[SPANS_FIELD] = replaced_by_record[i]
         return outputs
 
 
-def validate_record(record: Any, field: str) -> str | None:
+def validate_record(record: Any, fields: str | Sequence[str]) -> str | None:
     """Why a parsed line cannot be desensitized, or None. The reason never quotes the record's content."""
     if not isinstance(record, dict):
         return "line is not a JSON object"
-    if field not in record:
-        return f"missing field '{field}'"
-    value = record[field]
-    if isinstance(value, str):
-        return None
-    if isinstance(value, list) and all(isinstance(m, dict) and isinstance(m.get("content"), str) for m in value):
-        return None
-    return f"field '{field}' must be a string or a list of messages with string 'content'"
+    for field in [fields] if isinstance(fields, str) else fields:
+        if field not in record:
+            return f"missing field '{field}'"
+        value = record[field]
+        if isinstance(value, list) and all(isinstance(m, dict) and isinstance(m.get("content"), str) for m in value):
+            continue
+        if not isinstance(value, str):
+            return f"field '{field}' must be a string or a list of messages with string 'content'"
+    return None

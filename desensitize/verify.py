@@ -46,6 +46,7 @@ class Leak:
     start: int
     end: int
     message: int | None = None
+    field: str | None = None    # when several fields were desensitized together
 
 
 @dataclass
@@ -95,17 +96,20 @@ def verify_file(path: str | Path, detector: Detector | None = None, field_name: 
         allow = detector_settings(DesensitizeConfig(domain=domain)).allow_list if domain else ()
         detector = strict_detector(allow)
     report = VerifyReport(path=path)
+    fields = [name.strip() for name in field_name.split(",") if name.strip()]
     for number, record in iter_jsonl(path):
         report.records += 1
-        if field_name not in record:
-            raise VeritunError(f"missing field '{field_name}'", path=path, line=number, field=field_name)
-        value = record[field_name]
         spans = record.get(SPANS_FIELD, [])
-        for index, text in enumerate(texts_of(value)):
-            own = [s for s in spans if s.get("message", 0) == index]
-            for entity, start, end in scan_text(_blank(text, own), detector):
-                if any(start < s["end"] and end > s["start"] for s in own):
-                    report.adjacent += 1
-                    continue
-                report.leaks.append(Leak(number, entity, start, end, None if isinstance(value, str) else index))
+        for name in fields:
+            if name not in record:
+                raise VeritunError(f"missing field '{name}'", path=path, line=number, field=name)
+            value = record[name]
+            for index, text in enumerate(texts_of(value)):
+                own = [s for s in spans if s.get("message", 0) == index and s.get("field", fields[0]) == name]
+                for entity, start, end in scan_text(_blank(text, own), detector):
+                    if any(start < s["end"] and end > s["start"] for s in own):
+                        report.adjacent += 1
+                        continue
+                    report.leaks.append(Leak(number, entity, start, end, None if isinstance(value, str) else index,
+                                             name if len(fields) > 1 else None))
     return report

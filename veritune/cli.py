@@ -128,7 +128,8 @@ def packs_raw(
 def desensitize_run(
     source: Path = typer.Argument(..., help="input JSONL (one object a line) or a saved HF dataset folder"),
     out: Path = typer.Option(..., "--out", help="output JSONL (or a folder: a saved HF dataset)"),
-    field: str = typer.Option("text", "--field", help="field to desensitize (string or chat messages)"),
+    field: str = typer.Option("text", "--field", help="field(s) to desensitize (strings or chat messages); several "
+                              "comma-separated, e.g. prompt,chosen,rejected"),
     lang: str = typer.Option("auto", "--lang", help="auto, en or zh"),
     domain: str | None = typer.Option(None, "--domain", help="pack: entity types, allow list, recognizers"),
     operator: str = typer.Option("tag", "--operator", help="tag, mask, hash, encrypt or pseudonym"),
@@ -175,7 +176,9 @@ def desensitize_verify(
         table.add_row(entity, str(count))
     STDOUT.print(table)
     for leak in report.leaks[:20]:
-        STDOUT.print(f"  line {leak.line}: {leak.entity_type} at {leak.start}-{leak.end}")
+        where = "".join(f" {label} {value}" for label, value in (("field", leak.field), ("message", leak.message))
+                        if value is not None)
+        STDOUT.print(f"  line {leak.line}{where}: {leak.entity_type} at {leak.start}-{leak.end}")
     raise VeritunError(f"{len(report.leaks)} possible leaks in {report.records} records", path=output)
 
 

@@ -174,3 +174,29 @@ def test_cli_bad_options_are_one_line(tmp_path: Path, args: list[str], message: 
     result = run_cli("desensitize", str(raw), "--out", str(tmp_path / "clean.jsonl"), *args)
     assert result.returncode == 2 and re.search(message, result.stderr), result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "clean.jsonl").exists()
+
+
+def test_several_fields_are_one_document(tmp_path: Path) -> None:
+    """Preference data: prompt, chosen and rejected are desensitized together, share tags, and verify clean."""
+    rows = [{"id": "p1",
+             "prompt": [{"role": "user", "content": "Maria Garcia and John Smith called from (415) 555-0132."}],
+             "chosen": [{"role": "assistant", "content": "John Smith should call back."}],
+             "rejected": "Maria Garcia should not."}]
+    source = write_jsonl(tmp_path / "pairs.jsonl", rows)
+    cfg = DesensitizeConfig(field="prompt,chosen,rejected", lang="en")
+    desensitize_file(source, tmp_path / "clean.jsonl", cfg, show_progress=False)
+    (out,) = read(tmp_path / "clean.jsonl")
+    assert out["prompt"][0]["content"] == "<PERSON_1> and <PERSON_2> called from <PHONE_NUMBER_1>."
+    assert out["chosen"][0]["content"] == "<PERSON_2> should call back."
+    assert out["rejected"] == "<PERSON_1> should not."
+    assert {span["field"] for span in out["desensitized_spans"]} == {"prompt", "chosen", "rejected"}
+    assert verify_file(tmp_path / "clean.jsonl").clean                      # fields read from the manifest
+    missing = write_jsonl(tmp_path / "missing.jsonl", [{"prompt": "hi", "chosen": "a"}])
+    with pytest.raises(VeritunError, match="missing field 'rejected'"):
+        desensitize_file(missing, tmp_path / "m.jsonl", cfg, show_progress=False)
+
+
+def test_verify_names_the_field_of_a_leak(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "pairs.jsonl", [{"prompt": "fine", "chosen": "ok", "rejected": "Call John Smith."}])
+    report = verify_file(path, field_name="prompt,chosen,rejected")
+    assert [(leak.field, leak.entity_type) for leak in report.leaks] == [("rejected", "PERSON")]
