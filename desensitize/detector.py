@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -58,6 +59,14 @@ def recognizer_versions(settings: DetectorSettings) -> dict[str, str]:
     return {spec.name: f"{spec.version} (presidio {presidio})" for spec in _specs(settings)}
 
 
+def _term_pattern(terms: Sequence[str]) -> re.Pattern | None:
+    """One case-insensitive pattern for the multi-word (or hyphenated) allowed terms, longest first."""
+    phrases = sorted({t for t in terms if re.search(r"[\s-]", t.strip())}, key=len, reverse=True)
+    if not phrases:
+        return None
+    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(p.strip()) for p in phrases) + r")(?!\w)", re.IGNORECASE)
+
+
 class Detector:
     """Finds PII/PHI spans. Build one per process: loading spaCy takes seconds, analysing a record milliseconds."""
 
@@ -72,6 +81,7 @@ class Detector:
                                      supported_languages=list(LANGUAGES),
                                      default_score_threshold=self.settings.threshold)
         self._entities = {lang: self._entities_for(lang) for lang in LANGUAGES}
+        self._allowed_terms = _term_pattern(self.settings.allow_list)
 
     def _entities_for(self, language: str) -> list[str]:
         known = {e for spec in self.recognizer_specs if language in spec.languages for e in spec.entities}
@@ -102,8 +112,17 @@ class Detector:
         """A word of the English model's vocabulary (it has a vector in lower case)."""
         return self.engine.nlp_engine.nlp["en"].vocab.has_vector(word.lower())
 
+    def _inside_allowed_terms(self, text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
+        """Presidio drops a result equal to an allowed term; a result inside one ('Atopic' of 'Atopic eczema',
+        'Pre' of 'Pre-eclampsia') is no PII either."""
+        if self._allowed_terms is None:
+            return results
+        terms = [(m.start(), m.end()) for m in self._allowed_terms.finditer(text)]
+        return [r for r in results if not any(start <= r.start and r.end <= end for start, end in terms)]
+
     def _to_spans(self, text: str, results: list[RecognizerResult], language: str) -> list[Span]:
         common = self._is_common_word if language == "en" else None
+        results = self._inside_allowed_terms(text, results)
         kept = resolve_overlaps(apply_rules(text, results, is_common_word=common))
         kept = resolve_overlaps(absorb_address_numbers(text, propagate_mentions(text, kept)))
         if language == "en":

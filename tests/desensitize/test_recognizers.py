@@ -185,6 +185,8 @@ def test_every_registered_recognizer_has_a_table() -> None:
         "PT to follow up with GU clinic. ABG 7.34/50/95/28/0 today. Started lasix, foley placed.",
         "BP 150/95, HR 102, SpO2 94% RA. CXR and CBC ordered. NPO, IV fluids.",
         "Wells score is high; consider Cushing syndrome.",
+        "Fever is a red flag in Atopic eczema; seizures are a red flag in Pre-eclampsia.",   # inside KB titles
+        "Give anti-D when Rh negative. What is Insulin glargine used for?",
     ],
 )
 def test_clinical_text_without_pii_stays_untouched(text: str) -> None:
