@@ -39,10 +39,23 @@ class LoraSettings(_Strict):
         return self
 
 
+PREFERENCE_FIELDS = "prompt,chosen,rejected"
+
+
 class DataSettings(_Strict):
     path: str = Field(description="JSONL (or saved HF dataset) that passed `veritune desensitize`")
-    field: str = Field(default="messages", description="'messages' (sft) or a text field (pt)")
+    field: str = Field(default="messages", description="'messages' (sft), a text field (pt), or "
+                                                       f"'{PREFERENCE_FIELDS}' (dpo; the default there)")
     allow_raw: bool = Field(default=False, description="train on data without a desensitization manifest")
+
+
+class DpoSettings(_Strict):
+    """Direct preference optimisation (TRL's DPOTrainer). With LoRA the reference model is the base with the
+    adapter switched off, so no second copy of the weights is loaded."""
+
+    beta: float = Field(default=0.1, gt=0, description="strength of the pull towards the reference model")
+    loss_type: Literal["sigmoid", "ipo", "hinge"] = Field(default="sigmoid", description="sigmoid: the DPO paper; "
+                                                          "ipo: identity preference optimisation; hinge: SLiC")
 
 
 class TrainSettings(_Strict):
@@ -75,12 +88,25 @@ class CostSettings(_Strict):
 
 class Recipe(_Strict):
     model: str = Field(description="a local folder (veritune base build) or any Hugging Face causal-LM name")
-    stage: Literal["pt", "sft"] = Field(description="pt: domain-adaptive pretraining on text; sft: chat data")
+    stage: Literal["pt", "sft", "dpo"] = Field(description="pt: domain-adaptive pretraining on text; sft: chat "
+                                               "data; dpo: preference pairs (prompt, chosen, rejected)")
     method: Literal["lora", "qlora", "full"] = Field(default="lora", description="lora: bf16/fp32 base + LoRA; "
                                                      "qlora: base stored in NF4 (experts, projections, embeddings) "
                                                      "+ LoRA; full: every weight trains")
     data: DataSettings
     lora: LoraSettings = Field(default_factory=LoraSettings)
     train: TrainSettings = Field(default_factory=TrainSettings)
+    dpo: DpoSettings = Field(default_factory=DpoSettings, description="used when stage is dpo")
     cost: CostSettings = Field(default_factory=CostSettings)
     output_dir: str = Field(description="the run folder")
+
+    @model_validator(mode="after")
+    def _dpo_reads_preference_fields(self) -> Recipe:
+        if self.stage == "dpo":
+            if "field" not in self.data.model_fields_set:
+                self.data.field = PREFERENCE_FIELDS
+            elif self.data.field.replace(" ", "") != PREFERENCE_FIELDS:
+                raise ValueError(f"stage dpo reads data.field '{PREFERENCE_FIELDS}' (got '{self.data.field}')")
+        elif "," in self.data.field:
+            raise ValueError(f"stage {self.stage} reads one data.field (got '{self.data.field}')")
+        return self

@@ -1,4 +1,5 @@
-"""`veritune finetune RECIPE.yaml`: one recipe, setup -> train -> save, on TRL's SFTTrainer and PEFT.
+"""`veritune finetune RECIPE.yaml`: one recipe, setup -> train -> save, on TRL's SFTTrainer (pt, sft) or
+DPOTrainer (dpo) and PEFT.
 
 The run folder is written in place so that checkpoints survive a crash (resume continues from the latest);
 the adapter is written atomically and the manifest last: a folder without a manifest is not finished.
@@ -68,19 +69,33 @@ def load_data(recipe: Recipe, recipe_path: str):  # noqa: ANN201 - datasets type
         raise VeritunError("dataset is empty", path=path)
     dataset = load_from_disk(str(path)) if path.is_dir() else load_dataset("json", data_files=str(path),
                                                                            split="train")
-    if recipe.data.field not in dataset.column_names:
-        raise VeritunError(f"dataset has no field '{recipe.data.field}'", path=path, field="data.field")
+    columns = [name.strip() for name in recipe.data.field.split(",")]
+    for column in columns:
+        if column not in dataset.column_names:
+            raise VeritunError(f"dataset has no field '{column}'", path=path, field="data.field")
     if len(dataset) == 0:
         raise VeritunError("dataset is empty", path=path)
+    if recipe.stage == "dpo":
+        return dataset.select_columns(columns)
     target = "messages" if recipe.stage == "sft" else "text"
     dataset = dataset.select_columns([recipe.data.field])
     return dataset.rename_column(recipe.data.field, target) if recipe.data.field != target else dataset
 
 
+def _probe_text(tokenizer, row: dict) -> str:  # noqa: ANN001
+    if "messages" in row:
+        return tokenizer.apply_chat_template(row["messages"], tokenize=False)
+    if "prompt" in row:  # a preference pair: the prompt and its chosen answer
+        prompt, chosen = row["prompt"], row["chosen"]
+        if isinstance(prompt, str):
+            return prompt + chosen
+        return tokenizer.apply_chat_template(prompt + chosen, tokenize=False)
+    return row["text"]
+
+
 def _probe(tokenizer, dataset, size: int = 8, length: int = 128) -> torch.Tensor:  # noqa: ANN001
     rows = [dataset[i] for i in range(min(size, len(dataset)))]
-    texts = [tokenizer.apply_chat_template(r["messages"], tokenize=False) if "messages" in r else r["text"]
-             for r in rows]
+    texts = [_probe_text(tokenizer, row) for row in rows]
     encoded = tokenizer(texts, truncation=True, max_length=length, padding="max_length", return_tensors="pt")
     return encoded["input_ids"]
 
@@ -88,7 +103,6 @@ def _probe(tokenizer, dataset, size: int = 8, length: int = 128) -> torch.Tensor
 def run_recipe(recipe: Recipe, recipe_path: str = "recipe", resume: bool = True,
                callbacks: list | None = None) -> Path:
     from peft import get_peft_model
-    from trl import SFTConfig, SFTTrainer
 
     started = time.perf_counter()
     out = Path(recipe.output_dir)
@@ -114,22 +128,8 @@ def run_recipe(recipe: Recipe, recipe_path: str = "recipe", resume: bool = True,
                      quantized.bytes_bf16 / 2**20, quantized.bytes_after / 2**20)
         groups = check_reach(model, requested)
         log.info("trainable parameters per group: %s", groups)
-    gpu = torch.cuda.is_available()
-    args = SFTConfig(
-        output_dir=str(out / "checkpoints"), max_steps=recipe.train.max_steps, num_train_epochs=recipe.train.epochs,
-        per_device_train_batch_size=recipe.train.batch_size, gradient_accumulation_steps=recipe.train.grad_accum,
-        learning_rate=recipe.train.learning_rate, lr_scheduler_type="cosine", warmup_steps=recipe.train.warmup_ratio,
-        logging_steps=recipe.train.logging_steps, save_steps=recipe.train.save_steps, save_total_limit=2,
-        seed=recipe.train.seed, data_seed=recipe.train.seed, report_to=["tensorboard"],
-        bf16=_bf16(recipe), use_cpu=not gpu,
-        gradient_checkpointing=recipe.train.gradient_checkpointing, max_length=recipe.train.seq_len,
-        packing=recipe.train.packing, padding_free=recipe.train.packing,
-        assistant_only_loss=recipe.stage == "sft", dataset_text_field="text",
-        router_aux_loss_coef=recipe.train.router_aux_loss_coef, dataloader_num_workers=0, disable_tqdm=False,
-    )
     os.environ["TENSORBOARD_LOGGING_DIR"] = str(out / "tensorboard")  # transformers 5 reads it from here
-    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                         callbacks=callbacks)
+    trainer = _trainer(recipe, out, model, tokenizer, dataset, callbacks)
     checkpoint = _latest_checkpoint(out / "checkpoints") if resume else None
     if checkpoint:
         log.info("resuming from %s", checkpoint.name)
@@ -141,6 +141,37 @@ def run_recipe(recipe: Recipe, recipe_path: str = "recipe", resume: bool = True,
         "ratio_to_bf16": round(quantized.ratio_to_bf16, 4)}
     return _save(recipe, recipe_path, trainer, out, result, {"groups": groups, "counts": counts, "storage": storage},
                  load_before, load_after, started)
+
+
+def _common_args(recipe: Recipe, out: Path) -> dict[str, Any]:
+    """TrainingArguments shared by the SFT and DPO configs, from the recipe's `train` section."""
+    train = recipe.train
+    return dict(
+        output_dir=str(out / "checkpoints"), max_steps=train.max_steps, num_train_epochs=train.epochs,
+        per_device_train_batch_size=train.batch_size, gradient_accumulation_steps=train.grad_accum,
+        learning_rate=train.learning_rate, lr_scheduler_type="cosine", warmup_steps=train.warmup_ratio,
+        logging_steps=train.logging_steps, save_steps=train.save_steps, save_total_limit=2,
+        seed=train.seed, data_seed=train.seed, report_to=["tensorboard"], bf16=_bf16(recipe),
+        use_cpu=not torch.cuda.is_available(), gradient_checkpointing=train.gradient_checkpointing,
+        max_length=train.seq_len, router_aux_loss_coef=train.router_aux_loss_coef, dataloader_num_workers=0,
+        disable_tqdm=False,
+    )
+
+
+def _trainer(recipe: Recipe, out: Path, model, tokenizer, dataset, callbacks: list | None):  # noqa: ANN001, ANN202
+    if recipe.stage == "dpo":
+        from trl import DPOConfig, DPOTrainer
+
+        # No packing for pairs: chosen and rejected must stay whole to be compared. With LoRA, ref_model=None
+        # makes TRL score the reference with the adapter disabled.
+        args = DPOConfig(**_common_args(recipe, out), beta=recipe.dpo.beta, loss_type=[recipe.dpo.loss_type])
+        return DPOTrainer(model=model, ref_model=None, args=args, train_dataset=dataset, processing_class=tokenizer,
+                          callbacks=callbacks)
+    from trl import SFTConfig, SFTTrainer
+
+    args = SFTConfig(**_common_args(recipe, out), packing=recipe.train.packing, padding_free=recipe.train.packing,
+                     assistant_only_loss=recipe.stage == "sft", dataset_text_field="text")
+    return SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks)
 
 
 def _mark_moe_leaves_for_zero3(model: torch.nn.Module) -> None:
@@ -207,6 +238,7 @@ def _summary(recipe: Recipe, trainer, result, facts: dict[str, Any], started: fl
         "tokens_per_second": round(tokens / max(result.metrics.get("train_runtime", seconds), 1e-9), 1),
         "first_loss": losses[0] if losses else None, "final_loss": losses[-1] if losses else None,
         "final_aux_loss": aux[-1] if aux else None, "peak_memory_bytes": int(peak),
+        "preference": _preference(trainer.state.log_history) if recipe.stage == "dpo" else None,
         "parameters": {"total": total, "active_per_token": active,
                        "trainable": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
                        "trainable_by_group": facts["groups"]},
@@ -217,6 +249,14 @@ def _summary(recipe: Recipe, trainer, result, facts: dict[str, Any], started: fl
         "gpu_hour_price": recipe.cost.gpu_hour_price, "torch_threads": torch.get_num_threads(),
         "epochs": round(trainer.state.epoch or 0, 3) if not math.isnan(trainer.state.epoch or 0) else None,
     }
+
+
+def _preference(history: list[dict[str, Any]]) -> dict[str, Any]:
+    """DPO's last logged reward accuracy (share of pairs where chosen outscores rejected) and margin."""
+    logged = [h for h in history if "rewards/margins" in h]
+    last = logged[-1] if logged else {}
+    return {"reward_accuracy": last.get("rewards/accuracies"), "reward_margin": last.get("rewards/margins"),
+            "first_reward_margin": logged[0]["rewards/margins"] if logged else None}
 
 
 def _distributed(trainer) -> dict[str, Any]:  # noqa: ANN001

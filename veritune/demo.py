@@ -33,6 +33,8 @@ def desensitize_pack(pack, root: Path) -> dict[str, Path]:
     clean = root / pack.name / "clean"
     jobs = {"raw": (raw, "text"), "kb": (pack.knowledge_base, "text")}
     jobs.update({f"sft_{name}": (path, "messages") for name, path in pack.sft_files().items()})
+    jobs.update({f"preferences_{name}": (path, "prompt,chosen,rejected")
+                 for name, path in pack.preference_files().items()})
     outputs = {}
     for name, (source, field) in jobs.items():
         target = clean / f"{name}.jsonl"

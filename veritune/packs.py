@@ -31,6 +31,8 @@ class PackSpec(BaseModel):
     raw_templates: str = Field(description="YAML templates for the seeded synthetic raw-record generator")
     raw_records: int = Field(default=200, ge=1, description="how many raw records the demo generates")
     sft: dict[str, str] = Field(description="SFT files in `messages` format, by name")
+    preferences: dict[str, str] = Field(default_factory=dict, description="preference files for DPO, by name: "
+                                        "`prompt` (user messages), `chosen` and `rejected` (assistant messages)")
     eval_sets: dict[str, str] = Field(description="held-out eval files, by name")
     dev_sets: dict[str, str] = Field(default_factory=dict, description="tuning files (from SFT entries), by name")
     entities: list[str] = Field(min_length=1, description="entity types to desensitize in this domain")
@@ -58,6 +60,9 @@ class Pack:
 
     def sft_files(self) -> dict[str, Path]:
         return {name: self.path(rel) for name, rel in self.spec.sft.items()}
+
+    def preference_files(self) -> dict[str, Path]:
+        return {name: self.path(rel) for name, rel in self.spec.preferences.items()}
 
     def eval_files(self) -> dict[str, Path]:
         return {name: self.path(rel) for name, rel in self.spec.eval_sets.items()}
@@ -94,6 +99,7 @@ def _check_files(spec: PackSpec, root: Path, pack_file: Path) -> None:
         ("allow_list", spec.allow_list),
     ]
     named += [(f"sft.{k}", v) for k, v in spec.sft.items()]
+    named += [(f"preferences.{k}", v) for k, v in spec.preferences.items()]
     named += [(f"eval_sets.{k}", v) for k, v in spec.eval_sets.items()]
     named += [(f"dev_sets.{k}", v) for k, v in spec.dev_sets.items()]
     named += [(f"recipes.{k}", v) for k, v in spec.recipes.items()]

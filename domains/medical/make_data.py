@@ -8,6 +8,7 @@ no SFT example, so the eval can show what retrieval adds on evidence the model n
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 import yaml
@@ -161,6 +162,29 @@ def sft_rows(entries: list[dict], rng: random.Random) -> list[dict]:
     return [{"id": r["id"], "task": r["task"], "messages": r["messages"]} for r in rows]
 
 
+def preference_rows(entries: list[dict], rng: random.Random) -> list[dict]:
+    """DPO pairs on the grounded-QA prompts: the chosen answer takes the asked condition's evidence and cites it;
+    the rejected one answers from a distractor passage in the same evidence block (fluent, cited, and wrong)."""
+    rows = []
+    for entry in (e for e in entries if not e["held_out"] and e["doc_type"] == "condition"):
+        lang = entry["lang"]
+        for field in ("red_flags", "tests", "management"):
+            prompt, chosen = rag_example(entry, field, SFT_QUESTIONS, entries, rng)
+            passages = re.findall(r"^\[(\d+)\] \(([^)]+)\)", prompt, re.MULTILINE)   # [(n, document id)]
+            by_id = {e["id"]: e for e in entries}
+            wrong = [(int(n), by_id[doc_id]) for n, doc_id in passages
+                     if doc_id != entry["id"] and field in by_id[doc_id]["fields"]]
+            if not wrong:  # both distractors are drugs: no condition passage to answer wrongly from
+                continue
+            number, other = wrong[0]
+            colon, end = ("：", "。") if lang == "zh" else (": ", ".")
+            rejected = f"{FIELD_LABELS[lang][field]}{colon}{other['fields'][field]} [{number}]{end}"
+            rows.append({"id": f"med-pref-{len(rows):05d}", "prompt": [{"role": "user", "content": prompt}],
+                         "chosen": [{"role": "assistant", "content": chosen}],
+                         "rejected": [{"role": "assistant", "content": rejected}]})
+    return rows
+
+
 def eval_sets(entries: list[dict], rng: random.Random) -> dict[str, list[dict]]:
     triage, qa, redflag = [], [], []
     for entry in entries:
@@ -213,6 +237,8 @@ def main(out: Path = HERE) -> None:
     for name, rows in eval_sets(entries, rng).items():
         write_jsonl(out / f"eval/{name}.jsonl", rows)
     write_jsonl(out / "dev/retrieval.jsonl", retrieval_dev(entries))
+    # its own random stream, so that adding pairs left the other files as they were
+    write_jsonl(out / "sft/preferences.jsonl", preference_rows(entries, random.Random(SEED + 1)))
 
 
 if __name__ == "__main__":

@@ -46,6 +46,8 @@ def test_eval_sets_are_kept_apart_from_sft(name: str) -> None:
     pack = load_pack(name)
     sft_text = "\n".join(m["content"] for f in pack.sft_files().values() for r in read_jsonl(f)
                          for m in r["messages"])
+    sft_text += "\n".join(m["content"] for f in pack.preference_files().values() for r in read_jsonl(f)
+                          for part in ("prompt", "chosen", "rejected") for m in r[part])
     for eval_name, path in pack.eval_files().items():
         for row in read_jsonl(path):
             item = row.get("question") or row.get("document")
@@ -69,6 +71,16 @@ def test_sft_is_in_messages_format_and_cites_evidence() -> None:
         with_findings = [a for a in answers if a not in clean]
         cited = [a for a in with_findings if re.search(r"(MED|FIN)-[A-Z]*-?\d{3}-(EN|ZH)|\[\d+\]", a)]
         assert len(cited) == len(with_findings), set(with_findings) - set(cited)
+
+
+def test_preference_pairs_differ_only_in_the_answer() -> None:
+    """DPO pairs: a user prompt, one assistant answer each; the chosen cites the asked condition's passage."""
+    rows = read_jsonl(load_pack("medical").preference_files()["train"])
+    assert len(rows) >= 200
+    for row in rows:
+        assert [m["role"] for m in row["prompt"]] == ["user"], row["id"]
+        chosen, rejected = row["chosen"][0]["content"], row["rejected"][0]["content"]
+        assert chosen != rejected and re.search(r"\[\d\]", chosen) and re.search(r"\[\d\]", rejected), row["id"]
 
 
 def _copy_pack(tmp_path: Path, name: str = "legal") -> Path:

@@ -357,3 +357,35 @@ def test_qlora_stores_experts_in_4_bit_and_still_trains_their_lora(tiny_base: Pa
 
     report = merge_run(out, tmp_path / "merged")   # QLoRA adapters merge into the full-precision base, verified
     assert (tmp_path / "merged" / "model.safetensors").is_file() and report
+
+
+def test_dpo_on_desensitized_preference_pairs(tiny_base: Path, tmp_path: Path) -> None:
+    """The pack's pairs pass the desensitizer as one document per pair, then the shipped DPO recipe trains LoRA
+    on the experts against the adapter-free reference and writes a normal run folder."""
+    from finetune.train import run_recipe
+
+    rows = read_jsonl(DOMAINS / "medical/sft/preferences.jsonl")[:8]
+    raw = tmp_path / "pairs_raw.jsonl"
+    raw.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    desensitize_file(raw, tmp_path / "pairs.jsonl", DesensitizeConfig(field="prompt,chosen,rejected"),
+                     show_progress=False)
+    loaded = load_config(Recipe, DOMAINS / "medical/recipes/tiny_dpo.yaml", [
+        f"model={tiny_base}", f"data.path={tmp_path / 'pairs.jsonl'}", "train.max_steps=2", "train.batch_size=2",
+        "train.seq_len=256", "train.logging_steps=1", f"output_dir={tmp_path / 'run'}"])
+    assert loaded.stage == "dpo" and loaded.data.field == "prompt,chosen,rejected"
+    out = run_recipe(loaded)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 2 and summary["parameters"]["trainable_by_group"]["experts"] > 0
+    assert summary["final_loss"] is not None and summary["preference"]["reward_margin"] is not None
+    history = json.loads((out / "log_history.json").read_text())
+    assert any("rewards/accuracies" in h for h in history)
+    assert (out / "adapter/adapter_model.safetensors").is_file() and (out / "manifest.json").is_file()
+
+
+def test_dpo_recipe_checks_its_fields() -> None:
+    base = {"model": "m", "data": {"path": "d"}, "output_dir": "o"}
+    assert Recipe.model_validate({**base, "stage": "dpo"}).data.field == "prompt,chosen,rejected"
+    with pytest.raises(ValueError, match="stage dpo reads data.field"):
+        Recipe.model_validate({**base, "stage": "dpo", "data": {"path": "d", "field": "messages"}})
+    with pytest.raises(ValueError, match="stage sft reads one data.field"):
+        Recipe.model_validate({**base, "stage": "sft", "data": {"path": "d", "field": "prompt,chosen,rejected"}})
