@@ -200,3 +200,16 @@ def test_verify_names_the_field_of_a_leak(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "pairs.jsonl", [{"prompt": "fine", "chosen": "ok", "rejected": "Call John Smith."}])
     report = verify_file(path, field_name="prompt,chosen,rejected")
     assert [(leak.field, leak.entity_type) for leak in report.leaks] == [("rejected", "PERSON")]
+
+
+def test_cli_desensitizes_preference_pairs_and_verifies_them(tmp_path: Path) -> None:
+    """The README's commands for DPO data: several fields in one run, then the strict rescan reads them all."""
+    source = write_jsonl(tmp_path / "pairs.jsonl", [{"prompt": "Patient John Smith asks about 12 High Street.",
+                                                     "chosen": "John Smith can park there.", "rejected": "No."}])
+    done = run_cli("desensitize", str(source), "--out", str(tmp_path / "clean.jsonl"), "--field",
+                   "prompt,chosen,rejected", "--lang", "en")
+    assert done.returncode == 0, done.stderr
+    (row,) = read(tmp_path / "clean.jsonl")
+    assert row["chosen"] == "<PERSON_1> can park there." and "John" not in json.dumps(row)
+    checked = run_cli("desensitize", "verify", str(tmp_path / "clean.jsonl"))
+    assert checked.returncode == 0 and "clean" in checked.stdout

@@ -365,21 +365,39 @@ def test_dpo_on_desensitized_preference_pairs(tiny_base: Path, tmp_path: Path) -
     from finetune.train import run_recipe
 
     rows = read_jsonl(DOMAINS / "medical/sft/preferences.jsonl")[:8]
-    raw = tmp_path / "pairs_raw.jsonl"
-    raw.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    desensitize_file(raw, tmp_path / "pairs.jsonl", DesensitizeConfig(field="prompt,chosen,rejected"),
-                     show_progress=False)
+    pairs = _desensitized_pairs(rows, tmp_path)
     loaded = load_config(Recipe, DOMAINS / "medical/recipes/tiny_dpo.yaml", [
-        f"model={tiny_base}", f"data.path={tmp_path / 'pairs.jsonl'}", "train.max_steps=2", "train.batch_size=2",
+        f"model={tiny_base}", f"data.path={pairs}", "train.max_steps=2", "train.batch_size=2",
         "train.seq_len=256", "train.logging_steps=1", f"output_dir={tmp_path / 'run'}"])
     assert loaded.stage == "dpo" and loaded.data.field == "prompt,chosen,rejected"
     out = run_recipe(loaded)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == 2 and summary["parameters"]["trainable_by_group"]["experts"] > 0
     assert summary["final_loss"] is not None and summary["preference"]["reward_margin"] is not None
-    history = json.loads((out / "log_history.json").read_text())
-    assert any("rewards/accuracies" in h for h in history)
     assert (out / "adapter/adapter_model.safetensors").is_file() and (out / "manifest.json").is_file()
+
+
+def test_dpo_learns_a_preference_it_can_see(tiny_base: Path, tmp_path: Path) -> None:
+    """Not a silent no-op: with an evident preference (a cited answer over 'I am not sure.') the reward margin
+    grows and the chosen answer wins on most pairs within a few steps."""
+    from finetune.train import run_recipe
+
+    rows = read_jsonl(DOMAINS / "medical/sft/preferences.jsonl")[:16]
+    easy = [{**row, "rejected": [{"role": "assistant", "content": "I am not sure."}]} for row in rows]
+    loaded = load_config(Recipe, DOMAINS / "medical/recipes/tiny_dpo.yaml", [
+        f"model={tiny_base}", f"data.path={_desensitized_pairs(easy, tmp_path)}", "train.max_steps=12",
+        "train.batch_size=4", "train.seq_len=256", "train.logging_steps=4", "train.learning_rate=2e-3",
+        f"output_dir={tmp_path / 'run'}"])
+    summary = json.loads((run_recipe(loaded) / "summary.json").read_text())["preference"]
+    assert summary["reward_margin"] > summary["first_reward_margin"] and summary["reward_accuracy"] >= 0.75
+
+
+def _desensitized_pairs(rows: list[dict], folder: Path) -> Path:
+    raw = folder / "pairs_raw.jsonl"
+    raw.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    desensitize_file(raw, folder / "pairs.jsonl", DesensitizeConfig(field="prompt,chosen,rejected"),
+                     show_progress=False)
+    return folder / "pairs.jsonl"
 
 
 def test_dpo_recipe_checks_its_fields() -> None:
