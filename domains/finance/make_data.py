@@ -132,6 +132,28 @@ def sft_rows(entries: list[dict], fillers: dict[str, list[str]], rng: random.Ran
     return [{"id": f"fin-sft-{i:05d}", **row} for i, row in enumerate(rows)]
 
 
+def preference_rows(entries: list[dict], fillers: dict[str, list[str]], rng: random.Random) -> list[dict]:
+    """DPO pairs on rule-grounded checks of a document that breaches one rule. Chosen: the right finding, citing
+    the rule. Rejected, in turn: the breach missed ("no findings", the costly error) or pinned on another rule
+    shown in the same block."""
+    rows = []
+    for lang in LANGS:
+        train_rules = [e for e in entries if e["lang"] == lang and not e["held_out"]]
+        train_fillers = fillers[lang][:-EVAL_ONLY_FILLERS]
+        for index, rule in enumerate(train_rules):
+            prompt, chosen, shown = check_example([rule], train_rules, train_fillers, rng, lang, with_rules=True)
+            refs = {r["id"]: n for n, r in enumerate(shown, start=1)}
+            if index % 2 == 0:
+                rejected = findings_answer([], lang)
+            else:
+                wrong = next(r for r in shown if r is not rule)
+                rejected = findings_answer([{**wrong, "breach": rule["breach"]}], lang, refs)
+            rows.append({"id": f"fin-pref-{len(rows):05d}", "prompt": [{"role": "user", "content": prompt}],
+                         "chosen": [{"role": "assistant", "content": chosen}],
+                         "rejected": [{"role": "assistant", "content": rejected}]})
+    return rows
+
+
 def eval_sets(entries: list[dict], fillers: dict[str, list[str]], rng: random.Random) -> dict[str, list[dict]]:
     compliance, rule_qa = [], []
     for lang in LANGS:
@@ -171,6 +193,8 @@ def main(out: Path = HERE) -> None:
     for name, rows in eval_sets(entries, fillers, rng).items():
         write_jsonl(out / f"eval/{name}.jsonl", rows)
     write_jsonl(out / "dev/retrieval.jsonl", retrieval_dev(entries))
+    # its own random stream, so that adding pairs left the other files as they were
+    write_jsonl(out / "sft/preferences.jsonl", preference_rows(entries, fillers, random.Random(SEED + 1)))
 
 
 if __name__ == "__main__":
