@@ -8,8 +8,12 @@ import re
 from desensitize.recognizers._base import LabeledValueRecognizer
 from desensitize.registry import recognizer
 
-REGEX = (r"(?<![\d.])(?P<value>\d{1,3})(?=\s?-?\s?(?:years?|yrs?|y/?o)\b)"
-         r"|\b(?:aged?|age:|age of|turn(?:ed|s|ing)?)\s*(?P<value2>\d{1,3})(?![\d.,]\d)(?!\s?(?:%|mg|kg|ml|am|pm))")
+# A person's age, not a duration ('a 5-year follow-up', 'for 3 years') nor a cohort's bounds ('aged 35 to 65',
+# 'aged 80 or older'): PubMed abstracts are full of both, and neither identifies anyone.
+_COHORT_BOUND = r"(?!\s*(?:-|–|to|or|and)\s*(?:\d|older|over|above|younger|under|more|less|greater))"
+REGEX = (r"(?<![\d.])(?P<value>\d{1,3})(?=\s?-?\s?(?:(?:years?|yrs?)[\s-]?(?:old|of\s+age)|y/?o)\b)"
+         r"|\b(?:aged?|age:|age of|turn(?:ed|s|ing)?)\s*(?P<value2>\d{1,3})(?!\d)(?![.,]\d)(?!\s?(?:%|mg|kg|ml|am|pm))"
+         + _COHORT_BOUND)
 
 
 @recognizer("age", ("AGE",), ("en",))
