@@ -12,7 +12,8 @@ from desensitize.registry import recognizer
 # 'aged 80 or older'): PubMed abstracts are full of both, and neither identifies anyone.
 _COHORT_BOUND = r"(?!\s*(?:-|–|to|or|and)\s*(?:\d|older|over|above|younger|under|more|less|greater))"
 REGEX = (r"(?<![\d.])(?P<value>\d{1,3})(?=\s?-?\s?(?:(?:years?|yrs?)[\s-]?(?:old|of\s+age)|y/?o)\b)"
-         r"|\b(?:aged?|age:|age of|turn(?:ed|s|ing)?)\s*(?P<value2>\d{1,3})(?!\d)(?![.,]\d)(?!\s?(?:%|mg|kg|ml|am|pm))"
+         r"|\b(?<!over )(?<!under )(?<!above )(?<!below )(?:aged?|age:|age of|turn(?:ed|s|ing)?)"
+         r"\s*(?P<value2>\d{1,3})(?!\d)(?![.,]\d)(?!\s?(?:%|mg|kg|ml|am|pm))"
          + _COHORT_BOUND)
 
 

@@ -157,6 +157,7 @@ CASES = [
     ("age", "en", "a man of 65 years of age", [("AGE", "65")]),
     ("age", "en", "After a 2-7 year follow-up, 1-year mortality was 25% at 5 years.", []),   # durations
     ("age", "en", "adults aged 35 to 65 years and cases aged 80 or older", []),                # cohort bounds
+    ("age", "en", "clinical diagnosis over age 45", []),
     # organisations by legal form or as partnerships
     ("en_organization", "en", "Employer: Miller LLC.", [("ORGANIZATION", "Miller LLC")]),
     ("en_organization", "en", "Paid to Martin, Johnson and Tapia today",
