@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 from spacy.lang.en.stop_words import STOP_WORDS
 
+# (ending, what replaces it): oriented -> orient, caring -> care, notes -> note, studies -> study, quickly -> quick
+_INFLECTIONS = (("ed", ""), ("ed", "e"), ("ing", ""), ("ing", "e"), ("s", ""), ("es", ""), ("ies", "y"), ("ly", ""))
 _PROVIDER_FIRST_NAMES = ("first_names", "first_names_female", "first_names_male", "first_names_nonbinary")
 
 
@@ -42,7 +44,14 @@ class NameLists:
         return word.lower() in self.ambiguous
 
     def is_common_word(self, word: str) -> bool:
-        return word.lower() in self.common_words or word.lower() in STOP_WORDS
+        """A dictionary word or a regular inflection of one ('oriented', 'reviewed', 'caring', 'notes'): the 1934
+        dictionary lists base forms."""
+        lower = word.lower()
+        if lower in self.common_words or lower in STOP_WORDS:
+            return True
+        stems = [lower[:-len(ending)] + add for ending, add in _INFLECTIONS if lower.endswith(ending)
+                 and len(lower) - len(ending) >= 3]
+        return any(stem in self.common_words for stem in stems)
 
 
 def _words(value: object) -> list[str]:

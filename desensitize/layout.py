@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from presidio_analyzer import RecognizerResult
 from spacy.lang.en.stop_words import STOP_WORDS
 
+from desensitize.gazetteers import name_lists, place_names
+
 # A town line may read as a name ('María Albina'); names inside a block neither end it nor are re-typed.
 NAME_TYPES = ("LOCATION", "PERSON", "ORGANIZATION", "NRP")
 MAX_BLOCK_LINES = 4       # town, region, country + postcode, and one more at most
@@ -51,6 +53,13 @@ def _is_address_part(value: str) -> bool:
     return stop_words <= 1 and words[0].lower() not in STOP_WORDS
 
 
+def _names_a_place(value: str) -> bool:
+    """A number, a listed place or a word outside the dictionary: 'Alert' under an address is a note, not a town."""
+    names = name_lists()
+    return (any(c.isdigit() for c in value) or value.lower() in place_names()
+            or not all(names.is_common_word(w.rstrip(".")) for w in _WORD.findall(value)))
+
+
 def _street_line(start: int, end: int, text: str, results: list[RecognizerResult]) -> bool:
     """A line holding a LOCATION result with a number in it: a street, a PO box, a unit."""
     return any(r.entity_type == "LOCATION" and r.start < end and start < r.end and re.search(r"\d", text[r.start:r.end])
@@ -79,7 +88,8 @@ def extend_address_blocks(text: str, results: list[RecognizerResult]) -> list[Re
             if _covered(next_start, next_end, [r for r in results if r.entity_type not in NAME_TYPES]) or not (
                     _is_address_part(value)):
                 break
-            if not _covered(next_start, next_end, results, "LOCATION"):
+            # dictionary words only ('Alert', 'nan'): not tagged, but the postcode line under it still belongs
+            if _names_a_place(value) and not _covered(next_start, next_end, results, "LOCATION"):
                 added.append(_location(next_start, next_end, "AddressBlock"))
     # a line of the block read as a name ('France 35910' as the first name France) is the address's line
     retyped = [r for r in results if not (r.entity_type in NAME_TYPES[1:] and any(

@@ -17,7 +17,10 @@ _TOWN = r"[A-Z\u00C0-\u00DE][a-z\u00DF-\u00FF\u0100-\u017F]{2,}(?:\s[A-Z][a-z\u0
 PLACE = (rf"\b(?i:from|in|at|to|near|where:|city:|town:)\s+(?P<value>{_CAPS}|{_GREEK})(?![a-z])"
          rf"|(?P<value2>{_CAPS})\s{{2,}}[A-Z]{{2}}\s{{2,}}\d{{4,5}}\b"
          # the town after a street line's building number: "... Arenque 1634, Goiânia", "... 54, SEINÄJOKI"
-         rf"|(?<=\d,\s)(?P<value3>{_CAPS}|{_GREEK}|{_TOWN})")
+         rf"|(?<=\d,\s)(?P<value3>{_CAPS}|{_GREEK}|{_TOWN})"
+         # a place form's field: "Where: Novo mesto Country Club", "City: Port Louis"
+         rf"|(?i:where|city|town|place of birth):[ \t]+"
+         rf"(?P<value4>[A-Z][\w'-]*(?:[ \t]+(?:[a-z]{{1,6}}(?!\w)|[A-Z(][\w'()-]*)){{0,4}})")
 
 
 @recognizer("zip_code", ("LOCATION",), ("en",))

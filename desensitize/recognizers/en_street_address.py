@@ -38,7 +38,8 @@ _LATIN = r"[A-Z\u00C0-\u00DE\u0100-\u017F\u0386-\u03AB][\w\u00C0-\u017F\u0386-\u
 INTERNATIONAL = rf"\b\d{{1,6}}[ \t]+{_LATIN}(?:[ \t]+(?:[a-z]{{1,3}}|{_LATIN})){{0,3}}[ \t]+\d{{1,5}}\b"  # one line
 # US military mail: 'PSC 5420, Box 2708 / APO AA 33879', 'Unit 1009 Box 0219 / DPO AP 51065', 'USNS Møller / FPO AA
 # 85844' (the second line is the town-and-ZIP line of these addresses)
-PO_BOX = r"\b(?i:(?:PSC|Unit)\s\d{3,5},?\sBox\s\d{3,5}(?:\s*\n?\s*[AD]PO\s+A[AEP]\s+\d{5})?)\b"
+PO_BOX = (r"\b(?i:(?:PSC|Unit)\s\d{3,5},?\sBox\s\d{3,5}(?:\s*\n?\s*[AD]PO\s+A[AEP]\s+\d{5})?)\b"
+          r"|\b(?i:P\.?\s?O\.?\s?Box\s#?\d{1,6})\b")   # and the civilian 'P.O. Box 242'
 SHIP = r"\b(?i:(?:USNS|USNV|USS|USCGC)\s+[^\W\d_][\w'-]*(?:\s[^\W\d_][\w'-]*)?\s*\n?\s*FPO\s+A[AEP]\s+\d{5})\b"
 
 

@@ -16,6 +16,9 @@ CASES = [
     # one blank line inside a block is allowed
     ("45818 P.O. Box 242\n Suite 787\n Kangerlussuaq\n\n Greenland 54005", {"Kangerlussuaq", "Greenland 54005"},
      set()),
+    # dictionary words under an address are a note, not a town; the postcode after them still joins
+    ("Address: 12 High Street\nAlert\nOriented to place, calm", {"12 High Street"}, {"Alert", "Oriented"}),
+    ("3482 Via Franscini 71\n Tujetsch\n nan\n 7188", {"Tujetsch", "7188"}, {"nan"}),
     # a sentence under a street line is no part of the address
     ("12 High Street\nThe patient was seen today and is well.", {"12 High Street"}, {"The patient"}),
     # comma-separated parts after a street on the same line, up to the sentence end

@@ -91,6 +91,7 @@ CASES = [
     ("street_address", "en", "send it to psc 5420, box 2708\napo aa 33879?",
      [("LOCATION", "psc 5420, box 2708\napo aa 33879")]),
     ("street_address", "en", "USS Enterprise was a ship.", []),
+    ("street_address", "en", "The bus station is on P.O. Box 104", [("LOCATION", "P.O. Box 104")]),
     # street lines found by their street-type word, in any case and many languages
     ("street_words", "en", "eva kleist lives at 255 hersnapvej 18, københavn k",
      [("LOCATION", "255 hersnapvej 18"), ("LOCATION", "københavn k")]),
@@ -105,6 +106,8 @@ CASES = [
     ("street_words", "en", "The Rue was closed for the parade.", []),                # no number: no street line
     ("street_words", "en", "Boarded at gate 23.", []),                               # a suffix type needs a name
     # postcodes by label, towns in capitals or Greek after a cue, the town after a street line
+    ("place_name", "en", "When: 2005-07-21 | Where: Novo mesto Country Club.",
+     [("LOCATION", "Novo mesto Country Club")]),
     ("zip_code", "en", "Billing ZIP: 3520, thanks", [("LOCATION", "3520")]),
     ("zip_code", "en", "my zip code is 35350.", [("LOCATION", "35350")]),
     ("zip_code", "en", "Give 3520 units", []),
