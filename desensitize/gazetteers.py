@@ -24,6 +24,9 @@ from spacy.lang.en.stop_words import STOP_WORDS
 
 # (ending, what replaces it): oriented -> orient, caring -> care, notes -> note, studies -> study, quickly -> quick
 _INFLECTIONS = (("ed", ""), ("ed", "e"), ("ing", ""), ("ing", "e"), ("s", ""), ("es", ""), ("ies", "y"), ("ly", ""))
+CALENDAR_WORDS = frozenset({"january", "february", "march", "april", "may", "june", "july", "august", "september",
+                            "october", "november", "december", "monday", "tuesday", "wednesday", "thursday", "friday",
+                            "saturday", "sunday"})
 _PROVIDER_FIRST_NAMES = ("first_names", "first_names_female", "first_names_male", "first_names_nonbinary")
 
 
@@ -80,7 +83,8 @@ def name_lists() -> NameLists:
     last_lower = {n.lower() for n in last if len(n) > 2 and n.isalpha() and n.lower() not in STOP_WORDS}
     dictionary = get_english_words_set(["web2"], lower=False, alpha=True)
     lower_case_words = {w for w in dictionary if w.islower()}
-    ambiguous = (first_lower | last_lower) & lower_case_words
+    # months and weekdays are capitalised, so the dictionary misses them ('in January', 'April Smith')
+    ambiguous = (first_lower | last_lower) & (lower_case_words | CALENDAR_WORDS)
     return NameLists(frozenset(first_lower), frozenset(last_lower), frozenset(ambiguous), frozenset(lower_case_words))
 
 

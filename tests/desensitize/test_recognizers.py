@@ -129,6 +129,8 @@ CASES = [
     ("first_names", "en", "mika: who are you?", [("PERSON", "mika")]),                   # a speaker, lower case
     ("first_names", "en", "the patient will return in may", []),
     ("first_names", "en", "Mark the site before surgery.", []),
+    ("first_names", "en", "Training was completed in January.", []),              # a month, not January Jones
+    ("first_names", "en", "Seen with April Morales today", [("PERSON", "April Morales")]),
     ("first_names", "en", "history of bell's palsy", []),                          # an eponym, not a person
     ("first_names", "en", "tracy:\"i'm roberto's daughter\"", [("PERSON", "tracy"), ("PERSON", "roberto")]),
     # names after a cue only a name follows
