@@ -12,6 +12,7 @@ from collections.abc import Callable
 from presidio_analyzer import RecognizerResult
 
 from desensitize.gazetteers import name_lists, place_names
+from desensitize.lang import lower_case_record
 
 _MONTH_OR_DAY = re.compile(
     r"\b(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
@@ -82,7 +83,7 @@ def trim_cjk_edges(text: str, results: list[RecognizerResult]) -> list[Recognize
 
 def apply_rules(text: str, results: list[RecognizerResult], rules: tuple[Rule, ...] = RULES,
                 is_common_word: Callable[[str], bool] | None = None) -> list[RecognizerResult]:
-    kept = [r for r in trim_cjk_edges(text, results) if _case_aware(r, text) or all(
+    kept = [r for r in trim_cjk_edges(text, results) if _exempt_from_shape_rules(r, text) or all(
         rule(r.entity_type, text[r.start:r.end]) for rule in rules)]
     if is_common_word is None:
         return kept
@@ -112,12 +113,12 @@ CASE_AWARE_RECOGNIZERS = {"FirstNameRecognizer", "PersonCueRecognizer"}
 LIST_CONFIRMED_RECOGNIZERS = {"PlaceGazetteerRecognizer"}
 
 
-def _case_aware(result: RecognizerResult, text: str) -> bool:
+def _exempt_from_shape_rules(result: RecognizerResult, text: str) -> bool:
     recognizer_name = (result.recognition_metadata or {}).get("recognizer_name")
     if recognizer_name in LIST_CONFIRMED_RECOGNIZERS or (
             result.entity_type == "LOCATION" and text[result.start:result.end].lower() in place_names()):
         return True
-    if any(c.isupper() for c in text):
+    if not lower_case_record(text):
         return False
     if recognizer_name in CASE_AWARE_RECOGNIZERS:
         return True
@@ -189,11 +190,11 @@ MAX_LIST_ROUNDS = 8
 
 
 def coordinated_names(text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
-    lower_case_record = not any(c.isupper() for c in text)
+    lower_case = lower_case_record(text)
     names = name_lists()
 
     def name_like(word: str) -> bool:
-        shaped = word.islower() if lower_case_record else word[0].isupper() and not word.isupper()
+        shaped = word.islower() if lower_case else word[0].isupper() and not word.isupper()
         return shaped and (names.is_first_name(word) or names.is_last_name(word) or not names.is_common_word(word))
 
     added: list[RecognizerResult] = []

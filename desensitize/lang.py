@@ -1,4 +1,5 @@
-"""Per-record language detection: Chinese when CJK characters make up a tenth of the letters."""
+"""Per-record facts about how a text is written: its language (Chinese when CJK characters make up a tenth of the
+letters), and whether it is written without capitals (then capitalisation tells nothing about names)."""
 
 from __future__ import annotations
 
@@ -13,3 +14,8 @@ def detect_language(text: str) -> str:
     if letters == 0:
         return "en"
     return "zh" if len(_CJK.findall(text)) / letters >= 0.1 else "en"
+
+
+def lower_case_record(text: str) -> bool:
+    """No capital letter anywhere: chat logs and exports written in lower case, where 'eva kleist' is a name."""
+    return not any(c.isupper() for c in text)

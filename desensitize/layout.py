@@ -16,6 +16,7 @@ from presidio_analyzer import RecognizerResult
 from spacy.lang.en.stop_words import STOP_WORDS
 
 from desensitize.gazetteers import name_lists, place_names
+from desensitize.lang import lower_case_record
 
 # A town line may read as a name ('María Albina'); names inside a block neither end it nor are re-typed.
 NAME_TYPES = ("LOCATION", "PERSON", "ORGANIZATION", "NRP")
@@ -109,11 +110,11 @@ def _same_line_tail(text: str, line_end: int, results: list[RecognizerResult]) -
         return []
     parts = []
     offset = last_end
-    lower_case_record = not any(c.isupper() for c in text)
+    lower_case = lower_case_record(text)
     for part in tail.group(1).split(","):
         value = part.strip()
         # in running text a town is capitalised ("..., thanks" is no town); lower-case records get no such cue
-        if value and _is_address_part(value) and (lower_case_record or not value[0].islower()):
+        if value and _is_address_part(value) and (lower_case or not value[0].islower()):
             start = text.index(value, offset)
             parts.append(_location(start, start + len(value), "AddressBlock"))
         elif value:

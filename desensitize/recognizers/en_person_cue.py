@@ -12,6 +12,7 @@ from presidio_analyzer import RecognizerResult
 from spacy.lang.en.stop_words import STOP_WORDS
 
 from desensitize.gazetteers import NameLists, name_lists
+from desensitize.lang import lower_case_record
 from desensitize.recognizers._base import TextRecognizer
 from desensitize.registry import recognizer
 
@@ -40,24 +41,24 @@ class PersonCueRecognizer(TextRecognizer):
 
     def find(self, text: str) -> list[RecognizerResult]:
         names = self._names or name_lists()
-        lower_case_record = not any(c.isupper() for c in text)
+        lower_case = lower_case_record(text)
         results = []
         for match in CUES.finditer(text):
             capitalised_only = bool(_CAPITALISED_ONLY.search(text[match.start():match.start("value")]))
-            end = _name_end(match, names, lower_case_record and not capitalised_only)
+            end = _name_end(match, names, lower_case and not capitalised_only)
             if end is not None:
                 results.append(self.result(match.start("value"), end, SCORE))
         return results
 
 
-def _name_end(match: re.Match, names: NameLists, lower_case_record: bool) -> int | None:
+def _name_end(match: re.Match, names: NameLists, lower_case: bool) -> int | None:
     """End of the words after the cue that read as a name; None when the first does not."""
     end = None
     for word_match in re.finditer(_WORD, match.group("value")):
         word = word_match.group().rstrip(".")
         if word.lower() in STOP_WORDS or word.lower() in NOT_NAMES:      # 'Hello I moved', 'Dear Sir'
             break
-        if lower_case_record:   # 'call me grace' (a listed name), 'my name is vitoria' (no dictionary word)
+        if lower_case:   # 'call me grace' (a listed name), 'my name is vitoria' (no dictionary word)
             fits = word.islower() and (names.is_first_name(word) or names.is_last_name(word)
                                        or not names.is_common_word(word) or len(word) == 1)
         else:

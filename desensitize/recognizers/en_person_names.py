@@ -16,6 +16,7 @@ import re
 from presidio_analyzer import RecognizerResult
 
 from desensitize.gazetteers import NameLists, name_lists
+from desensitize.lang import lower_case_record
 from desensitize.recognizers._base import TextRecognizer
 from desensitize.registry import recognizer
 
@@ -44,39 +45,39 @@ class FirstNameRecognizer(TextRecognizer):
         return self._names
 
     def find(self, text: str) -> list[RecognizerResult]:
-        lower_case_record = not any(c.isupper() for c in text)
+        lower_case = lower_case_record(text)
         tokens = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(text)]
         results = []
         for index, (start, _, token) in enumerate(tokens):
             word = token.rstrip(".")
-            if not self.names.is_first_name(word) or not _written_as_name(word, lower_case_record):
+            if not self.names.is_first_name(word) or not _written_as_name(word, lower_case):
                 continue
-            surname_end = self._surname_end(text, tokens, index, lower_case_record)
+            surname_end = self._surname_end(text, tokens, index, lower_case)
             if surname_end is not None:
                 results.append(self.result(start, surname_end, FULL_NAME_SCORE))
-            elif self._cued(text, tokens, index) or not (lower_case_record or self.names.is_ambiguous(word)):
+            elif self._cued(text, tokens, index) or not (lower_case or self.names.is_ambiguous(word)):
                 results.append(self.result(start, start + len(word), FIRST_NAME_SCORE))
         return results
 
-    def _surname_end(self, text: str, tokens: list[Token], index: int, lower_case_record: bool) -> int | None:
+    def _surname_end(self, text: str, tokens: list[Token], index: int, lower_case: bool) -> int | None:
         """End of the surname that follows the first name at `index` on the same line, or None."""
         position = index + 1
         while position < len(tokens) and position - index <= 3 and _adjacent(text, tokens[position - 1],
                                                                                tokens[position]):
             word = tokens[position][2].rstrip(".")
-            if len(word) == 1 and (word.isupper() or lower_case_record):        # an initial
+            if len(word) == 1 and (word.isupper() or lower_case):        # an initial
                 position += 1
                 continue
             if word.lower() in PARTICLES and position - index < 3:
                 position += 1
                 continue
-            if self._surname_like(word, lower_case_record):
+            if self._surname_like(word, lower_case):
                 return tokens[position][0] + len(word)
             return None
         return None
 
-    def _surname_like(self, word: str, lower_case_record: bool) -> bool:
-        if len(word) < 2 or not _written_as_name(word, lower_case_record):
+    def _surname_like(self, word: str, lower_case: bool) -> bool:
+        if len(word) < 2 or not _written_as_name(word, lower_case):
             return False
         return self.names.is_last_name(word) or not self.names.is_common_word(word)
 
@@ -96,8 +97,8 @@ class FirstNameRecognizer(TextRecognizer):
                    and self.names.is_first_name(tokens[i][2].rstrip(".")) for i in neighbours)
 
 
-def _written_as_name(word: str, lower_case_record: bool) -> bool:
-    if lower_case_record:
+def _written_as_name(word: str, lower_case: bool) -> bool:
+    if lower_case:
         return word.islower()
     return word[0].isupper() and (len(word) == 1 or not word[1:].isupper())
 

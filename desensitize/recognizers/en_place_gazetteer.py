@@ -12,6 +12,7 @@ import re
 from presidio_analyzer import RecognizerResult
 
 from desensitize.gazetteers import NameLists, name_lists, place_names
+from desensitize.lang import lower_case_record
 from desensitize.recognizers._base import TextRecognizer
 from desensitize.registry import recognizer
 
@@ -31,7 +32,7 @@ class PlaceGazetteerRecognizer(TextRecognizer):
     def find(self, text: str) -> list[RecognizerResult]:
         places = self._places if self._places is not None else place_names()
         names = self._names or name_lists()
-        lower_case_record = not any(c.isupper() for c in text)
+        lower_case = lower_case_record(text)
         results = []
         for cue in CUE.finditer(text):
             words = []
@@ -39,7 +40,7 @@ class PlaceGazetteerRecognizer(TextRecognizer):
                 if len(words) == MAX_PLACE_WORDS or (words and text[words[-1].end():match.start()] not in (" ", "-")):
                     break
                 words.append(match)
-            if not words or not _written_as_place(words[0].group(), lower_case_record):
+            if not words or not _written_as_place(words[0].group(), lower_case):
                 continue
             for count in range(len(words), 0, -1):
                 start, end = words[0].start(), words[count - 1].end()
@@ -50,8 +51,8 @@ class PlaceGazetteerRecognizer(TextRecognizer):
         return results
 
 
-def _written_as_place(word: str, lower_case_record: bool) -> bool:
-    return word.islower() if lower_case_record else word[0].isupper()
+def _written_as_place(word: str, lower_case: bool) -> bool:
+    return word.islower() if lower_case else word[0].isupper()
 
 
 @recognizer("place_gazetteer", (ENTITY,), ("en",))
