@@ -27,4 +27,9 @@ class DesensitizeConfig(BaseModel):
     @property
     def fields(self) -> list[str]:
         """The fields named by `field`, in order."""
-        return [name.strip() for name in self.field.split(",") if name.strip()]
+        return split_fields(self.field)
+
+
+def split_fields(value: str) -> list[str]:
+    """'prompt, chosen,rejected' -> ['prompt', 'chosen', 'rejected']: how every stage reads a `field` setting."""
+    return [name.strip() for name in value.split(",") if name.strip()]

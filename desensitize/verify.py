@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from desensitize.config import DesensitizeConfig, split_fields
 from desensitize.detector import Detector, DetectorSettings
 from desensitize.lang import detect_language
 from desensitize.records import SPANS_FIELD, texts_of
@@ -89,14 +90,13 @@ def verify_file(path: str | Path, detector: Detector | None = None, field_name: 
     manifest = read_manifest(manifest_file) if manifest_file.is_file() else None
     field_name = field_name or (manifest.config.get("field") if manifest else None) or "text"
     if detector is None:
-        from desensitize.config import DesensitizeConfig
         from desensitize.records import detector_settings
 
         domain = manifest.config.get("domain") if manifest else None
         allow = detector_settings(DesensitizeConfig(domain=domain)).allow_list if domain else ()
         detector = strict_detector(allow)
     report = VerifyReport(path=path)
-    fields = [name.strip() for name in field_name.split(",") if name.strip()]
+    fields = split_fields(field_name)
     for number, record in iter_jsonl(path):
         report.records += 1
         spans = record.get(SPANS_FIELD, [])

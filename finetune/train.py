@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from basemodel.build import parameter_counts
+from desensitize.config import split_fields
 from desensitize.gate import require_desensitized
 from finetune.expert_load import expert_load, plot_expert_load, plot_losses
 from finetune.quant import BLOCK, patch_param_wrappers, quantize_model_
@@ -69,7 +70,7 @@ def load_data(recipe: Recipe, recipe_path: str):  # noqa: ANN201 - datasets type
         raise VeritunError("dataset is empty", path=path)
     dataset = load_from_disk(str(path)) if path.is_dir() else load_dataset("json", data_files=str(path),
                                                                            split="train")
-    columns = [name.strip() for name in recipe.data.field.split(",")]
+    columns = split_fields(recipe.data.field)
     for column in columns:
         if column not in dataset.column_names:
             raise VeritunError(f"dataset has no field '{column}'", path=path, field="data.field")
