@@ -129,9 +129,18 @@ def to_json(rows: Sequence[Finding], risk: str) -> str:
     return json.dumps({"risk_level": risk, "findings": [asdict(row) for row in rows]}, ensure_ascii=False, indent=2)
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A text cell a spreadsheet would run as a formula (`=HYPERLINK(...)`, `@SUM`, `+1`, `-1`) gets a leading
+    apostrophe, OWASP's advice for CSV injection: shown as text, never evaluated."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
 def to_csv(rows: Sequence[Finding]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(Finding.__dataclass_fields__))
     writer.writeheader()
-    writer.writerows(asdict(row) for row in rows)
+    writer.writerows({name: spreadsheet_safe(value) for name, value in asdict(row).items()} for row in rows)
     return buffer.getvalue()

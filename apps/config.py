@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from veritune.config import validate
 from veritune.errors import VeritunError
@@ -62,6 +62,15 @@ class ServeConfig(BaseModel):
     mount_apps: bool = Field(default=True, description="mount the Gradio apps at /ui/medical and /ui/finance")
     max_body_bytes: int = Field(default=262_144, ge=1024, description="larger request bodies are refused (413)")
     default_max_tokens: int = Field(default=160, ge=1, description="max_tokens when a request gives none")
+    ui_rate: str = Field(default="600/minute", description="requests per key to the mounted apps' pages and assets "
+                                                           "(their model calls count against the key's own rate)")
+
+    @field_validator("ui_rate")
+    @classmethod
+    def _rate(cls, rate: str) -> str:
+        from apps.keys import check_rate
+
+        return check_rate(rate)
 
 
 def demo_models(root: Path = DEMO_ROOT, domains: tuple[str, ...] = ("medical", "finance")) -> list[ModelEntry]:

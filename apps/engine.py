@@ -56,6 +56,17 @@ class Turn:
         return None if self.verification is None else self.verification.groundedness
 
 
+@dataclass
+class Prepared:
+    """An answer ready to generate: its turn (already finished when abstained), the chat the model will see,
+    and that chat's exact token count (what a quota must hold before generation)."""
+
+    turn: Turn
+    messages: list[dict[str, str]]
+    prompt_tokens: int
+    started: float
+
+
 class ModelPool:
     """Each (base, adapter) pair loaded once per process and shared by every assistant that names it."""
 
@@ -141,56 +152,64 @@ class Assistant:
         return record["text"], detect_language(text), dict(sorted(by_type.items()))
 
     # ---- answering -------------------------------------------------------------------------------------------
-    def ask(self, question: Any, k: int | None = None, stop: threading.Event | None = None) -> Iterator[Turn]:
-        """Yield the same Turn, growing: first with the evidence, then after each streamed piece, then verified."""
-        text = self.check_input(question)
-        clean, lang, masked = self.desensitize(text)
-        turn = Turn(clean, lang, masked, gpu_hour_price=self.settings.gpu_hour_price)
-        started = time.perf_counter()
-        weak = False
-        if self.index is not None:
-            turn.hits, weak = self.retriever(self.index, clean, k=k or self.settings.k, filters={"lang": lang})
-        yield turn
-        if weak:
-            from retrieval.answer import ABSTAIN
-
-            turn.text, turn.abstained, turn.done = ABSTAIN.get(lang, ABSTAIN["en"]), True, True
-            turn.seconds = time.perf_counter() - started
-            yield turn
-            return
-        prompt = self.prompt_builder(clean, turn.hits, lang) if self.index is not None else clean
-        yield from self._stream(turn, [{"role": "user", "content": prompt}], started, stop)
-
-    def _prepare_chat(self, messages: list[dict[str, str]], rag: bool) -> tuple[Turn, list[dict[str, str]]]:
-        """Every message desensitized; with `rag`, the last user turn replaced by the grounded prompt."""
+    # Every answer, in the apps and on the API, takes the same steps: `prepare` (check, desensitize, retrieve,
+    # abstain on weak evidence, build the prompt, count its tokens), then `stream` or `generate`. A caller that
+    # meters answers (the API, the mounted apps) reserves quota between the two, when the prompt size is known.
+    def prepare(self, messages: list[dict[str, str]], rag: bool, k: int | None = None) -> Prepared:
+        """Every message desensitized; with `rag` and an index, the last user turn answered from retrieved
+        evidence: replaced by the grounded prompt, or abstained on when the evidence is too weak."""
         if not messages or messages[-1].get("role") != "user":
             raise InputRejected("messages must end with a user message", field="messages")
+        started = time.perf_counter()
         cleaned, masked, lang = [], Counter(), "en"
         for message in messages:
             content = self.check_input(message.get("content"))
             clean, lang, found = self.desensitize(content)
             masked.update(found)
             cleaned.append({"role": message["role"], "content": clean})
-        turn = Turn(cleaned[-1]["content"], lang, dict(masked), gpu_hour_price=self.settings.gpu_hour_price)
+        turn = Turn(cleaned[-1]["content"], lang, dict(sorted(masked.items())),
+                    gpu_hour_price=self.settings.gpu_hour_price)
         if rag and self.index is not None:
-            turn.hits, _ = self.retriever(self.index, turn.question, k=self.settings.k, filters={"lang": lang})
+            turn.hits, weak = self.retriever(self.index, turn.question, k=k or self.settings.k, filters={"lang": lang})
+            if weak:
+                from retrieval import ABSTAIN
+
+                turn.text, turn.abstained, turn.done = ABSTAIN.get(lang, ABSTAIN["en"]), True, True
+                turn.seconds = time.perf_counter() - started
+                return Prepared(turn, [], 0, started)
             cleaned[-1] = {"role": "user", "content": self.prompt_builder(turn.question, turn.hits, lang)}
-        return turn, cleaned
+        ids = self.tokenizer.apply_chat_template(cleaned, add_generation_prompt=True, return_dict=True)["input_ids"]
+        return Prepared(turn, cleaned, len(ids), started)
+
+    @property
+    def context_tokens(self) -> int:
+        """The longest prompt + answer the model takes (its position embeddings)."""
+        return int(getattr(self.model.config, "max_position_embeddings", 0) or 1_000_000)
+
+    def ask(self, question: Any, k: int | None = None, stop: threading.Event | None = None) -> Iterator[Turn]:
+        """Yield the same Turn, growing: first with the evidence, then after each streamed piece, then verified."""
+        prepared = self.prepare([{"role": "user", "content": question}], rag=True, k=k)
+        yield prepared.turn
+        yield from self.stream(prepared, stop=stop)
 
     def chat(self, messages: list[dict[str, str]], rag: bool, max_new_tokens: int | None = None,
              min_new_tokens: int = 0, stop: threading.Event | None = None) -> Iterator[Turn]:
-        """The API's streaming path."""
-        started = time.perf_counter()
-        turn, cleaned = self._prepare_chat(messages, rag)
-        yield turn
-        yield from self._stream(turn, cleaned, started, stop, max_new_tokens, min_new_tokens)
+        """Streaming, unmetered."""
+        prepared = self.prepare(messages, rag)
+        yield prepared.turn
+        yield from self.stream(prepared, max_new_tokens, min_new_tokens, stop)
 
     def complete(self, messages: list[dict[str, str]], rag: bool, max_new_tokens: int | None = None,
                  min_new_tokens: int = 0) -> Turn:
-        """The API's non-streaming path: generation goes through the batcher, so concurrent requests share it."""
-        started = time.perf_counter()
-        turn, cleaned = self._prepare_chat(messages, rag)
-        result = self.batcher().submit(cleaned, max_new_tokens or self.settings.max_new_tokens,
+        """Non-streaming, unmetered."""
+        return self.generate(self.prepare(messages, rag), max_new_tokens, min_new_tokens)
+
+    def generate(self, prepared: Prepared, max_new_tokens: int | None = None, min_new_tokens: int = 0) -> Turn:
+        """The finished answer through the model's batcher, so concurrent requests share a generate call."""
+        turn = prepared.turn
+        if turn.done:                                   # abstained: nothing to generate
+            return turn
+        result = self.batcher().submit(prepared.messages, max_new_tokens or self.settings.max_new_tokens,
                                        min_new_tokens).result()
         turn.text, turn.prompt_tokens, turn.completion_tokens = result.text, result.prompt_tokens, \
             result.completion_tokens
@@ -198,7 +217,7 @@ class Assistant:
         turn.seconds = result.seconds / result.batch_size
         if turn.hits:
             turn.verification = self.verifier.check(turn.text, [hit.text for hit in turn.hits])
-        turn.wall_seconds = time.perf_counter() - started
+        turn.wall_seconds = time.perf_counter() - prepared.started
         turn.done = True
         return turn
 
@@ -212,12 +231,19 @@ class Assistant:
                                         repetition_penalty=self.settings.repetition_penalty)
             return self._batcher
 
-    def _stream(self, turn: Turn, messages: list[dict[str, str]], started: float, stop: threading.Event | None,
-                max_new_tokens: int | None = None, min_new_tokens: int = 0) -> Iterator[Turn]:
-        from retrieval.answer import GenerationStats, stream_generate
+    def stream(self, prepared: Prepared, max_new_tokens: int | None = None, min_new_tokens: int = 0,
+               stop: threading.Event | None = None) -> Iterator[Turn]:
+        """The answer as it grows; setting `stop` ends generation within one decode step, and the turn then
+        counts every token generated."""
+        from retrieval import GenerationStats, stream_generate
 
+        turn, started = prepared.turn, prepared.started
+        if turn.done:                                   # abstained: nothing to generate
+            yield turn
+            return
         stats = GenerationStats()
-        pieces = stream_generate(self.model, self.tokenizer, messages, max_new_tokens or self.settings.max_new_tokens,
+        pieces = stream_generate(self.model, self.tokenizer, prepared.messages,
+                                 max_new_tokens or self.settings.max_new_tokens,
                                  use_cache=self.settings.use_cache, stop=stop, min_new_tokens=min_new_tokens,
                                  stats=stats, repetition_penalty=self.settings.repetition_penalty)
         for piece in pieces:

@@ -24,6 +24,7 @@ from apps.ui import (
     settings_panel,
     stream_answers,
     t,
+    takes_request,
     usage_line,
 )
 
@@ -38,11 +39,14 @@ FINDING_WIDTHS = ["5%", "15%", "9%", "29%", "28%", "7%", "7%"]
 RISK_COLOURS = {"critical": "bad", "high": "bad", "medium": "mid", "low": "ok", "none flagged": "idle"}
 
 
-def read_upload(path: str | None, max_chars: int) -> str:
-    """The text of an uploaded .txt/.md file; binary, oversized or non-UTF-8 files are refused by name."""
+def read_upload(path: str | None, max_chars: int, uploads: Path | None = None) -> str:
+    """The text of an uploaded .txt/.md file; binary, oversized or non-UTF-8 files are refused by name, and so is
+    any path outside `uploads` (Gradio's upload folder): a request may name a file, never a server path."""
     if not path:
         return ""
     file = Path(path)
+    if uploads is not None and not file.resolve().is_relative_to(uploads.resolve()):
+        raise InputRejected("only a file uploaded in this session can be read", field="upload")
     if file.suffix.lower() not in (".txt", ".md"):
         raise InputRejected(f"{file.name}: only .txt and .md files are supported", field="upload")
     data = file.read_bytes()
@@ -74,14 +78,15 @@ def examples(per_language: int = 2) -> list[str]:
 
 
 def build_finance_app(assistant: Assistant, variants: dict[str, Assistant] | None = None,
-                      concurrency_limit: int = 2, export_dir: Path | None = None) -> Any:
+                      concurrency_limit: int = 2, meter: Any = None, export_dir: Path | None = None) -> Any:
     import gradio as gr
 
     choices = {"fine-tuned" if assistant.settings.adapter else "base": assistant, **(variants or {})}
     exports = export_dir or Path(tempfile.mkdtemp(prefix="veritune-findings-"))
 
-    def respond(document: str, k: int, variant: str, ui: str) -> Iterator[tuple]:
-        yield from stream_answers(choices.get(variant, assistant), document, k, ui, render)
+    @takes_request
+    def respond(document: str, k: int, variant: str, ui: str, request: gr.Request) -> Iterator[tuple]:
+        yield from stream_answers(choices.get(variant, assistant), document, k, ui, render, meter, request)
 
     def render(turn: Turn, lang: str) -> tuple:
         rows = findings(turn.question, turn.hits, turn.text)
@@ -100,12 +105,16 @@ def build_finance_app(assistant: Assistant, variants: dict[str, Assistant] | Non
                 str(json_file) if json_file else None, str(csv_file) if csv_file else None)
 
     def upload(path: str | None) -> str:
+        from gradio.utils import get_upload_folder
+
+        uploads = Path(get_upload_folder())
         try:
-            return read_upload(path, assistant.settings.max_input_chars)
+            return read_upload(path, assistant.settings.max_input_chars, uploads)
         except InputRejected as exc:
             raise gr.Error(str(exc), print_exception=False) from None
         finally:
-            if path:  # Gradio cached the raw upload; only the desensitized text may outlive this request
+            # Gradio cached the raw upload; only the desensitized text may outlive this request
+            if path and Path(path).resolve().is_relative_to(uploads.resolve()):
                 Path(path).unlink(missing_ok=True)
 
     with gr.Blocks(title="veritune · compliance check") as demo:

@@ -1,8 +1,13 @@
 """API keys and the usage ledger of `veritune serve`, in one SQLite file.
 
 Keys are random (256 bits) and stored as their SHA-256 only: the key is printed once, when it is made. A slow
-password hash is not needed for keys this long, and it would put a KDF on every request. Each request that
-produced tokens adds one ledger row; `/v1/usage` and the quota read sums over them.
+password hash is not needed for keys this long, and it would put a KDF on every request. Each request adds one
+ledger row; `/v1/usage` and the quota read sums over them.
+
+Quotas hold under concurrency: before a model runs, the request reserves its prompt and its largest possible
+answer in the same SQLite transaction that checks what is left (`BEGIN IMMEDIATE` takes the write lock, so two
+servers on one file agree too); when the answer ends, the reservation becomes the ledger row of what was really
+used. The file and its WAL are readable by their owner only: they hold the key hashes and who used what.
 """
 
 from __future__ import annotations
@@ -30,7 +35,23 @@ CREATE TABLE IF NOT EXISTS usage (
     at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS usage_by_key ON usage(key_id);
+CREATE TABLE IF NOT EXISTS reservations (
+    id INTEGER PRIMARY KEY, key_id INTEGER NOT NULL REFERENCES keys(id), tokens INTEGER NOT NULL, at REAL NOT NULL
+);
 """
+# A reservation left by a server that died mid-answer stops counting after this long.
+RESERVATION_TTL_S = 3600.0
+
+
+class QuotaExceeded(VeritunError):
+    """The key's quota cannot hold this request's prompt and at least one answer token."""
+
+
+@dataclass(frozen=True)
+class Reservation:
+    id: int | None        # None: the key has no quota, nothing was reserved
+    max_tokens: int       # answer tokens granted: the request's, or fewer when only that much quota is left
+    capped: bool
 
 
 @dataclass(frozen=True)
@@ -66,10 +87,20 @@ class KeyStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self.path.touch(mode=0o600, exist_ok=True)
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
         self._lock = threading.Lock()
+        self._owner_only()
+
+    def _owner_only(self) -> None:
+        """The store and SQLite's -wal/-shm beside it: 0600. SQLite gives new -wal/-shm files the database file's
+        mode, so a store made here keeps them private; this also mends a store an older version made 0644."""
+        for suffix in ("", "-wal", "-shm"):
+            file = self.path.with_name(self.path.name + suffix)
+            if file.exists():
+                file.chmod(0o600)
 
     def close(self) -> None:
         self._db.close()
@@ -102,6 +133,9 @@ class KeyStore:
             return None
         return ApiKey(row[0], row[1], row[2], row[3], row[4], tuple(json.loads(row[5])), bool(row[6]))
 
+    def by_id(self, key_id: int) -> ApiKey | None:
+        return self._row("id", key_id)
+
     def find(self, name: str) -> ApiKey | None:
         return self._row("name", name)
 
@@ -120,18 +154,60 @@ class KeyStore:
         return [key for key in map(self.find, names) if key is not None]
 
     def record(self, key: ApiKey, model: str, prompt_tokens: int, completion_tokens: int, cost: float,
-               seconds: float) -> None:
+               seconds: float, reservation: Reservation | None = None) -> None:
+        """One ledger row; the reservation it settles (if any) is released in the same transaction."""
         with self._lock:
-            self._db.execute("INSERT INTO usage (key_id, model, prompt_tokens, completion_tokens, cost, seconds, at) "
-                             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                             (key.id, model, prompt_tokens, completion_tokens, cost, seconds, time.time()))
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if reservation is not None and reservation.id is not None:
+                    self._db.execute("DELETE FROM reservations WHERE id = ?", (reservation.id,))
+                self._db.execute("INSERT INTO usage (key_id, model, prompt_tokens, completion_tokens, cost, seconds, "
+                                 "at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                 (key.id, model, prompt_tokens, completion_tokens, cost, seconds, time.time()))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def release(self, reservation: Reservation) -> None:
+        """Give back a reservation whose answer never ran (the model failed)."""
+        if reservation.id is not None:
+            with self._lock:
+                self._db.execute("DELETE FROM reservations WHERE id = ?", (reservation.id,))
 
     def tokens_used(self, key: ApiKey) -> int:
+        """Tokens in the ledger plus those reserved by answers still running."""
         with self._lock:
-            row = self._db.execute("SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) FROM usage "
-                                   "WHERE key_id = ?", (key.id,)).fetchone()
-        return int(row[0])
+            return self._committed(key)
 
+    def _committed(self, key: ApiKey) -> int:
+        used = self._db.execute("SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) FROM usage "
+                                "WHERE key_id = ?", (key.id,)).fetchone()[0]
+        held = self._db.execute("SELECT COALESCE(SUM(tokens), 0) FROM reservations WHERE key_id = ? AND at > ?",
+                                (key.id, time.time() - RESERVATION_TTL_S)).fetchone()[0]
+        return int(used) + int(held)
+
+    def reserve(self, key: ApiKey, prompt_tokens: int, max_tokens: int) -> Reservation:
+        """Hold `prompt_tokens + max_tokens` of the key's quota, or as many answer tokens as are left (capped), or
+        refuse with QuotaExceeded when not even one answer token fits."""
+        if key.quota is None:
+            return Reservation(None, max_tokens, False)
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                left = key.quota - self._committed(key) - prompt_tokens
+                if left < 1:
+                    raise QuotaExceeded(f"the token quota of this key ({key.quota}) cannot hold this request: "
+                                        f"{max(0, left + prompt_tokens)} tokens are left and the prompt alone "
+                                        f"takes {prompt_tokens}", field="quota")
+                granted = min(max_tokens, left)
+                cursor = self._db.execute("INSERT INTO reservations (key_id, tokens, at) VALUES (?, ?, ?)",
+                                          (key.id, prompt_tokens + granted, time.time()))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return Reservation(cursor.lastrowid, granted, granted < max_tokens)
     def usage(self, key: ApiKey) -> dict[str, object]:
         with self._lock:
             rows = self._db.execute("SELECT model, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cost) "

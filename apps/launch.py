@@ -74,9 +74,10 @@ def make_assistants(name: str, settings: AssistantSettings, pool: ModelPool | No
 
 
 def build_app(name: str, settings: AssistantSettings, pool: ModelPool | None = None,
-              nlp: SharedNlp | None = None, concurrency_limit: int = 2) -> Any:
+              nlp: SharedNlp | None = None, concurrency_limit: int = 2, meter: Any = None) -> Any:
+    """The app's Blocks; with `meter` (`apps.server.AppMeter`), every model call is admitted and billed."""
     main, variants = make_assistants(name, settings, pool, nlp)
-    return app_kind(name).build(main, variants=variants, concurrency_limit=concurrency_limit)
+    return app_kind(name).build(main, variants=variants, concurrency_limit=concurrency_limit, meter=meter)
 
 
 def launch_kwargs() -> dict[str, Any]:
@@ -85,12 +86,28 @@ def launch_kwargs() -> dict[str, Any]:
     return {"theme": theme(), "css": CSS, "footer_links": ["api"]}
 
 
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def warn_if_exposed(host: str, advice: str) -> None:
+    """Say loudly when a server listens beyond this machine."""
+    if host not in LOCAL_HOSTS:
+        from veritune.logs import get_logger
+
+        get_logger("serve").warning("listening on %s: reachable from other machines; %s", host, advice)
+
+
 def launch_app(name: str, settings: AssistantSettings, host: str = "127.0.0.1", port: int = 7860,
-               block: bool = True) -> Any:
-    """Serve the app on host:port (never share=True: private data stays on this machine)."""
+               block: bool = True, on_ready: Callable[[str], None] | None = None) -> Any:
+    """Serve the app on host:port (never share=True: private data stays on this machine). `on_ready(url)` runs
+    once the port accepts connections (Gradio's launch returns only then)."""
     offline_gradio_env()
     demo = build_app(name, settings)
     demo.queue(max_size=32, default_concurrency_limit=2)
-    demo.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=not block,
+    demo.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=True,
                 show_error=True, max_file_size="1mb", quiet=True, **launch_kwargs())
+    if on_ready is not None:
+        on_ready(demo.local_url.rstrip("/"))
+    if block:
+        demo.block_thread()
     return demo

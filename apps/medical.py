@@ -23,6 +23,7 @@ from apps.ui import (
     settings_panel,
     stream_answers,
     t,
+    takes_request,
     usage_line,
 )
 
@@ -78,14 +79,15 @@ def examples(pack_name: str = "medical", per_language: int = 3) -> list[str]:
 
 
 def build_medical_app(assistant: Assistant, variants: dict[str, Assistant] | None = None,
-                      concurrency_limit: int = 2) -> Any:
+                      concurrency_limit: int = 2, meter: Any = None) -> Any:
     """The Blocks app. `variants` maps a label (e.g. 'base') to another assistant selectable in the settings."""
     import gradio as gr
 
     choices = {"fine-tuned" if assistant.settings.adapter else "base": assistant, **(variants or {})}
 
-    def respond(question: str, k: int, variant: str, ui: str) -> Iterator[tuple]:
-        yield from stream_answers(choices.get(variant, assistant), question, k, ui, render)
+    @takes_request
+    def respond(question: str, k: int, variant: str, ui: str, request: gr.Request) -> Iterator[tuple]:
+        yield from stream_answers(choices.get(variant, assistant), question, k, ui, render, meter, request)
 
     def render(turn: Turn, lang: str) -> tuple:
         return (masked_line(turn, lang), badge(turn, lang), heading("answer", lang, turn.text or "…"),

@@ -124,21 +124,41 @@ def sentence_report(turn: Turn | None) -> str:
     return "\n".join(lines)
 
 
-def stream_answers(assistant: Any, text: str, k: int, ui: str, render: Callable[[Turn, str], tuple]
-                   ) -> Iterator[tuple]:
-    """An app's event handler body: the assistant's turns rendered as they grow; rejected input as a gr.Error.
-    The Stop button closes this generator, and closing it ends generation too."""
+def takes_request(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """Gradio passes an event handler its `gr.Request` when the parameter is annotated so; with postponed
+    annotations and gradio imported lazily, the string 'gr.Request' cannot be resolved, so the class is set here."""
     import gradio as gr
+
+    handler.__annotations__["request"] = gr.Request
+    return handler
+
+
+def stream_answers(assistant: Any, text: str, k: int, ui: str, render: Callable[[Turn, str], tuple],
+                   meter: Any = None, request: Any = None) -> Iterator[tuple]:
+    """An app's event handler body: the assistant's turns rendered as they grow; rejected input as a gr.Error.
+    With a `meter` (the app mounted in `veritune serve`), the caller's key is admitted, the answer reserved and
+    billed like an API call. The Stop button closes this generator, and closing it ends generation too."""
+    import gradio as gr
+
+    from apps.door import ApiError
 
     lang = LANGS.get(ui, "en")
     stop = threading.Event()
+    budget = turn = None
     try:
-        for turn in assistant.ask(text, k=int(k), stop=stop):
+        key = meter.admit(request) if meter is not None else None
+        prepared = assistant.prepare([{"role": "user", "content": text}], rag=True, k=int(k))
+        turn = prepared.turn
+        budget = meter.budget(key, assistant, prepared) if meter is not None else None
+        yield render(turn, lang)
+        for turn in assistant.stream(prepared, budget.max_tokens if budget else None, stop=stop):
             yield render(turn, lang)
-    except InputRejected as exc:
+    except (InputRejected, ApiError) as exc:
         raise gr.Error(str(exc), print_exception=False) from None
     finally:
         stop.set()
+        if budget is not None:
+            meter.settle(budget, turn)
 
 
 def language_radio() -> Any:

@@ -19,12 +19,17 @@ from desensitize.filters import (
     propagate_mentions,
     resolve_overlaps,
 )
+from desensitize.lang import CJK_CHARS
 from desensitize.layout import contact_card_employers, extend_address_blocks
 from desensitize.nlp import build_nlp_engine
 from desensitize.registry import RECOGNIZERS
 from veritune.errors import VeritunError
 
 LANGUAGES = ("en", "zh")
+_NO_LATIN = re.compile(r"[^A-Za-z]+")
+_NO_CJK = re.compile(rf"[^{CJK_CHARS}]+")
+_CJK_CHAR = re.compile(rf"[{CJK_CHARS}]")
+_LATIN_PAIR = re.compile(r"[A-Za-z][^A-Za-z]*[A-Za-z]")
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,28 @@ def _term_pattern(terms: Sequence[str]) -> re.Pattern | None:
     return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(p.strip()) for p in phrases) + r")(?!\w)", re.IGNORECASE)
 
 
+def other_script_runs(text: str, language: str) -> list[tuple[int, int]]:
+    """(start, end) of the passages of `text` to analyse as `language` besides the main pass: for Chinese, the
+    stretches holding CJK characters and no Latin letter; for English, those holding at least two Latin letters
+    and no CJK character. Digits and punctuation go with the passage around them."""
+    pattern, wanted = (_NO_LATIN, _CJK_CHAR) if language == "zh" else (_NO_CJK, _LATIN_PAIR)
+    return [(m.start(), m.end()) for m in pattern.finditer(text) if wanted.search(m.group())]
+
+
+def merge_spans(main: list[Span], extra: list[Span], segment: tuple[int, int]) -> list[Span]:
+    """Spans of the main pass and of the other language's pass over `segment`. Inside the segment the other
+    language knows the script best: its spans replace the main pass's spans that lie wholly inside the segment
+    and clash with them; a main span reaching beyond the segment saw more context and wins its clashes."""
+    start, end = segment
+
+    def clash(a: Span, b: Span) -> bool:
+        return a.start < b.end and b.start < a.end
+
+    main = [m for m in main if not (start <= m.start and m.end <= end and any(clash(m, e) for e in extra))]
+    kept = [e for e in extra if not any(clash(e, m) for m in main)]
+    return sorted(main + kept, key=lambda s: (s.start, s.end))
+
+
 class Detector:
     """Finds PII/PHI spans. Build one per process: loading spaCy takes seconds, analysing a record milliseconds."""
 
@@ -95,10 +122,23 @@ class Detector:
         return self.analyze_batch([text], language)[0]
 
     def analyze_batch(self, texts: Sequence[str], language: str, batch_size: int = 64) -> list[list[Span]]:
-        """Analyse texts of one language; spaCy runs once over the batch (`nlp.pipe`)."""
+        """Analyse texts written mainly in `language`; spaCy runs once over the batch (`nlp.pipe`). Passages in the
+        other script ("Patient John Smith, SSN …" inside a Chinese record, or 患者张伟 inside an English one) are
+        analysed by that language's recognizers too, and their spans join the main pass's where they do not clash."""
         if language not in LANGUAGES:
             raise VeritunError(f"unsupported language {language!r}; veritune desensitizes {', '.join(LANGUAGES)}",
                                field="lang")
+        spans = self._analyze_one_language(texts, language, batch_size)
+        other = "zh" if language == "en" else "en"
+        segments = [(i, start, end) for i, text in enumerate(texts) for start, end in other_script_runs(text, other)]
+        if segments:
+            found = self._analyze_one_language([texts[i][start:end] for i, start, end in segments], other, batch_size)
+            for (i, start, end), extra in zip(segments, found, strict=True):
+                spans[i] = merge_spans(spans[i], [Span(s.entity_type, s.start + start, s.end + start, s.score)
+                                                  for s in extra], (start, end))
+        return spans
+
+    def _analyze_one_language(self, texts: Sequence[str], language: str, batch_size: int) -> list[list[Span]]:
         nlp_engine = self.engine.nlp_engine
         artifacts = nlp_engine.process_batch(list(texts), language, batch_size=batch_size)
         spans = []

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import re
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_LETTER = re.compile(r"[A-Za-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+CJK_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # a regex class body: the CJK ideograph blocks
+_CJK = re.compile(f"[{CJK_CHARS}]")
+_LETTER = re.compile(f"[A-Za-z{CJK_CHARS}]")
 
 
 def detect_language(text: str) -> str:

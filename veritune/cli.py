@@ -414,10 +414,11 @@ def run_app(
 
     APPS.get(domain)
     settings = demo_settings(domain, model=model, adapter=adapter, index=index, **parse_overrides(overrides or []))
-    from apps.launch import launch_app
+    from apps.launch import launch_app, warn_if_exposed
 
-    STDOUT.print(f"{domain} assistant on http://{host}:{port} (Ctrl+C stops it)")
-    launch_app(domain, settings, host=host, port=port)
+    warn_if_exposed(host, "the app has no key of its own: anyone who reaches this port can use the model")
+    launch_app(domain, settings, host=host, port=port,
+               on_ready=lambda url: STDOUT.print(f"{domain} assistant on {url} (Ctrl+C stops it)"))
 
 
 @serve_app.command("run", help="Serve the API (and the apps at /ui/medical, /ui/finance).")
@@ -434,8 +435,8 @@ def serve_run(
     settings = load_config(ServeConfig, config, extra)
     from apps.server import run_server
 
-    STDOUT.print(f"API on http://{settings.host}:{settings.port}/v1 · health /health · apps /ui/medical, /ui/finance")
-    run_server(settings)
+    run_server(settings, on_ready=lambda url: STDOUT.print(
+        f"API on {url}/v1 · health {url}/health · apps {url}/ui/medical/, {url}/ui/finance/ (a key opens each)"))
 
 
 @key_app.command("add")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -92,3 +94,46 @@ def running_apps(app_settings, shared_resources, tmp_path_factory):
     yield urls
     for demo in demos:
         demo.close()
+
+
+@pytest.fixture(scope="session")
+def server(model_entries, app_settings, shared_resources, tmp_path_factory):
+    """`veritune serve` on a real uvicorn server on 127.0.0.1, with both apps mounted behind the door."""
+    import uvicorn
+
+    from apps.config import ServeConfig
+    from apps.keys import KeyStore
+    from apps.launch import build_app, offline_gradio_env
+    from apps.server import MountedApp, build_assistants, create_api
+
+    offline_gradio_env(tmp_path_factory.mktemp("gradio"))
+    pool, nlp = shared_resources
+    keys_path = tmp_path_factory.mktemp("serve") / "keys.sqlite"
+    config = ServeConfig(keys=str(keys_path), models=model_entries, default_max_tokens=8, max_body_bytes=4096)
+    keys = KeyStore(keys_path)
+    apps = {name: MountedApp(lambda meter, name=name: build_app(name, app_settings[name], pool, nlp, meter=meter))
+            for name in ("medical", "finance")}
+    api = create_api(config, keys, build_assistants(model_entries, pool, nlp), apps)
+    port = free_port()
+    uv = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not uv.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    yield {"url": f"http://127.0.0.1:{port}", "keys": keys, "keys_path": keys_path}
+    uv.should_exit = True
+    thread.join(timeout=30)
+
+
+def client(server, key: str):
+    """The official openai client (max_retries=0: it retries 429s by default)."""
+    import openai
+
+    return openai.OpenAI(base_url=server["url"] + "/v1", api_key=key, max_retries=0, timeout=120)
+
+
+def new_key(server, name: str, **options) -> str:
+    key, _ = server["keys"].add(name, **options)
+    return key

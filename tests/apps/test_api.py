@@ -3,55 +3,15 @@ the client retries 429s by default) and by raw HTTP for what a client library wo
 
 from __future__ import annotations
 
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.apps.conftest import free_port
+from tests.apps.conftest import client, new_key
 
 openai = pytest.importorskip("openai")
-
-
-@pytest.fixture(scope="module")
-def server(model_entries, app_settings, shared_resources, tmp_path_factory):
-    import uvicorn
-
-    from apps.config import ServeConfig
-    from apps.keys import KeyStore
-    from apps.launch import build_app, offline_gradio_env
-    from apps.server import build_assistants, create_api
-
-    offline_gradio_env(tmp_path_factory.mktemp("gradio"))
-    pool, nlp = shared_resources
-    keys_path = tmp_path_factory.mktemp("serve") / "keys.sqlite"
-    config = ServeConfig(keys=str(keys_path), models=model_entries, default_max_tokens=8, max_body_bytes=4096)
-    keys = KeyStore(keys_path)
-    apps = {"medical": build_app("medical", app_settings["medical"], pool, nlp)}
-    api = create_api(config, keys, build_assistants(model_entries, pool, nlp), apps)
-    port = free_port()
-    uv = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not uv.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield {"url": f"http://127.0.0.1:{port}", "keys": keys, "keys_path": keys_path}
-    uv.should_exit = True
-    thread.join(timeout=30)
-
-
-def client(server, key: str):
-    return openai.OpenAI(base_url=server["url"] + "/v1", api_key=key, max_retries=0, timeout=120)
-
-
-def new_key(server, name: str, **options) -> str:
-    key, _ = server["keys"].add(name, **options)
-    return key
 
 
 QUESTION = [{"role": "user", "content": "Patient Robert Miller has central chest pressure and sweating."}]
@@ -84,8 +44,9 @@ def test_models_health_and_model_restrictions(server) -> None:
     answer = api.chat.completions.create(model="t-finance", messages=[{"role": "user", "content": "KYC rules?"}])
     assert answer.usage.completion_tokens <= 8                                   # the server's default max_tokens
     health = httpx.get(server["url"] + "/health").json()
-    assert health["status"] == "ok" and "t-medical+rag" in health["models"] and health["apps"] == ["medical"]
-    assert httpx.get(server["url"] + "/ui/medical/").status_code == 200
+    assert health["status"] == "ok" and "t-medical+rag" in health["models"]
+    assert health["apps"] == ["finance", "medical"]
+    assert httpx.get(server["url"] + "/ui/medical/", headers={"Authorization": f"Bearer {key}"}).status_code == 200
 
 
 def test_bad_and_revoked_keys_get_401(server) -> None:
@@ -115,11 +76,12 @@ def test_rate_limit_is_429_with_retry_after(server) -> None:
 
 
 def test_quota_used_up_is_429_insufficient_quota(server) -> None:
-    api = client(server, new_key(server, "dave", quota=30))
-    api.chat.completions.create(model="t-medical", messages=QUESTION, max_tokens=4)   # > 30 tokens with the prompt
+    api = client(server, new_key(server, "dave", quota=150))
     with pytest.raises(openai.RateLimitError) as caught:
-        api.chat.completions.create(model="t-medical", messages=QUESTION, max_tokens=4)
+        for _ in range(10):                                      # each call takes its prompt (> 20) + up to 4
+            api.chat.completions.create(model="t-medical", messages=QUESTION, max_tokens=4)
     assert caught.value.code == "insufficient_quota"
+    assert server["keys"].usage(server["keys"].find("dave"))["total_tokens"] <= 150
 
 
 @pytest.mark.parametrize(
@@ -210,6 +172,6 @@ def test_build_server_mounts_an_app_per_domain(model_entries, tmp_path: Path) ->
     from apps.config import ServeConfig
     from apps.server import build_server
 
-    api = build_server(ServeConfig(keys=str(tmp_path / "keys.sqlite"), models=model_entries))
-    paths = {getattr(route, "path", "") for route in api.routes}
+    door = build_server(ServeConfig(keys=str(tmp_path / "keys.sqlite"), models=model_entries))
+    paths = {getattr(route, "path", "") for route in door.app.routes}
     assert {"/ui/medical", "/ui/finance", "/v1/chat/completions", "/v1/usage", "/health"} <= paths

@@ -73,6 +73,22 @@ def test_exports_round_trip() -> None:
 
 
 @pytest.mark.parametrize(
+    ("sentence", "written"),
+    [
+        ('=HYPERLINK("http://x.example","click")', '\'=HYPERLINK("http://x.example","click")'),
+        ("@SUM(A1:A9)", "'@SUM(A1:A9)"),
+        ("+1 555 0100", "'+1 555 0100"),
+        ("-2+3", "'-2+3"),
+        ("\t=1", "'\t=1"),
+        ("A plain sentence = fine.", "A plain sentence = fine."),
+    ],
+)
+def test_csv_cells_that_a_spreadsheet_would_evaluate_are_escaped(sentence: str, written: str) -> None:
+    rows = [Finding(1, "FIN-AML-001-EN", "high", sentence, "rule", 0.5, True)]
+    assert list(csv.DictReader(io.StringIO(to_csv(rows))))[0]["sentence"] == written
+
+
+@pytest.mark.parametrize(
     ("name", "content", "error"),
     [
         ("doc.txt", "plain text 中文".encode(), None),
@@ -91,6 +107,17 @@ def test_uploads(tmp_path: Path, name: str, content: bytes, error: str | None) -
     else:
         with pytest.raises(InputRejected, match=error):
             read_upload(str(path), max_chars=100)
+
+
+def test_an_upload_outside_the_upload_folder_is_refused(tmp_path: Path) -> None:
+    uploads = tmp_path / "uploads"
+    (uploads / "abc").mkdir(parents=True)
+    (uploads / "abc" / "memo.txt").write_text("fine", encoding="utf-8")
+    (tmp_path / "server-file.txt").write_text("secret", encoding="utf-8")
+    assert read_upload(str(uploads / "abc" / "memo.txt"), 100, uploads) == "fine"
+    for path in (tmp_path / "server-file.txt", uploads / ".." / "server-file.txt"):
+        with pytest.raises(InputRejected, match="only a file uploaded in this session"):
+            read_upload(str(path), 100, uploads)
 
 
 @pytest.mark.parametrize(
