@@ -213,3 +213,23 @@ def test_cli_desensitizes_preference_pairs_and_verifies_them(tmp_path: Path) -> 
     assert row["chosen"] == "<PERSON_1> can park there." and "John" not in json.dumps(row)
     checked = run_cli("desensitize", "verify", str(tmp_path / "clean.jsonl"))
     assert checked.returncode == 0 and "clean" in checked.stdout
+
+
+MIXED = [
+    {"id": "m1", "text": "Patient John Smith, SSN 536-22-1234. 患者张伟，电话13812345678，胸痛两小时。"},
+    {"id": "m2", "text": "患者张伟，电话13812345678。Referred by Dr. Alice Walker, phone (415) 555-0132."},
+    {"id": "m3", "text": "Called Mary Johnson about 客户李娜 at 13912345678 today, no answer."},
+]
+MIXED_VALUES = ["John Smith", "536-22-1234", "张伟", "13812345678", "Alice Walker", "555-0132", "Mary Johnson",
+                "李娜", "13912345678"]
+
+
+def test_cli_desensitizes_and_verifies_mixed_english_and_chinese_records(tmp_path: Path) -> None:
+    raw = write_jsonl(tmp_path / "mixed.jsonl", MIXED)
+    result = run_cli("desensitize", str(raw), "--out", str(tmp_path / "clean.jsonl"))
+    assert result.returncode == 0, result.stderr
+    text = (tmp_path / "clean.jsonl").read_text(encoding="utf-8")
+    assert not [value for value in MIXED_VALUES if value in text]
+    assert run_cli("desensitize", "verify", str(tmp_path / "clean.jsonl")).returncode == 0
+    leaking = run_cli("desensitize", "verify", str(raw))                   # verify reads both scripts too
+    assert leaking.returncode == 2 and "PERSON" in leaking.stdout and "US_SSN" in leaking.stdout

@@ -235,3 +235,36 @@ def test_numbers_beside_a_place_are_part_of_the_address(text: str, place: str, a
     start = text.index(place)
     results = absorb_address_numbers(text, [RecognizerResult("LOCATION", start, start + len(place), 0.85)])
     assert [text[r.start:r.end] for r in results[1:]] == absorbed
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "expected"),
+    [
+        ("Patient John Smith, SSN 536-22-1234. 患者张伟，电话13812345678。", "zh",
+         [("PERSON", "John Smith"), ("US_SSN", "536-22-1234"), ("PERSON", "张伟"), ("CN_PHONE", "13812345678")]),
+        ("The patient, Robert Miller, was seen today; his wife (家属王芳) was told, phone 13812345678.", "en",
+         [("PERSON", "Robert Miller"), ("PERSON", "王芳"), ("CN_PHONE", "13812345678")]),
+    ],
+)
+def test_mixed_script_records_are_read_by_both_languages(detector, text: str, lang: str, expected: list) -> None:
+    from desensitize.lang import detect_language
+
+    assert detect_language(text) == lang
+    found_spans = found(detector, text, lang)
+    assert [item for item in expected if item not in found_spans] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "runs"),
+    [
+        ("患者张伟，SSN 536-22-1234。", "en", ["，SSN 536-22-1234。"]),
+        ("Patient John. 患者张伟，电话138。", "zh", [". 患者张伟，电话138。"]),
+        ("No Chinese here at all.", "zh", []),
+        ("只有中文，电话 13812345678。", "en", []),
+        ("患者用了 X 光。", "en", []),                      # one Latin letter is no English passage
+    ],
+)
+def test_other_script_runs(text: str, language: str, runs: list[str]) -> None:
+    from desensitize.detector import other_script_runs
+
+    assert [text[start:end] for start, end in other_script_runs(text, language)] == runs
