@@ -156,6 +156,9 @@ def _common_args(recipe: Recipe, out: Path) -> dict[str, Any]:
         use_cpu=not torch.cuda.is_available(), gradient_checkpointing=train.gradient_checkpointing,
         max_length=train.seq_len, router_aux_loss_coef=train.router_aux_loss_coef, dataloader_num_workers=0,
         disable_tqdm=False,
+        # the Trainer's own count is saved in every checkpoint, so a resumed run reports all the tokens it saw
+        # (TRL's logged num_tokens restarts at zero on resume)
+        include_num_input_tokens_seen="non_padding",
     )
 
 
@@ -227,7 +230,9 @@ def _summary(recipe: Recipe, trainer, result, facts: dict[str, Any], started: fl
     seconds = time.perf_counter() - started
     total, active = facts["counts"]["total"], facts["counts"]["active_per_token"]
     logged_tokens = [h["num_tokens"] for h in trainer.state.log_history if "num_tokens" in h]
-    tokens = int(max(logged_tokens)) if logged_tokens else int(trainer.state.num_input_tokens_seen or 0)
+    tokens = int(trainer.state.num_input_tokens_seen or 0) or (int(max(logged_tokens)) if logged_tokens else 0)
+    # tokens/s over this session only: a resumed run's runtime does not include the steps before the crash
+    session_tokens = tokens - int(getattr(trainer, "_initial_num_input_tokens_seen", 0) or 0)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     aux = [h["aux_loss"] for h in trainer.state.log_history if "aux_loss" in h]
     gpus = max(1, torch.cuda.device_count()) if torch.cuda.is_available() else 0
@@ -236,7 +241,7 @@ def _summary(recipe: Recipe, trainer, result, facts: dict[str, Any], started: fl
     return {
         "steps": trainer.state.global_step, "train_seconds": round(result.metrics.get("train_runtime", seconds), 2),
         "wall_seconds": round(seconds, 2), "tokens_seen": tokens,
-        "tokens_per_second": round(tokens / max(result.metrics.get("train_runtime", seconds), 1e-9), 1),
+        "tokens_per_second": round(session_tokens / max(result.metrics.get("train_runtime", seconds), 1e-9), 1),
         "first_loss": losses[0] if losses else None, "final_loss": losses[-1] if losses else None,
         "final_aux_loss": aux[-1] if aux else None, "peak_memory_bytes": int(peak),
         "preference": _preference(trainer.state.log_history) if recipe.stage == "dpo" else None,

@@ -127,8 +127,9 @@ def test_resume_after_a_crash_continues_exactly(tiny_base: Path, sft_data: Path,
         run_recipe(recipe(tiny_base, sft_data, tmp_path / "resumed", **settings), callbacks=[Crash()])
     assert not (tmp_path / "resumed" / "manifest.json").exists()  # not finished, and it does not look finished
     resumed = run_recipe(recipe(tiny_base, sft_data, tmp_path / "resumed", **settings))
-    final = [json.loads((run / "summary.json").read_text())["final_loss"] for run in (straight, resumed)]
-    assert abs(final[0] - final[1]) < 1e-4
+    summaries = [json.loads((run / "summary.json").read_text()) for run in (straight, resumed)]
+    assert abs(summaries[0]["final_loss"] - summaries[1]["final_loss"]) < 1e-4
+    assert summaries[1]["tokens_seen"] == summaries[0]["tokens_seen"] > 0     # cumulative across the resume
 
 
 def test_lora_that_reaches_no_expert_fails_loudly(tmp_path: Path, sft_data: Path, tiny_base: Path) -> None:
