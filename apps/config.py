@@ -18,7 +18,10 @@ class AssistantSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     domain: str = Field(description="domain pack: its desensitization settings, examples and prompts")
     model: str = Field(description="base model: a folder or a hub name")
-    adapter: str | None = Field(default=None, description="a `veritune finetune` run folder (its adapter is merged)")
+    adapter: str | None = Field(default=None, description="a finished `veritune finetune` run folder (its adapter is "
+                                                          "merged)")
+    allow_unfinished: bool = Field(default=False, description="load an adapter whose run folder has no valid manifest "
+                                                              "(a crashed or edited run; not recommended)")
     index: str | None = Field(default=None, description="a `veritune index build` folder; None: no retrieval")
     k: int = Field(default=4, ge=1, le=20, description="passages retrieved per question")
     max_new_tokens: int = Field(default=160, ge=1, le=4096, description="tokens generated per answer")

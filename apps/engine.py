@@ -70,17 +70,17 @@ class Prepared:
 class ModelPool:
     """Each (base, adapter) pair loaded once per process and shared by every assistant that names it."""
 
-    def __init__(self, loader: Callable[[str, str | None], tuple[Any, Any]] | None = None) -> None:
+    def __init__(self, loader: Callable[..., tuple[Any, Any]] | None = None) -> None:
         from finetune.inference import load_for_inference
 
         self._loader = loader or load_for_inference
         self._loaded: dict[tuple[str, str | None], tuple[Any, Any]] = {}
         self._lock = threading.Lock()
 
-    def get(self, model: str, adapter: str | None) -> tuple[Any, Any]:
+    def get(self, model: str, adapter: str | None, allow_unfinished: bool = False) -> tuple[Any, Any]:
         with self._lock:
             if (model, adapter) not in self._loaded:
-                self._loaded[(model, adapter)] = self._loader(model, adapter)
+                self._loaded[(model, adapter)] = self._loader(model, adapter, allow_unfinished=allow_unfinished)
             return self._loaded[(model, adapter)]
 
 
@@ -118,7 +118,8 @@ class Assistant:
         from retrieval.verifier import GroundingVerifier
 
         self.settings = settings
-        self.model, self.tokenizer = (pool or ModelPool()).get(settings.model, settings.adapter)
+        self.model, self.tokenizer = (pool or ModelPool()).get(settings.model, settings.adapter,
+                                                               settings.allow_unfinished)
         config = DesensitizeConfig(domain=settings.domain, operator="tag")
         nlp = nlp or SharedNlp()
         detector = Detector(detector_settings(config), nlp_engine=nlp.engine())

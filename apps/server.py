@@ -171,7 +171,8 @@ class ChatService:
         self.limiter = limiter or RateLimiter()
 
     def admit(self, key: ApiKey, model: str) -> None:
-        """May `key` call `model` now (it exists or is an app, the key allows it, its quota is not used up)?"""
+        """May `key` call `model` (an API model id or an app's `ui/<name>`) now: does the key allow it, and is its
+        quota not used up? (Whether this answer fits the quota is `budget`'s question, once the prompt is known.)"""
         if not key.allows(model):
             raise ApiError(403, f"this key may not use the model {model!r}", "permission_error",
                            "model_not_allowed", param="model")
@@ -240,7 +241,9 @@ class AppMeter:
         return key
 
     def budget(self, key: ApiKey, assistant: Assistant, prepared: Prepared) -> Budget:
-        return self.service.budget(key, assistant, prepared, assistant.settings.max_new_tokens)
+        # the app's user cannot choose max_tokens: the settings' length, cut to what the context has room for
+        room = max(1, assistant.context_tokens - prepared.prompt_tokens)
+        return self.service.budget(key, assistant, prepared, min(assistant.settings.max_new_tokens, room))
 
     def settle(self, budget: Budget, turn: Turn) -> None:
         self.service.settle(budget, self.model, turn)

@@ -130,6 +130,8 @@ class Detector:
                                field="lang")
         spans = self._analyze_one_language(texts, language, batch_size)
         other = "zh" if language == "en" else "en"
+        if not self._entities[other]:                    # no recognizer selected for the other language
+            return spans
         segments = [(i, start, end) for i, text in enumerate(texts) for start, end in other_script_runs(text, other)]
         if segments:
             found = self._analyze_one_language([texts[i][start:end] for i, start, end in segments], other, batch_size)

@@ -1,5 +1,6 @@
-"""The gate before training and indexing: data must carry a valid desensitization manifest whose sha256 matches
-the file, unless the user explicitly overrides it (`--allow-raw`)."""
+"""The gate before training and indexing: data must carry a desensitization manifest signed with this machine's
+manifest key whose sha256 matches every file that will be read (a folder may hold no file its manifest does not
+list), unless the user explicitly overrides it (`--allow-raw`, which the next stage records in its manifest)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 from veritune.errors import VeritunError
 from veritune.hashing import sha256_file
 from veritune.logs import get_logger
-from veritune.manifest import Manifest, manifest_path_for, read_manifest
+from veritune.manifest import Manifest, check_signature, manifest_path_for, read_manifest, verify_outputs
 
 log = get_logger("gate")
 OVERRIDE_HINT = ("run `veritune desensitize` on it first, or pass --allow-raw if you are sure it holds no "
@@ -35,6 +36,10 @@ def _checked_manifest(path: Path) -> Manifest:
     if not manifest_file.is_file():
         raise VeritunError(f"has no desensitization manifest ({manifest_file.name}); {OVERRIDE_HINT}", path=path)
     manifest = read_manifest(manifest_file)
+    try:
+        check_signature(manifest, manifest_file)
+    except VeritunError as exc:
+        raise VeritunError(f"{exc.message}; {OVERRIDE_HINT}", path=path) from None
     if not manifest.desensitized:
         raise VeritunError(f"its manifest does not say desensitized: true; {OVERRIDE_HINT}", path=path)
     if path.is_file():
@@ -43,7 +48,5 @@ def _checked_manifest(path: Path) -> Manifest:
             raise VeritunError("changed since it was desensitized (sha256 differs from its manifest); "
                                + OVERRIDE_HINT, path=path)
     else:
-        from veritune.manifest import verify_outputs
-
-        verify_outputs(manifest, path, manifest_file)
+        verify_outputs(manifest, path, manifest_file, only_listed=True)
     return manifest

@@ -47,6 +47,7 @@ class EvalConfig:
     endpoint: str | None = None                                 # system `api`: an OpenAI-compatible base URL
     api_models: dict[str, str] = field(default_factory=dict)    # domain -> the endpoint's model id
     api_key_env: str = "VERITUNE_API_KEY"                        # the key is read from this variable, never stored
+    allow_unfinished: bool = False                               # load adapters of runs without a valid manifest
 
 
 class Generator:
@@ -327,7 +328,7 @@ def _local_system(config: EvalConfig, system: str, domain: str | None, loaded: d
         raise VeritunError(f"system {system} needs an adapter for domain {domain!r} (--adapter {domain}=RUN)",
                            field="adapter")
     if adapter not in loaded:
-        loaded[adapter] = load_for_inference(config.model, adapter)
+        loaded[adapter] = load_for_inference(config.model, adapter, allow_unfinished=config.allow_unfinished)
         generators[adapter] = Generator(*loaded[adapter])
     if system != "lora+rag":
         return generators[adapter], None

@@ -15,13 +15,18 @@ from veritune.errors import VeritunError
 
 
 def load_for_inference(model_name: str, adapter_run: str | Path | None = None,
-                       dtype: torch.dtype = torch.float32) -> tuple[Any, Any]:
-    """(model in eval mode, tokenizer). `adapter_run` is a `veritune finetune` run folder (its `adapter/`)."""
+                       dtype: torch.dtype = torch.float32, allow_unfinished: bool = False) -> tuple[Any, Any]:
+    """(model in eval mode, tokenizer). `adapter_run` is a finished `veritune finetune` run folder (its
+    `adapter/`): one without a valid manifest is refused unless `allow_unfinished`."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from veritune.runs import require_finished
 
     adapter_dir = Path(adapter_run) / "adapter" if adapter_run else None
     if adapter_dir is not None and not adapter_dir.is_dir():
         raise VeritunError("not a fine-tune run folder (no adapter/ inside)", path=adapter_run, field="adapter")
+    if adapter_run:
+        require_finished(adapter_run, "finetune_run", allow_unfinished)
     try:
         tokenizer = AutoTokenizer.from_pretrained(adapter_dir or model_name)
         model = AutoModelForCausalLM.from_pretrained(model_name, dtype=dtype)

@@ -13,7 +13,6 @@ from typing import Any
 import torch
 
 from veritune.errors import VeritunError
-from veritune.manifest import read_manifest
 from veritune.runs import open_run
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -40,14 +39,18 @@ def _adapted_weights(model) -> dict[str, float]:  # noqa: ANN001
     return sizes
 
 
-def merge_run(run: str | Path, out: str | Path, dtype: str = "fp32", tolerance: float = 1e-4) -> dict[str, Any]:
+def merge_run(run: str | Path, out: str | Path, dtype: str = "fp32", tolerance: float = 1e-4,
+              allow_unfinished: bool = False) -> dict[str, Any]:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from veritune.runs import require_finished
+
     run = Path(run)
-    manifest = read_manifest(run / "manifest.json")
-    if manifest.kind != "finetune_run" or not (run / "adapter").is_dir():
-        raise VeritunError("not a finished LoRA fine-tune run (no adapter/ or manifest)", path=run)
+    manifest = require_finished(run, "finetune_run", allow_unfinished)
+    if manifest is None or not (run / "adapter").is_dir():
+        raise VeritunError("not a LoRA fine-tune run (no adapter/, or no readable manifest naming its base)",
+                           path=run)
     base_name = manifest.config["model"]
     tokenizer = AutoTokenizer.from_pretrained(run / "adapter")
     base = AutoModelForCausalLM.from_pretrained(base_name, dtype=torch.float32)

@@ -14,6 +14,7 @@ from retrieval.sources import read_documents, resolve_source
 from retrieval.tuning import tune_dense_weight
 from veritune.jsonl import read_jsonl
 from veritune.logs import get_logger
+from veritune.manifest import FOLDER_MANIFEST, read_manifest
 
 log = get_logger("retrieval")
 
@@ -31,9 +32,10 @@ def build_index(docs: str | Path, out: str | Path, settings: IndexSettings | Non
     settings = settings or IndexSettings()
     if settings.domain is None and pack_domain:
         settings = settings.model_copy(update={"domain": pack_domain})
-    documents = read_documents(source, allow_raw=allow_raw)
+    documents, passed = read_documents(source, allow_raw=allow_raw)
     index = RetrievalIndex.build(documents, settings, cache or default_cache())
-    stats: dict[str, Any] = {"build_seconds": round(time.perf_counter() - started, 2)}
+    # the manifest says when data that did not pass the gate went in (--allow-raw), so the next reader knows
+    stats: dict[str, Any] = {"build_seconds": round(time.perf_counter() - started, 2), "allow_raw": not passed}
     if tune_on:
         stats["tuning"] = tune_dense_weight(index, read_jsonl(tune_on))
     inputs = [source] + ([Path(tune_on)] if tune_on else [])
@@ -45,8 +47,11 @@ def build_index(docs: str | Path, out: str | Path, settings: IndexSettings | Non
 def add_to_index(index_dir: str | Path, docs: str | Path, allow_raw: bool = False) -> int:
     index = RetrievalIndex.load(index_dir, default_cache())
     source, _ = resolve_source(docs)
-    added = index.add(read_documents(source, allow_raw=allow_raw))
-    index.save(Path(index_dir), inputs=[source] if source.is_file() else [])
+    documents, passed = read_documents(source, allow_raw=allow_raw)
+    added = index.add(documents)
+    raw_before = read_manifest(Path(index_dir) / FOLDER_MANIFEST).stats.get("allow_raw", False)
+    index.save(Path(index_dir), inputs=[source] if source.is_file() else [],
+               stats={"allow_raw": bool(raw_before) or not passed})
     return added
 
 

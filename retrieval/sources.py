@@ -27,12 +27,13 @@ def resolve_source(docs: str | Path, domains_root: Path | None = None) -> tuple[
     raise VeritunError("no such file, folder or domain pack", path=candidate)
 
 
-def read_documents(path: Path, allow_raw: bool = False) -> list[dict[str, Any]]:
-    require_desensitized(path, allow_raw=allow_raw)
+def read_documents(path: Path, allow_raw: bool = False) -> tuple[list[dict[str, Any]], bool]:
+    """(documents, whether they passed the desensitization gate: False means --allow-raw let them in)."""
+    passed = require_desensitized(path, allow_raw=allow_raw) is not None
     docs = _read_folder(path) if path.is_dir() else _read_jsonl(path)
     if not docs:
         raise VeritunError("the corpus is empty: nothing to index", path=path)
-    return docs
+    return docs, passed
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:

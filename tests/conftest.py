@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,10 @@ os.environ.setdefault("VERITUNE_THREADS", "1")
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+if os.environ.get("VERITUNE_APPS_FROM_DEMO") != "1":   # screenshots read the demo's runs, signed with the user's key
+    # the session's own manifest key: tests never read or create the user's ~/.config/veritune/manifest.key
+    os.environ.setdefault("VERITUNE_MANIFEST_KEY_FILE",
+                          os.path.join(tempfile.mkdtemp(prefix="veritune-tests-"), "manifest.key"))
 
 from veritune.threads import apply_thread_limits  # noqa: E402
 

@@ -55,6 +55,8 @@ app.add_typer(index_app, name="index")
 STDOUT = Console()
 
 OverridesArg = typer.Argument(None, help="key=value overrides of config fields", show_default=False)
+ALLOW_UNFINISHED = typer.Option(False, "--allow-unfinished",
+                                help="use a run folder without a valid manifest (not recommended)")
 
 
 @app.callback()
@@ -218,24 +220,26 @@ def finetune_run(
 
 @finetune_app.command("merge")
 def finetune_merge(run: Path = typer.Argument(..., help="a finished run folder"),
-                   out: Path = typer.Option(..., "--out", help="merged model folder")) -> None:
+                   out: Path = typer.Option(..., "--out", help="merged model folder"),
+                   allow_unfinished: bool = ALLOW_UNFINISHED) -> None:
     """Merge the run's adapter into its base and verify: logits equal within 1e-4, every adapted weight changed."""
     from finetune.merge import merge_run
 
-    report = merge_run(run, out)
+    report = merge_run(run, out, allow_unfinished=allow_unfinished)
     STDOUT.print(f"merged into {out}: max logit difference {report['max_logit_difference']:.1e}, "
                  f"{report['adapted_weights']} adapted weights changed ({report['adapted_expert_tensors']} expert)")
 
 
 @finetune_app.command("export")
 def finetune_export(run: Path = typer.Argument(...), out: Path = typer.Option(..., "--out"),
-                    dtype: str = typer.Option("bf16", "--dtype", help="bf16, fp16 or fp32")) -> None:
+                    dtype: str = typer.Option("bf16", "--dtype", help="bf16, fp16 or fp32"),
+                    allow_unfinished: bool = ALLOW_UNFINISHED) -> None:
     """Merge, verify and write safetensors ready to serve, in a serving dtype."""
     from finetune.merge import DTYPES, merge_run
 
     if dtype not in DTYPES:
         raise VeritunError(f"unknown dtype {dtype!r} (bf16, fp16 or fp32)", field="dtype")
-    report = merge_run(run, out, dtype=dtype)
+    report = merge_run(run, out, dtype=dtype, allow_unfinished=allow_unfinished)
     STDOUT.print(f"exported {dtype} safetensors to {out} (verified: {report['max_logit_difference']:.1e})")
 
 
@@ -263,6 +267,7 @@ def eval_run(
     endpoint: str | None = typer.Option(None, "--endpoint", help="system api: an OpenAI-compatible base URL"),
     api_models: list[str] | None = typer.Option(None, "--api-model", help="DOMAIN=MODEL_ID of the endpoint"),
     api_key_env: str = typer.Option("VERITUNE_API_KEY", "--api-key-env", help="variable holding the API key"),
+    allow_unfinished: bool = ALLOW_UNFINISHED,
 ) -> None:
     from eval.harness import EvalConfig, run_eval
 
@@ -272,7 +277,7 @@ def eval_run(
                         systems=[s.strip() for s in systems.split(",") if s.strip()], limit=limit,
                         gpu_hour_price=gpu_hour_price, endpoint=endpoint,
                         api_models=_key_values(api_models, "--api-model", "medical=veritune-medical+rag"),
-                        api_key_env=api_key_env)
+                        api_key_env=api_key_env, allow_unfinished=allow_unfinished)
     from eval.tasks import get_task
 
     for name in config.tasks:
@@ -403,9 +408,11 @@ def run_app(
     model: str | None = typer.Option(None, "--model", help="base model (default: the demo's)"),
     adapter: str | None = typer.Option(None, "--adapter", help="fine-tune run folder (default: the demo's)"),
     index: str | None = typer.Option(None, "--index", help="index folder (default: the demo's)"),
-    host: str = typer.Option("127.0.0.1", "--host"),
+    host: str = typer.Option("127.0.0.1", "--host", help="interface to bind; another than 127.0.0.1 is warned "
+                                                      "about: the app alone has no key"),
     port: int = typer.Option(7860, "--port"),
-    overrides: list[str] | None = typer.Argument(None, help="key=value settings: k=6 max_new_tokens=256 ..."),
+    overrides: list[str] | None = typer.Argument(None, help="key=value settings: k=6 max_new_tokens=256 "
+                                                             "allow_unfinished=true ..."),
 ) -> None:
     """Run the Gradio medical diagnosis or finance compliance-check assistant."""
     from apps.config import demo_settings

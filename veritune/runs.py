@@ -19,8 +19,21 @@ from typing import Any
 import yaml
 
 from veritune.atomic import atomic_dir, write_text
-from veritune.manifest import FOLDER_MANIFEST, Manifest, file_record, folder_records, write_manifest
+from veritune.errors import VeritunError
+from veritune.logs import get_logger
+from veritune.manifest import (
+    FOLDER_MANIFEST,
+    Manifest,
+    check_signature,
+    file_record,
+    folder_records,
+    read_manifest,
+    verify_outputs,
+    write_manifest,
+)
 from veritune.versions import package_versions
+
+log = get_logger("runs")
 
 RUN_CONFIG = "run_config.yaml"
 
@@ -63,3 +76,26 @@ def open_run(out: str | Path, *, kind: str, config: dict[str, Any], seed: int | 
         run = Run(path=staging, final=final, kind=kind, config=config, seed=seed, inputs=list(inputs))
         yield run
         run.finish()
+
+
+def require_finished(folder: str | Path, kind: str, allow_unfinished: bool = False) -> Manifest | None:
+    """The manifest of a finished `kind` folder: present, of that kind, signed with this machine's manifest key,
+    every listed output intact. Otherwise a clear refusal, or, with `allow_unfinished`, a warning and whatever
+    manifest could be read (None when none could)."""
+    folder = Path(folder)
+    manifest_file = folder / FOLDER_MANIFEST
+    manifest = None
+    try:
+        if not manifest_file.is_file():
+            raise VeritunError(f"has no {FOLDER_MANIFEST}: the {kind} did not finish (or this is not its folder); "
+                               "run it again, or pass --allow-unfinished if you must", path=folder)
+        manifest = read_manifest(manifest_file)
+        if manifest.kind != kind:
+            raise VeritunError(f"is a {manifest.kind} folder, not a {kind}", path=folder)
+        check_signature(manifest, manifest_file)
+        verify_outputs(manifest, folder, manifest_file)
+    except VeritunError as refusal:
+        if not allow_unfinished:
+            raise
+        log.warning("using an unfinished or unverified %s (--allow-unfinished): %s", kind, refusal)
+    return manifest

@@ -83,3 +83,26 @@ def test_finance_app_in_a_browser(browser, running_apps, shots: Path) -> None:
     page.locator("#check").click()
     expect(page.locator(".toast-body").first).to_contain_text("empty", timeout=TIMEOUT_MS)
     page.close()
+
+
+def test_the_mounted_app_asks_for_a_key_once_in_a_browser(browser, server) -> None:
+    """Through `veritune serve`'s door: the form, the key, then the app itself, answering (its assets, queue and
+    stream all carry the session cookie)."""
+    from playwright.sync_api import expect
+
+    from tests.apps.conftest import new_key
+
+    key = new_key(server, "browser-door", rate="100/minute")
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(server["url"] + "/ui/medical/")
+    expect(page.locator("h2")).to_contain_text("API key required")
+    page.locator("#key").fill(key)
+    page.locator("button[type=submit]").click()
+    expect(page.locator("#disclaimer")).to_contain_text("Not a medical device", timeout=TIMEOUT_MS)
+    page.locator("#question textarea").fill("Central chest pressure spreading to the left arm, sweating.")
+    page.locator("#ask").click()
+    expect(page.locator("#groundedness")).not_to_contain_text("Waiting", timeout=TIMEOUT_MS)
+    expect(page.locator("#usage")).to_contain_text("tokens")
+    page.close()
+    ledger = server["keys"].usage(server["keys"].find("browser-door"))
+    assert ledger["by_model"]["ui/medical"]["requests"] == 1

@@ -318,3 +318,32 @@ def test_health_stays_open_and_says_nothing_private(server) -> None:
     health = httpx.get(server["url"] + "/health").json()
     assert set(health) == {"status", "models", "apps"}
     assert json.dumps(health).count("vt-") == 0
+
+
+def test_serve_prints_its_url_only_once_the_port_accepts_connections(model_entries, tmp_path: Path) -> None:
+    """`veritune serve --port 0` as a user runs it: the printed URL answers at once (no retry, no sleep)."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    config = {"keys": str(tmp_path / "keys.sqlite"), "mount_apps": False,
+              "models": [entry.model_dump() for entry in model_entries[:1]]}
+    (tmp_path / "serve.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    exe = Path(sys.executable).parent / "veritune"
+    process = subprocess.Popen([str(exe), "serve", "--config", str(tmp_path / "serve.yaml"), "--port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                               env={**os.environ, "COLUMNS": "200"})
+    try:
+        line = ""
+        deadline = time.monotonic() + 240
+        while "API on " not in line:
+            assert time.monotonic() < deadline and process.poll() is None, "serve never said where it listens"
+            line = process.stdout.readline()
+        url = line.split("API on ", 1)[1].split("/v1", 1)[0]
+        assert httpx.get(url + "/health", timeout=5).json()["status"] == "ok"
+        assert httpx.get(url + "/v1/models", timeout=5).status_code == 401
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -63,4 +63,56 @@ def test_bad_manifest_is_one_clear_error(tmp_path: Path, content: str, message: 
 def test_manifest_round_trip(tmp_path: Path) -> None:
     manifest = Manifest(kind="dataset", desensitized=True, stats={"records": 3})
     write_manifest(tmp_path / "x.manifest.json", manifest)
-    assert read_manifest(tmp_path / "x.manifest.json") == manifest
+    read = read_manifest(tmp_path / "x.manifest.json")
+    assert read.model_copy(update={"signature": None}) == manifest and len(read.signature) == 64
+
+
+def test_manifests_are_signed_and_an_edit_or_another_key_is_refused(tmp_path: Path, monkeypatch) -> None:
+    from veritune.manifest import check_signature
+
+    monkeypatch.delenv("VERITUNE_MANIFEST_KEY", raising=False)
+    monkeypatch.setenv("VERITUNE_MANIFEST_KEY_FILE", str(tmp_path / "keys" / "manifest.key"))
+    target = write_manifest(tmp_path / "m.json", Manifest(kind="dataset", desensitized=True))
+    key_file = tmp_path / "keys" / "manifest.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600 and len(key_file.read_text().strip()) == 64
+    manifest = read_manifest(target)
+    check_signature(manifest, target)                                         # made here: verifies
+    edited = json.loads(target.read_text())
+    edited["stats"] = {"records": 1}
+    target.write_text(json.dumps(edited))
+    with pytest.raises(VeritunError, match="signature does not verify"):
+        check_signature(read_manifest(target), target)
+    monkeypatch.setenv("VERITUNE_MANIFEST_KEY", "another machine's key")
+    with pytest.raises(VeritunError, match="another manifest key"):
+        check_signature(manifest, target)
+    unsigned = manifest.model_copy(update={"signature": None})
+    with pytest.raises(VeritunError, match="not signed"):
+        check_signature(unsigned, target)
+
+
+def test_verify_outputs_can_refuse_files_the_manifest_does_not_list(tmp_path: Path) -> None:
+    with open_run(tmp_path / "run", kind="test", config={}) as run:
+        (run.path / "out.txt").write_text("hello")
+    manifest_file = tmp_path / "run" / "manifest.json"
+    manifest = read_manifest(manifest_file)
+    (tmp_path / "run" / "dropped.txt").write_text("unlisted")
+    verify_outputs(manifest, tmp_path / "run", manifest_file)                  # the listed files are intact
+    with pytest.raises(VeritunError, match="dropped.txt is in the folder but not in its manifest"):
+        verify_outputs(manifest, tmp_path / "run", manifest_file, only_listed=True)
+
+
+def test_require_finished_refuses_unfinished_folders_unless_allowed(tmp_path: Path) -> None:
+    from veritune.runs import require_finished
+
+    with open_run(tmp_path / "run", kind="finetune_run", config={"model": "m"}) as run:
+        (run.path / "adapter.bin").write_bytes(b"weights")
+    assert require_finished(tmp_path / "run", "finetune_run").kind == "finetune_run"
+    with pytest.raises(VeritunError, match="is a finetune_run folder, not a index"):
+        require_finished(tmp_path / "run", "index")
+    (tmp_path / "run" / "adapter.bin").write_bytes(b"swapped")
+    with pytest.raises(VeritunError, match="does not match its recorded sha256"):
+        require_finished(tmp_path / "run", "finetune_run")
+    (tmp_path / "run" / "manifest.json").unlink()
+    with pytest.raises(VeritunError, match="has no manifest.json.*--allow-unfinished"):
+        require_finished(tmp_path / "run", "finetune_run")
+    assert require_finished(tmp_path / "run", "finetune_run", allow_unfinished=True) is None

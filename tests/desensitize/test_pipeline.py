@@ -233,3 +233,33 @@ def test_cli_desensitizes_and_verifies_mixed_english_and_chinese_records(tmp_pat
     assert run_cli("desensitize", "verify", str(tmp_path / "clean.jsonl")).returncode == 0
     leaking = run_cli("desensitize", "verify", str(raw))                   # verify reads both scripts too
     assert leaking.returncode == 2 and "PERSON" in leaking.stdout and "US_SSN" in leaking.stdout
+
+
+def test_gate_refuses_a_file_dropped_into_a_desensitized_dataset_folder(tmp_path: Path) -> None:
+    raw = write_jsonl(tmp_path / "raw.jsonl", RAW)
+    folder = tmp_path / "clean_ds"
+    desensitize_file(raw, folder, DesensitizeConfig(), show_progress=False)     # no .jsonl suffix: HF dataset
+    assert require_desensitized(folder).desensitized
+    (folder / "notes.txt").write_text("a note that never went through desensitization\n", encoding="utf-8")
+    with pytest.raises(VeritunError, match="notes.txt is in the folder but not in its manifest"):
+        require_desensitized(folder)
+    assert require_desensitized(folder, allow_raw=True) is None
+
+
+def test_gate_refuses_a_manifest_copied_and_edited_for_another_file(tmp_path: Path) -> None:
+    raw = write_jsonl(tmp_path / "raw.jsonl", RAW)
+    desensitize_file(raw, tmp_path / "clean.jsonl", DesensitizeConfig(), show_progress=False)
+    other = write_jsonl(tmp_path / "other.jsonl", [{"id": "x", "text": "unreviewed text"}])
+    manifest = json.loads((tmp_path / "clean.jsonl.manifest.json").read_text(encoding="utf-8"))
+    manifest["outputs"][0].update(path=other.name, sha256=sha256_file(other), bytes=other.stat().st_size)
+    (tmp_path / "other.jsonl.manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(VeritunError, match="signature does not verify.*--allow-raw"):
+        require_desensitized(other)
+
+
+def test_an_index_records_that_raw_data_went_in(tmp_path: Path) -> None:
+    from retrieval import build_index
+
+    docs = write_jsonl(tmp_path / "docs.jsonl", [{"id": "d1", "text": "Chest pain with sweating needs an ECG."}])
+    folder = build_index(docs, tmp_path / "index", allow_raw=True)
+    assert read_manifest(folder / "manifest.json").stats["allow_raw"] is True

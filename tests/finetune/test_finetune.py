@@ -13,7 +13,7 @@ from tests.conftest import DOMAINS, REPO
 from veritune.config import load_config
 from veritune.errors import VeritunError
 from veritune.jsonl import read_jsonl
-from veritune.manifest import read_manifest
+from veritune.manifest import read_manifest, write_manifest
 
 
 @pytest.fixture(scope="module")
@@ -223,9 +223,9 @@ def test_merge_refuses_a_mismatched_base(tiny_base: Path, sft_data: Path, tmp_pa
 
     run = run_recipe(recipe(tiny_base, sft_data, tmp_path / "run", train__max_steps=1))
     other = build_base(BaseBuildConfig(out=str(tmp_path / "small"), size="small"))
-    manifest = json.loads((run / "manifest.json").read_text())
-    manifest["config"]["model"] = str(other)
-    (run / "manifest.json").write_text(json.dumps(manifest))
+    manifest = read_manifest(run / "manifest.json")
+    manifest.config["model"] = str(other)
+    write_manifest(run / "manifest.json", manifest)             # re-signed here: only the base is wrong
     with pytest.raises(VeritunError, match="does not match the base"):
         merge_run(run, tmp_path / "merged")
     assert not (tmp_path / "merged").exists()
@@ -408,3 +408,30 @@ def test_dpo_recipe_checks_its_fields() -> None:
         Recipe.model_validate({**base, "stage": "dpo", "data": {"path": "d", "field": "messages"}})
     with pytest.raises(ValueError, match="stage sft reads one data.field"):
         Recipe.model_validate({**base, "stage": "sft", "data": {"path": "d", "field": "prompt,chosen,rejected"}})
+
+
+def test_a_run_folder_without_a_valid_manifest_is_refused_for_serving_eval_and_merge(
+        tiny_base: Path, sft_data: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from finetune.inference import load_for_inference
+    from tests.conftest import run_cli, train_tiny_adapter
+
+    run = train_tiny_adapter(tiny_base, tmp_path, read_jsonl(DOMAINS / "medical/sft/train.jsonl")[:4])
+    crashed = tmp_path / "crashed"
+    shutil.copytree(run, crashed)
+    (crashed / "manifest.json").unlink()                                  # what a crash before the end leaves
+    with pytest.raises(VeritunError, match="has no manifest.json.*--allow-unfinished"):
+        load_for_inference(str(tiny_base), crashed)
+    model, _ = load_for_inference(str(tiny_base), crashed, allow_unfinished=True)
+    assert model is not None
+    merged = run_cli("finetune", "merge", str(crashed), "--out", str(tmp_path / "merged"))
+    assert merged.returncode == 2 and "has no manifest.json" in merged.stderr
+    evaluated = run_cli("eval", "run", "--tasks", "medical_qa", "--model", str(tiny_base), "--systems", "lora",
+                        "--adapter", f"medical={crashed}", "--limit", "1", "--out", str(tmp_path / "eval"))
+    assert evaluated.returncode == 2 and "--allow-unfinished" in evaluated.stderr
+    from apps.config import AssistantSettings
+    from apps.engine import Assistant
+
+    with pytest.raises(VeritunError, match="has no manifest.json"):
+        Assistant(AssistantSettings(domain="medical", model=str(tiny_base), adapter=str(crashed)))
