@@ -81,15 +81,21 @@ def other_script_runs(text: str, language: str) -> list[tuple[int, int]]:
 
 
 def merge_spans(main: list[Span], extra: list[Span], segment: tuple[int, int]) -> list[Span]:
-    """Spans of the main pass and of the other language's pass over `segment`. Inside the segment the other
-    language knows the script best: its spans replace the main pass's spans that lie wholly inside the segment
-    and clash with them; a main span reaching beyond the segment saw more context and wins its clashes."""
+    """Spans of the main pass and of the other language's pass over `segment`. An extra span that covers main
+    spans lying inside the segment replaces them (the English pass's US_SSN over the Chinese pass's PHONE_NUMBER on
+    the same digits); in any other clash the main pass, which saw the whole text, wins (a credit code it found
+    whole is not cut down to the phone number the English pass saw in its digits)."""
     start, end = segment
 
     def clash(a: Span, b: Span) -> bool:
         return a.start < b.end and b.start < a.end
 
-    main = [m for m in main if not (start <= m.start and m.end <= end and any(clash(m, e) for e in extra))]
+    def covers(a: Span, b: Span) -> bool:
+        return a.start <= b.start and b.end <= a.end
+
+    replaced = [m for m in main if start <= m.start and m.end <= end
+                and any(clash(m, e) for e in extra) and all(covers(e, m) for e in extra if clash(m, e))]
+    main = [m for m in main if m not in replaced]
     kept = [e for e in extra if not any(clash(e, m) for m in main)]
     return sorted(main + kept, key=lambda s: (s.start, s.end))
 

@@ -268,3 +268,9 @@ def test_other_script_runs(text: str, language: str, runs: list[str]) -> None:
     from desensitize.detector import other_script_runs
 
     assert [text[start:end] for start, end in other_script_runs(text, language)] == runs
+
+
+def test_the_other_language_never_cuts_a_span_the_main_pass_found_whole(detector) -> None:
+    text = "企业客户尽调：统一社会信用代码91440300MA5G8K3T0W，法定代表人王伟。"
+    uscc = [s for s in detector.analyze(text, "zh") if s.entity_type == "CN_USCC"]
+    assert [text[s.start:s.end] for s in uscc] == ["91440300MA5G8K3T0W"]
