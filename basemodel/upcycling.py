@@ -32,7 +32,7 @@ from veritune.runs import open_run
 
 log = get_logger("base")
 LLAMA_FAMILY = ("llama", "mistral")    # dense decoders whose layers map 1:1 onto Mixtral's
-CALIBRATION_TOKENS = 256               # tokens per calibration text
+CALIBRATION_TOKENS = 128               # tokens per calibration text
 
 
 @dataclass
@@ -204,18 +204,18 @@ def calibration_batch(tokenizer: Any, texts: list[str]) -> dict[str, torch.Tenso
 
 
 @torch.no_grad()
-def mlp_inputs(dense: Any, batch: dict[str, torch.Tensor]) -> list[torch.Tensor]:
-    """Per layer, the hidden states that reach its MLP (real tokens only)."""
+def dense_pass(dense: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """One dense forward: its logits, and per layer the hidden states that reach the MLP (real tokens only)."""
     captured: list[torch.Tensor] = []
     mask = batch["attention_mask"].bool()
     hooks = [layer.mlp.register_forward_pre_hook(lambda _m, args: captured.append(args[0][mask].float()))
              for layer in dense.model.layers]
     try:
-        dense(**batch)
+        logits = dense(**batch).logits
     finally:
         for hook in hooks:
             hook.remove()
-    return captured
+    return logits, captured
 
 
 def kmeans_router(hidden: torch.Tensor, experts: int, seed: int, iterations: int = 25) -> torch.Tensor:
@@ -235,24 +235,25 @@ def kmeans_router(hidden: torch.Tensor, experts: int, seed: int, iterations: int
     return centroids * scale
 
 
-@torch.no_grad()
-def expert_load(moe: Any, batch: dict[str, torch.Tensor]) -> list[list[float]]:
+def expert_load(router_logits: tuple[torch.Tensor, ...], mask: torch.Tensor, top_k: int,
+                experts: int) -> list[list[float]]:
     """Per layer, the share of real tokens each expert receives among its top-k choices."""
-    out = moe(**batch, output_router_logits=True)
-    mask = batch["attention_mask"].bool().reshape(-1)
-    top_k, experts = moe.config.num_experts_per_tok, moe.config.num_local_experts
     loads = []
-    for logits in out.router_logits:
-        chosen = logits[mask].topk(top_k, dim=-1).indices.reshape(-1)
+    for logits in router_logits:
+        chosen = logits[mask.reshape(-1)].topk(top_k, dim=-1).indices.reshape(-1)
         counts = torch.bincount(chosen, minlength=experts).float()
         loads.append([round(float(x), 4) for x in counts / counts.sum()])
     return loads
 
 
 @torch.no_grad()
-def max_logit_difference(dense: Any, moe: Any, batch: dict[str, torch.Tensor]) -> float:
+def compare(dense_logits: torch.Tensor, moe: Any, batch: dict[str, torch.Tensor]) -> tuple[float, list[list[float]]]:
+    """One MoE forward: the largest logit difference to the dense model on real tokens, and the expert load."""
     mask = batch["attention_mask"].bool()
-    return float((dense(**batch).logits[mask] - moe(**batch).logits[mask]).abs().max())
+    out = moe(**batch, output_router_logits=True)
+    difference = float((dense_logits[mask] - out.logits[mask]).abs().max())
+    return difference, expert_load(out.router_logits, mask, moe.config.num_experts_per_tok,
+                                   moe.config.num_local_experts)
 
 
 def _calibration_texts(cfg: UpcycleConfig) -> list[str]:
@@ -267,7 +268,8 @@ def _calibration_texts(cfg: UpcycleConfig) -> list[str]:
 def _check_memory(dense_params: int, experts: int, mlp_params: int) -> None:
     import psutil
 
-    needed = 4 * (2 * dense_params + (experts - 1) * mlp_params) * 1.3   # fp32 dense + MoE, plus working space
+    # both models in fp64 for the exactness check (8 bytes a weight), and as much again for loading and activations
+    needed = 8 * (2 * dense_params + (experts - 1) * mlp_params) * 2
     available = psutil.virtual_memory().available
     if needed > available:
         raise VeritunError(f"upcycling needs about {needed / 2**30:.1f} GiB of memory in fp32 and "
@@ -289,26 +291,42 @@ def upcycle(cfg: UpcycleConfig) -> Path:
     log.info("upcycling %s (%s parameters, %d layers) into %d experts, top-%d", cfg.source, f"{dense_params:,}",
              dense.config.num_hidden_layers, cfg.experts, cfg.top_k)
     batch = calibration_batch(tokenizer, texts)
+    log.info("calibrating on %d pack texts (%d tokens)", len(texts), int(batch["attention_mask"].sum()))
+    dense_logits, hidden = dense_pass(dense, batch)
     moe = build_moe(dense, cfg.experts, cfg.top_k)
     generator = torch.Generator().manual_seed(cfg.seed)
-    hidden = mlp_inputs(dense, batch) if cfg.router == "kmeans" else []
     for i, layer in enumerate(moe.model.layers):
         rows = (kmeans_router(hidden[i], cfg.experts, cfg.seed + i) if cfg.router == "kmeans" else
                 torch.randn(cfg.experts, moe.config.hidden_size, generator=generator) * cfg.router_std)
         layer.mlp.gate.weight.data.copy_(rows)
-    difference = max_logit_difference(dense, moe, batch)
+    del hidden
+    log.info("checking the MoE against the dense model (fp32, then fp64)")
+    difference_fp32, load = compare(dense_logits, moe, batch)
+    # in fp32, top-k weights that are not powers of two (a k-means router's) round differently from the dense
+    # MLP's single pass, and 30 layers add that up (1.5e-4 on SmolLM2); fp64 shows whether the mapping is exact
+    with torch.no_grad():
+        dense_logits = dense.double()(**batch).logits
+    kernel = moe.config._experts_implementation
+    moe.set_experts_implementation("eager")            # grouped_mm takes no fp64
+    difference, _ = compare(dense_logits, moe.double(), batch)
+    del dense_logits, dense                            # the dense model is done with (a GGUF one cannot be cast back)
+    moe.float()
+    if kernel:
+        moe.set_experts_implementation(kernel)
     if not difference <= cfg.tolerance:
-        raise VeritunError(f"the MoE's logits differ from the dense model's by {difference:.2e} at init (tolerance "
-                           f"{cfg.tolerance:.0e}): upcycling went wrong, nothing was written", field="source")
-    load = expert_load(moe, batch)
+        raise VeritunError(f"the MoE's logits differ from the dense model's by {difference:.2e} at init in fp64 "
+                           f"(tolerance {cfg.tolerance:.0e}): upcycling went wrong, nothing was written",
+                           field="source")
     counts = parameter_counts(moe, moe.config)
-    facts = {"source": source, "difference": difference, "counts": counts, "load": load,
+    facts = {"source": source, "difference": difference, "difference_fp32": difference_fp32, "counts": counts,
+             "load": load,
              "dense_params": dense_params, "texts": len(texts), "retemplated": retemplated}
     with open_run(cfg.out, kind="base_model", config=cfg.model_dump(), seed=cfg.seed) as run:
         moe.save_pretrained(run.path)
         tokenizer.save_pretrained(run.path)
         (run.path / "README.md").write_text(model_card(cfg, facts), encoding="utf-8")
-        run.stats.update(parameters=counts, max_logit_difference=difference, expert_load_at_init=load,
+        run.stats.update(parameters=counts, max_logit_difference=difference,
+                         max_logit_difference_fp32=difference_fp32, expert_load_at_init=load,
                          source={"name": cfg.source, "sha256": source.sha256, "licence": source.licence},
                          seconds=round(time.perf_counter() - started, 2))
     log.info("upcycled base (%s params, %s active; max logit difference %.1e) written to %s",
@@ -331,7 +349,8 @@ def model_card(cfg: UpcycleConfig, facts: dict[str, Any]) -> str:
         ("router initialisation", cfg.router + (" (k-means of the MLP inputs on the packs' text)"
                                                 if cfg.router == "kmeans" else f" (std {cfg.router_std})")),
         ("max logit difference to the dense model at init",
-         f"{facts['difference']:.2e} on {facts['texts']} pack texts (tolerance {cfg.tolerance:.0e})"),
+         f"{facts['difference']:.2e} in fp64 (tolerance {cfg.tolerance:.0e}), {facts['difference_fp32']:.2e} in "
+         f"fp32, on {facts['texts']} pack texts"),
         ("expert load at init (top-k share, max - min per layer)", f"mean {sum(spread) / len(spread):.3f}"),
         ("chat template", "the source's ChatML, with {% generation %} marks added for assistant-only SFT loss "
                           "(renders every chat as the source's did)" if facts["retemplated"] else "the source's"),
