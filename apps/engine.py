@@ -195,15 +195,10 @@ class Assistant:
 
     def chat(self, messages: list[dict[str, str]], rag: bool, max_new_tokens: int | None = None,
              min_new_tokens: int = 0, stop: threading.Event | None = None) -> Iterator[Turn]:
-        """Streaming, unmetered."""
+        """Streaming, unmetered (scripts and tests; the API meters between `prepare` and `stream`)."""
         prepared = self.prepare(messages, rag)
         yield prepared.turn
         yield from self.stream(prepared, max_new_tokens, min_new_tokens, stop)
-
-    def complete(self, messages: list[dict[str, str]], rag: bool, max_new_tokens: int | None = None,
-                 min_new_tokens: int = 0) -> Turn:
-        """Non-streaming, unmetered."""
-        return self.generate(self.prepare(messages, rag), max_new_tokens, min_new_tokens)
 
     def generate(self, prepared: Prepared, max_new_tokens: int | None = None, min_new_tokens: int = 0) -> Turn:
         """The finished answer through the model's batcher, so concurrent requests share a generate call."""
@@ -247,14 +242,20 @@ class Assistant:
                                  max_new_tokens or self.settings.max_new_tokens,
                                  use_cache=self.settings.use_cache, stop=stop, min_new_tokens=min_new_tokens,
                                  stats=stats, repetition_penalty=self.settings.repetition_penalty)
-        for piece in pieces:
-            turn.text += piece
-            turn.completion_tokens, turn.first_token_seconds = stats.completion_tokens, stats.first_token_seconds
-            turn.prompt_tokens = stats.prompt_tokens
+        try:
+            for piece in pieces:
+                turn.text += piece
+                turn.completion_tokens, turn.first_token_seconds = stats.completion_tokens, stats.first_token_seconds
+                turn.prompt_tokens = stats.prompt_tokens
+                turn.seconds = time.perf_counter() - started
+                yield turn
+        finally:
+            # also when the caller closed this stream (Stop): closing `pieces` halts generation and waits for it,
+            # so the turn then counts every token the model produced, which is what a meter bills
+            pieces.close()
+            turn.prompt_tokens, turn.completion_tokens = stats.prompt_tokens, stats.completion_tokens
             turn.seconds = time.perf_counter() - started
-            yield turn
         turn.text = turn.text.strip()
-        turn.prompt_tokens, turn.completion_tokens = stats.prompt_tokens, stats.completion_tokens
         if turn.hits:
             turn.verification = self.verifier.check(turn.text, [hit.text for hit in turn.hits])
         turn.seconds, turn.done = time.perf_counter() - started, True

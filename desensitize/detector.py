@@ -82,16 +82,18 @@ def other_script_runs(text: str, language: str) -> list[tuple[int, int]]:
 
 def merge_spans(main: list[Span], extra: list[Span], segment: tuple[int, int]) -> list[Span]:
     """Spans of the main pass and of the other language's pass over `segment`. An extra span that covers main
-    spans lying inside the segment replaces them (the English pass's US_SSN over the Chinese pass's PHONE_NUMBER on
-    the same digits); in any other clash the main pass, which saw the whole text, wins (a credit code it found
-    whole is not cut down to the phone number the English pass saw in its digits)."""
+    spans lying inside the segment replaces them; in any other clash the main pass, which saw the whole text, wins
+    (a credit code it found whole is not cut down to the phone number the English pass saw in its digits)."""
     start, end = segment
 
     def clash(a: Span, b: Span) -> bool:
         return a.start < b.end and b.start < a.end
 
     def covers(a: Span, b: Span) -> bool:
-        return a.start <= b.start and b.end <= a.end
+        """`a` holds all of `b` and is longer, or as long and surer (spaCy's LOCATION for a labelled insurance
+        number of the same extent does not displace it)."""
+        inside = a.start <= b.start and b.end <= a.end
+        return inside and (a.end - a.start > b.end - b.start or a.score > b.score)
 
     replaced = [m for m in main if start <= m.start and m.end <= end
                 and any(clash(m, e) for e in extra) and all(covers(e, m) for e in extra if clash(m, e))]

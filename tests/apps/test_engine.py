@@ -54,3 +54,12 @@ def test_chat_desensitizes_every_message_and_counts_exactly(medical: Assistant) 
     assert final.completion_tokens == 6 and final.hits and "Robert" not in final.question
     with pytest.raises(InputRejected, match="end with a user message"):
         next(medical.chat([{"role": "assistant", "content": "hi"}], rag=False))
+
+
+def test_closing_a_stream_stops_generation_and_counts_every_token(medical: Assistant) -> None:
+    prepared = medical.prepare([{"role": "user", "content": "Red flags of chest pain?"}], rag=False)
+    stream = medical.stream(prepared, max_new_tokens=400, min_new_tokens=400)
+    seen = [next(stream).completion_tokens for _ in range(3)]
+    stream.close()                                               # what the Stop button and a dropped client do
+    final = prepared.turn.completion_tokens
+    assert seen[-1] <= final < 400                                # stopped early, and the last tokens are counted

@@ -274,3 +274,9 @@ def test_the_other_language_never_cuts_a_span_the_main_pass_found_whole(detector
     text = "企业客户尽调：统一社会信用代码91440300MA5G8K3T0W，法定代表人王伟。"
     uscc = [s for s in detector.analyze(text, "zh") if s.entity_type == "CN_USCC"]
     assert [text[s.start:s.end] for s in uscc] == ["91440300MA5G8K3T0W"]
+
+
+def test_the_other_language_does_not_retype_a_span_of_the_same_extent(detector) -> None:
+    text = "医保号 YB20230001234 已登记。"               # English NER reads the number as a place, at the same score
+    assert [(s.entity_type, text[s.start:s.end]) for s in detector.analyze(text, "zh")] == [
+        ("INSURANCE_NUMBER", "YB20230001234")]
