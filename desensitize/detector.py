@@ -80,7 +80,7 @@ def other_script_runs(text: str, language: str) -> list[tuple[int, int]]:
     return [(m.start(), m.end()) for m in pattern.finditer(text) if wanted.search(m.group())]
 
 
-def merge_spans(main: list[Span], extra: list[Span], segment: tuple[int, int]) -> list[Span]:
+def merge_spans(text: str, main: list[Span], extra: list[Span], segment: tuple[int, int]) -> list[Span]:
     """Spans of the main pass and of the other language's pass over `segment`. An extra span that covers main
     spans lying inside the segment replaces them; in any other clash the main pass, which saw the whole text, wins
     (a credit code it found whole is not cut down to the phone number the English pass saw in its digits)."""
@@ -89,11 +89,14 @@ def merge_spans(main: list[Span], extra: list[Span], segment: tuple[int, int]) -
     def clash(a: Span, b: Span) -> bool:
         return a.start < b.end and b.start < a.end
 
+    def size(span: Span) -> int:      # letters and digits: a full stop spaCy kept in a span does not count
+        return sum(ch.isalnum() for ch in text[span.start:span.end])
+
     def covers(a: Span, b: Span) -> bool:
-        """`a` holds all of `b` and is longer, or as long and surer (spaCy's LOCATION for a labelled insurance
-        number of the same extent does not displace it)."""
+        """`a` holds all of `b` and more of the value, or as much and surer (spaCy's LOCATION over a labelled
+        insurance number, with or without the full stop after it, does not displace it)."""
         inside = a.start <= b.start and b.end <= a.end
-        return inside and (a.end - a.start > b.end - b.start or a.score > b.score)
+        return inside and (size(a) > size(b) or (size(a) == size(b) and a.score > b.score))
 
     replaced = [m for m in main if start <= m.start and m.end <= end
                 and any(clash(m, e) for e in extra) and all(covers(e, m) for e in extra if clash(m, e))]
@@ -144,8 +147,8 @@ class Detector:
         if segments:
             found = self._analyze_one_language([texts[i][start:end] for i, start, end in segments], other, batch_size)
             for (i, start, end), extra in zip(segments, found, strict=True):
-                spans[i] = merge_spans(spans[i], [Span(s.entity_type, s.start + start, s.end + start, s.score)
-                                                  for s in extra], (start, end))
+                spans[i] = merge_spans(texts[i], spans[i], [Span(s.entity_type, s.start + start, s.end + start,
+                                                                 s.score) for s in extra], (start, end))
         return spans
 
     def _analyze_one_language(self, texts: Sequence[str], language: str, batch_size: int) -> list[list[Span]]:

@@ -276,7 +276,9 @@ def test_the_other_language_never_cuts_a_span_the_main_pass_found_whole(detector
     assert [text[s.start:s.end] for s in uscc] == ["91440300MA5G8K3T0W"]
 
 
-def test_the_other_language_does_not_retype_a_span_of_the_same_extent(detector) -> None:
-    text = "医保号 YB20230001234 已登记。"               # English NER reads the number as a place, at the same score
+@pytest.mark.parametrize(("text", "value"), [("医保号 YB20230001234 已登记。", "YB20230001234"),
+                                             ("医保卡号：YB023397037024。主诉气短。", "YB023397037024")])
+def test_the_other_language_does_not_retype_a_span_of_the_same_extent(detector, text: str, value: str) -> None:
+    """English NER reads the number as a place at the same score (in the second, with the full stop after it)."""
     assert [(s.entity_type, text[s.start:s.end]) for s in detector.analyze(text, "zh")] == [
-        ("INSURANCE_NUMBER", "YB20230001234")]
+        ("INSURANCE_NUMBER", value)]
