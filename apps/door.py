@@ -174,18 +174,16 @@ class Door:
         await self.app(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, refusal: ApiError) -> None:
-        from starlette.responses import HTMLResponse, JSONResponse
+        from starlette.responses import JSONResponse
 
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
         wants_page = "text/html" in (header(scope, b"accept") or "") and scope["path"].startswith("/ui/")
         if wants_page and refusal.status == 401:
-            page = LOGIN_PAGE.format(message=html.escape(refusal.message), next=html.escape(scope["path"]))
-            response: Any = HTMLResponse(page, status_code=401)
-        else:
-            response = JSONResponse(refusal.body(), status_code=refusal.status, headers=refusal.headers)
-        await response(scope, receive, send)
+            await _login_page(refusal, scope["path"])(scope, receive, send)
+            return
+        await JSONResponse(refusal.body(), status_code=refusal.status, headers=refusal.headers)(scope, receive, send)
 
     async def _login(self, scope: Scope, receive: Receive, send: Send) -> None:
         from starlette.responses import RedirectResponse
@@ -198,14 +196,21 @@ class Door:
             key = self.resolver.resolve("Bearer " + (form.get("key") or [""])[0].strip(), None)
         except ApiError as refusal:
             log_refusal(refusal, "/login")
-            scope = {**scope, "path": target, "headers": [(b"accept", b"text/html")]}
-            await self._refuse(scope, receive, send, refusal)
+            await _login_page(refusal, target)(scope, receive, send)
             return
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(SESSION_COOKIE, self.resolver.sessions.open(key), max_age=SESSION_SECONDS, path="/",
                             httponly=True, samesite="strict")
         log.info("login key=%s", key.name)
         await response(scope, receive, send)
+
+
+def _login_page(refusal: ApiError, next_path: str) -> Any:
+    """The form a browser gets instead of a 401's JSON: why, and a field for the key."""
+    from starlette.responses import HTMLResponse
+
+    page = LOGIN_PAGE.format(message=html.escape(refusal.message), next=html.escape(next_path))
+    return HTMLResponse(page, status_code=401)
 
 
 async def _read_small_body(receive: Receive, limit: int = 4096) -> bytes:
