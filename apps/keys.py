@@ -12,12 +12,14 @@ used. The file and its WAL are readable by their owner only: they hold the key h
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import secrets
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,6 +135,19 @@ class KeyStore:
             return None
         return ApiKey(row[0], row[1], row[2], row[3], row[4], tuple(json.loads(row[5])), bool(row[6]))
 
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[None]:
+        """One write transaction that holds SQLite's write lock from its first read (`BEGIN IMMEDIATE`), so a
+        check and the write it decides agree, across threads and across servers sharing the file."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
     def by_id(self, key_id: int) -> ApiKey | None:
         return self._row("id", key_id)
 
@@ -156,18 +171,12 @@ class KeyStore:
     def record(self, key: ApiKey, model: str, prompt_tokens: int, completion_tokens: int, cost: float,
                seconds: float, reservation: Reservation | None = None) -> None:
         """One ledger row; the reservation it settles (if any) is released in the same transaction."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                if reservation is not None and reservation.id is not None:
-                    self._db.execute("DELETE FROM reservations WHERE id = ?", (reservation.id,))
-                self._db.execute("INSERT INTO usage (key_id, model, prompt_tokens, completion_tokens, cost, seconds, "
-                                 "at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                 (key.id, model, prompt_tokens, completion_tokens, cost, seconds, time.time()))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._write():
+            if reservation is not None and reservation.id is not None:
+                self._db.execute("DELETE FROM reservations WHERE id = ?", (reservation.id,))
+            self._db.execute("INSERT INTO usage (key_id, model, prompt_tokens, completion_tokens, cost, seconds, at) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             (key.id, model, prompt_tokens, completion_tokens, cost, seconds, time.time()))
 
     def release(self, reservation: Reservation) -> None:
         """Give back a reservation whose answer never ran (the model failed)."""
@@ -192,21 +201,15 @@ class KeyStore:
         refuse with QuotaExceeded when not even one answer token fits."""
         if key.quota is None:
             return Reservation(None, max_tokens, False)
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                left = key.quota - self._committed(key) - prompt_tokens
-                if left < 1:
-                    raise QuotaExceeded(f"the token quota of this key ({key.quota}) cannot hold this request: "
-                                        f"{max(0, left + prompt_tokens)} tokens are left and the prompt alone "
-                                        f"takes {prompt_tokens}", field="quota")
-                granted = min(max_tokens, left)
-                cursor = self._db.execute("INSERT INTO reservations (key_id, tokens, at) VALUES (?, ?, ?)",
-                                          (key.id, prompt_tokens + granted, time.time()))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._write():
+            left = key.quota - self._committed(key) - prompt_tokens
+            if left < 1:
+                raise QuotaExceeded(f"the token quota of this key ({key.quota}) cannot hold this request: "
+                                    f"{max(0, left + prompt_tokens)} tokens are left and the prompt alone "
+                                    f"takes {prompt_tokens}", field="quota")
+            granted = min(max_tokens, left)
+            cursor = self._db.execute("INSERT INTO reservations (key_id, tokens, at) VALUES (?, ?, ?)",
+                                      (key.id, prompt_tokens + granted, time.time()))
         return Reservation(cursor.lastrowid, granted, granted < max_tokens)
     def usage(self, key: ApiKey) -> dict[str, object]:
         with self._lock:
