@@ -29,7 +29,8 @@ def expert_load(model: torch.nn.Module, input_ids: torch.Tensor, top_k: int) -> 
     try:
         was_training = model.training
         model.eval()
-        model(input_ids=input_ids.to(next(model.parameters()).device))
+        # only the routers are read: one position of logits instead of (batch, length, vocabulary)
+        model(input_ids=input_ids.to(next(model.parameters()).device), logits_to_keep=1)
         model.train(was_training)
     finally:
         for handle in handles:

@@ -30,6 +30,10 @@ class LoraSettings(_Strict):
     dropout: float = Field(default=0.0, ge=0, lt=1, description="LoRA dropout; must be 0 when experts are "
                                                                  "targeted (PEFT's target_parameters has none)")
     targets: LoraTargets = Field(default_factory=LoraTargets)
+    expert_path: Literal["lowrank", "peft"] = Field(
+        default="lowrank", description="lowrank: routed experts compute x·W + s·(x·A)·B per expert on its tokens "
+        "(no W + B·A copy; same adapter files); peft: PEFT's ParamWrapper, which materialises W + B·A every forward. "
+        "Unknown expert layouts use peft with a warning either way")
 
     @model_validator(mode="after")
     def _expert_lora_has_no_dropout(self) -> LoraSettings:
@@ -67,6 +71,11 @@ class TrainSettings(_Strict):
     warmup_ratio: float = Field(default=0.03, ge=0, lt=1)
     seq_len: int = Field(default=512, ge=16, description="maximum tokens per (packed) sequence")
     packing: bool = Field(default=True, description="padding-free packing (no attention across boundaries)")
+    varlen_attention: bool = Field(default=True, description="with packing, each packed document attends on its "
+                                   "own (one causal SDPA call per document) instead of through a block-diagonal "
+                                   "mask over the whole row; models on flash-attn or eager attention are left alone")
+    allow_truncation: bool = Field(default=False, description="train although some examples would lose every "
+                                   "trained token (their answer) to the seq_len cut; by default the run stops")
     bf16: Literal["auto", "on", "off"] = Field(default="auto", description="auto: bf16 on GPUs that have it; on: "
                                                                           "also on CPU (bf16 base, fp32 LoRA)")
     gradient_checkpointing: bool = Field(default=False)

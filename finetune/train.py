@@ -21,9 +21,12 @@ from basemodel.build import parameter_counts
 from desensitize.config import split_fields
 from desensitize.gate import require_desensitized
 from finetune.expert_load import expert_load, plot_expert_load, plot_losses
+from finetune.expert_lora import use_lowrank_experts
+from finetune.lengths import check_truncation
 from finetune.quant import BLOCK, patch_param_wrappers, quantize_model_
 from finetune.recipe import Recipe
 from finetune.targets import check_reach, lora_config
+from finetune.varlen import use_varlen_attention
 from veritune.atomic import atomic_dir, write_json, write_text
 from veritune.errors import VeritunError
 from veritune.logs import get_logger
@@ -112,12 +115,17 @@ def run_recipe(recipe: Recipe, recipe_path: str = "recipe", resume: bool = True,
     torch.manual_seed(recipe.train.seed)
     dataset = load_data(recipe, recipe_path)
     model, tokenizer = load_model(recipe)
+    truncation = None if recipe.stage == "dpo" else check_truncation(
+        tokenizer, dataset, recipe.train.seq_len, recipe.train.allow_truncation, recipe_path)
     top_k = getattr(model.config, "num_experts_per_tok", 2)
     probe = _probe(tokenizer, dataset)
     load_before = expert_load(model, probe, top_k)
     groups: dict[str, int] = {}
     quantized, counts = None, parameter_counts(model, model.config)
+    expert_path: dict[str, Any] = {"path": "peft" if recipe.method in ("lora", "qlora") else None}
     _mark_moe_leaves_for_zero3(model)
+    if recipe.stage != "dpo" and recipe.train.packing and recipe.train.varlen_attention:
+        use_varlen_attention(model)
     if recipe.method in ("lora", "qlora"):
         config, requested = lora_config(model, recipe.lora)
         model = get_peft_model(model, config)
@@ -129,6 +137,8 @@ def run_recipe(recipe: Recipe, recipe_path: str = "recipe", resume: bool = True,
                      quantized.bytes_bf16 / 2**20, quantized.bytes_after / 2**20)
         groups = check_reach(model, requested)
         log.info("trainable parameters per group: %s", groups)
+        if "experts" in requested and recipe.lora.expert_path == "lowrank":
+            expert_path = use_lowrank_experts(model).as_dict()
     os.environ["TENSORBOARD_LOGGING_DIR"] = str(out / "tensorboard")  # transformers 5 reads it from here
     trainer = _trainer(recipe, out, model, tokenizer, dataset, callbacks)
     checkpoint = _latest_checkpoint(out / "checkpoints") if resume else None
@@ -140,8 +150,9 @@ def run_recipe(recipe: Recipe, recipe_path: str = "recipe", resume: bool = True,
         "format": "nf4", "block": BLOCK, "tensors": quantized.tensors, "bytes_as_loaded": quantized.bytes_before,
         "bytes_bf16": quantized.bytes_bf16, "bytes_nf4": quantized.bytes_after,
         "ratio_to_bf16": round(quantized.ratio_to_bf16, 4)}
-    return _save(recipe, recipe_path, trainer, out, result, {"groups": groups, "counts": counts, "storage": storage},
-                 load_before, load_after, started)
+    facts = {"groups": groups, "counts": counts, "storage": storage, "expert_lora": expert_path,
+             "truncation": truncation}
+    return _save(recipe, recipe_path, trainer, out, result, facts, load_before, load_after, started)
 
 
 def _common_args(recipe: Recipe, out: Path) -> dict[str, Any]:
@@ -249,6 +260,8 @@ def _summary(recipe: Recipe, trainer, result, facts: dict[str, Any], started: fl
                        "trainable": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
                        "trainable_by_group": facts["groups"]},
         "storage": facts["storage"] or {"format": "bf16" if _bf16(recipe) else "fp32"},
+        "expert_lora": facts["expert_lora"], "truncation": facts["truncation"],
+        "attention": trainer.model.config._attn_implementation,
         "distributed": _distributed(trainer),
         "gpus": gpus, "gpu_hours": round(gpu_hours, 6),
         "estimated_cost": round(gpu_hours * recipe.cost.gpu_hour_price, 6),

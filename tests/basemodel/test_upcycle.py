@@ -124,7 +124,7 @@ def test_the_real_smollm2_gguf_upcycles_trains_and_merges(tmp_path: Path) -> Non
     desensitize_file(tmp_path / "raw.jsonl", tmp_path / "sft.jsonl", DesensitizeConfig(field="messages"),
                      show_progress=False)
     recipe = Recipe.model_validate({"model": str(base), "stage": "sft", "data": {"path": str(tmp_path / "sft.jsonl")},
-                                    "train": {"max_steps": 1, "batch_size": 1, "seq_len": 128},
+                                    "train": {"max_steps": 1, "batch_size": 1, "seq_len": 1152},
                                     "output_dir": str(tmp_path / "run")})
     run = run_recipe(recipe)
     summary = json.loads((run / "summary.json").read_text())

@@ -1,0 +1,192 @@
+"""Expert LoRA on the low-rank path: `x·W_eᵀ + s·(x·A_eᵀ)·B_eᵀ` per expert, never `W_e + s·B_e·A_e`.
+
+PEFT reaches fused expert tensors (`experts.gate_up_proj` (E, 2I, H), `experts.down_proj` (E, H, I)) through
+`target_parameters`: its `ParamWrapper` swaps the parameter for `W + s·B·A` during every forward. That writes a copy
+of the whole expert stack per layer and step, keeps it for the backward, and makes autograd compute the full
+(E, out, in) gradient of that copy only to reduce it to the LoRA factors. Here the tokens are sorted by expert once
+and each projection runs as two grouped products: the frozen weight on the tokens routed to each expert, and the
+rank-r detour through that expert's factors (unsloth's "split LoRA" and axolotl's ScatterMoE-LoRA do the same).
+
+Only the forward changes: the LoRA factors stay PEFT's own parameters (same names and shapes), so the adapter folder,
+the verified merge and vLLM are unaffected. Layouts other than transformers' fused, concatenated, untransposed,
+bias-free experts (Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE, DeepSeek-V3) keep PEFT's path, with a warning.
+"""
+
+from __future__ import annotations
+
+import types
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+
+from veritune.logs import get_logger
+
+log = get_logger("finetune")
+
+PROJECTIONS = ("gate_up_proj", "down_proj")
+Kernel = Literal["auto", "grouped", "loop"]
+
+
+@dataclass
+class ExpertLoraPath:
+    """Which expert blocks run the low-rank path and which kept PEFT's (with the reason)."""
+
+    lowrank: list[str] = field(default_factory=list)
+    peft: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        reasons = sorted(set(self.peft.values()))
+        return {"path": "lowrank" if self.lowrank and not self.peft else "peft" if not self.lowrank else "mixed",
+                "lowrank_blocks": len(self.lowrank), "peft_blocks": len(self.peft), "peft_reasons": reasons}
+
+
+def _is_param_wrapper(module: torch.nn.Module) -> bool:
+    return type(module).__name__ == "ParamWrapper" and hasattr(module, "parameter_name")
+
+
+def _chain(outer: torch.nn.Module) -> tuple[dict[str, torch.nn.Module], torch.nn.Module]:
+    """{parameter name: its ParamWrapper} down a nest of wrappers, and the experts module at the bottom."""
+    wrappers: dict[str, torch.nn.Module] = {}
+    module = outer
+    while _is_param_wrapper(module):
+        wrappers[module.parameter_name] = module
+        module = module.base_layer
+    return wrappers, module
+
+
+def layout_problem(experts: torch.nn.Module, wrappers: dict[str, torch.nn.Module]) -> str | None:
+    """Why this experts module cannot take the low-rank path (None when it can)."""
+    name = type(experts).__name__
+    if set(wrappers) - set(PROJECTIONS):
+        return f"{name}: LoRA on {sorted(set(wrappers) - set(PROJECTIONS))} (only {list(PROJECTIONS)} are known)"
+    expected = {"has_gate": True, "is_concatenated": True, "is_transposed": False, "has_bias": False,
+                "has_post_expert_norm": False, "_is_expert_parallel": False}
+    for attribute, value in expected.items():
+        if getattr(experts, attribute, None) is not value:
+            return f"{name}: {attribute} is {getattr(experts, attribute, 'missing')} (the low-rank path needs {value})"
+    for projection in PROJECTIONS:
+        weight = getattr(experts, projection, None)
+        if not isinstance(weight, torch.Tensor) or weight.dim() != 3:
+            return f"{name}: no 3-D {projection}"
+    if not hasattr(experts, "_apply_gate") or not isinstance(getattr(experts, "num_experts", None), int):
+        return f"{name}: no _apply_gate/num_experts"
+    return None
+
+
+def use_lowrank_experts(model: torch.nn.Module, kernel: Kernel = "auto") -> ExpertLoraPath:
+    """Route every PEFT-wrapped experts block of `model` (a PeftModel) through the low-rank path where its layout
+    is known; warn, and leave PEFT's path, where it is not. `kernel`: auto (torch's grouped GEMM on CUDA in bf16,
+    a loop of per-expert linears otherwise), or either one forced (tests run both)."""
+    report = ExpertLoraPath()
+    for name, module in model.named_modules():
+        if not _is_param_wrapper(module) or name.endswith(".base_layer"):
+            continue  # only the outermost wrapper of a nest is called by the MoE block
+        wrappers, experts = _chain(module)
+        problem = layout_problem(experts, wrappers)
+        if problem:
+            report.peft[name] = problem
+            continue
+        module._peft_forward = module.forward
+        module._lowrank_kernel = kernel
+        module.forward = types.MethodType(_forward, module)
+        report.lowrank.append(name)
+    if report.peft:
+        log.warning("expert LoRA keeps PEFT's materialising path for %d block(s): %s", len(report.peft),
+                    "; ".join(sorted(set(report.peft.values()))))
+    return report
+
+
+def _factors(wrapper: torch.nn.Module, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(A as (E, r, in), scale·B as (E, out, r)) from PEFT's own layout, or None when LoRA is off here.
+
+    PEFT stores lora_A as (E·r, in) read as (E, r, in), and lora_B as (out, r·E) read as (out, r, E); its delta for
+    expert e is scale · B[:, :, e] @ A[e] (see ParamWrapper.get_delta_weight). The scale goes into the small B."""
+    if wrapper.disable_adapters or wrapper.merged:
+        return None
+    adapters = [a for a in wrapper.active_adapters if a in wrapper.lora_A]
+    if not adapters:
+        return None
+    (adapter,) = adapters  # several active adapters fall back before we get here (see _forward)
+    experts = wrapper.num_experts
+    lora_a = wrapper.lora_A[adapter].weight
+    lora_b = wrapper.lora_B[adapter].weight
+    a = lora_a.reshape(experts, -1, lora_a.shape[-1])
+    b = lora_b.reshape(lora_b.shape[0], -1, experts).permute(2, 0, 1) * wrapper.scaling[adapter]
+    return a.to(dtype), b.to(dtype).contiguous()
+
+
+def _forward(self: torch.nn.Module, hidden_states: torch.Tensor, top_k_index: torch.Tensor,
+             top_k_weights: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+    wrappers, experts = _chain(self)
+    if args or kwargs or any(len([a for a in w.active_adapters if a in w.lora_A]) > 1 for w in wrappers.values()):
+        return self._peft_forward(hidden_states, top_k_index, top_k_weights, *args, **kwargs)
+    factors = {name: _factors(w, hidden_states.dtype) for name, w in wrappers.items()}
+    return lowrank_experts_forward(experts, hidden_states, top_k_index, top_k_weights, factors, self._lowrank_kernel)
+
+
+def lowrank_experts_forward(experts: torch.nn.Module, hidden_states: torch.Tensor, top_k_index: torch.Tensor,
+                            top_k_weights: torch.Tensor, factors: dict[str, Any],
+                            kernel: Kernel = "auto") -> torch.Tensor:
+    """The experts block with LoRA factors applied on the rank-r path (no factors: the frozen block)."""
+    tokens, top_k = top_k_index.shape
+    expert_ids, order = torch.sort(top_k_index.reshape(-1), stable=True)
+    routed = hidden_states[order // top_k]
+    counts = torch.bincount(expert_ids, minlength=experts.num_experts)
+    weights = (experts.gate_up_proj, experts.down_proj)
+    lora = (factors.get("gate_up_proj"), factors.get("down_proj"))
+    if kernel == "grouped" or (kernel == "auto" and _fused_ok(routed, weights, lora)):
+        out = _grouped(experts, routed, weights, lora, torch.cumsum(counts, dim=0).to(torch.int32))
+    else:
+        out = _per_expert(experts, routed, weights, lora, counts.tolist())
+    out = out * top_k_weights.reshape(-1)[order].unsqueeze(-1).to(out.dtype)
+    restored = torch.empty_like(out).index_copy(0, order, out)
+    return restored.view(tokens, top_k, -1).sum(dim=1).to(hidden_states.dtype)
+
+
+def _fused_ok(x: torch.Tensor, weights: tuple, lora: tuple) -> bool:
+    """torch's grouped GEMM pays on CUDA in bf16 with 16-byte aligned rows; on CPU it is slower than a loop of
+    linears (it reads the transposed weight), measured at 0.7x."""
+    if not (_grouped_mm_op() is not None and x.is_cuda and x.dtype == torch.bfloat16):
+        return False
+    sizes = [w.shape[1] for w in weights] + [w.shape[2] for w in weights]
+    sizes += [t.shape[1] for pair in lora if pair is not None for t in pair]
+    return all(size * x.element_size() % 16 == 0 for size in sizes)
+
+
+def _grouped(experts: torch.nn.Module, x: torch.Tensor, weights: tuple, lora: tuple,
+             offsets: torch.Tensor) -> torch.Tensor:
+    grouped_mm = _grouped_mm_op()
+
+    def linear(inputs: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:  # weight (E, out, in)
+        return grouped_mm(inputs, weight.to(inputs.dtype).transpose(1, 2), offs=offsets)
+
+    for step, (weight, pair) in enumerate(zip(weights, lora, strict=True)):
+        out = linear(x, weight)
+        if pair is not None:
+            out = out + linear(linear(x, pair[0]), pair[1])
+        x = experts._apply_gate(out) if step == 0 else out
+    return x
+
+
+def _grouped_mm_op() -> Any:
+    """torch.nn.functional.grouped_mm (torch >= 2.10), else the private op it wraps (2.8, 2.9), else None."""
+    return getattr(torch.nn.functional, "grouped_mm", None) or getattr(torch, "_grouped_mm", None)
+
+
+def _per_expert(experts: torch.nn.Module, x: torch.Tensor, weights: tuple, lora: tuple,
+                counts: list[int]) -> torch.Tensor:
+    linear = torch.nn.functional.linear
+    parts, start = [], 0
+    for expert, count in enumerate(counts):
+        if count == 0:
+            continue
+        h = x[start:start + count]
+        for step, (weight, pair) in enumerate(zip(weights, lora, strict=True)):
+            out = linear(h, weight[expert].to(h.dtype))
+            if pair is not None:
+                out = out + linear(linear(h, pair[0][expert]), pair[1][expert])
+            h = experts._apply_gate(out) if step == 0 else out
+        parts.append(h)
+        start += count
+    return torch.cat(parts) if parts else x.new_zeros(0, weights[1].shape[1])

@@ -1,0 +1,115 @@
+"""The low-rank expert LoRA path equals PEFT's materialising path (loss and every LoRA gradient, fp32, same batch),
+for each fused-experts layout transformers ships, and falls back loudly where the layout is unknown."""
+
+from __future__ import annotations
+
+import copy
+import logging
+
+import pytest
+import torch
+from peft import LoraConfig, get_peft_model
+
+from finetune.expert_lora import use_lowrank_experts
+
+COMMON = dict(vocab_size=97, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+              num_key_value_heads=2, max_position_embeddings=64)
+
+
+def _mixtral():
+    from transformers import MixtralConfig, MixtralForCausalLM
+
+    return MixtralForCausalLM(MixtralConfig(**COMMON, num_local_experts=4, num_experts_per_tok=2))
+
+
+def _qwen3_moe():
+    from transformers import Qwen3MoeConfig, Qwen3MoeForCausalLM
+
+    return Qwen3MoeForCausalLM(Qwen3MoeConfig(**COMMON, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=24,
+                                              head_dim=8))
+
+
+def _qwen2_moe():
+    from transformers import Qwen2MoeConfig, Qwen2MoeForCausalLM
+
+    return Qwen2MoeForCausalLM(Qwen2MoeConfig(**COMMON, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=24,
+                                              shared_expert_intermediate_size=40))
+
+
+def _olmoe():
+    from transformers import OlmoeConfig, OlmoeForCausalLM
+
+    return OlmoeForCausalLM(OlmoeConfig(**COMMON, num_experts=4, num_experts_per_tok=2))
+
+
+def _gpt_oss():
+    from transformers import GptOssConfig, GptOssForCausalLM
+
+    return GptOssForCausalLM(GptOssConfig(**COMMON, num_local_experts=4, num_experts_per_tok=2, head_dim=8,
+                                          layer_types=["full_attention"] * 2))
+
+
+def _wrapped(build, rank: int = 4) -> torch.nn.Module:
+    torch.manual_seed(0)
+    model = build().float()
+    config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=["q_proj", "v_proj"],
+                        target_parameters=["mlp.experts.gate_up_proj", "mlp.experts.down_proj"])
+    model = get_peft_model(model, config)
+    with torch.no_grad():  # PEFT starts B at zero, where a wrong B-path would go unseen
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.05)
+    return model
+
+
+def _loss_and_grads(model: torch.nn.Module, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    model.zero_grad()
+    out = model(input_ids=batch, labels=batch)
+    out.loss.backward()
+    return out.loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+@pytest.mark.parametrize("kernel", ["loop", "grouped"])
+@pytest.mark.parametrize("build", [_mixtral, _qwen3_moe, _qwen2_moe, _olmoe],
+                         ids=["mixtral", "qwen3_moe", "qwen2_moe", "olmoe"])
+def test_lowrank_path_equals_peft(build, kernel: str) -> None:  # noqa: ANN001
+    reference = _wrapped(build)
+    lowrank = copy.deepcopy(reference)
+    report = use_lowrank_experts(lowrank, kernel=kernel)
+    assert report.as_dict()["path"] == "lowrank" and len(report.lowrank) == 2  # one experts block per layer
+    batch = torch.randint(0, 97, (3, 17), generator=torch.Generator().manual_seed(1))
+    loss_ref, grads_ref = _loss_and_grads(reference, batch)
+    loss_low, grads_low = _loss_and_grads(lowrank, batch)
+    assert torch.allclose(loss_ref, loss_low, atol=1e-5, rtol=0), (loss_ref, loss_low)
+    expert_grads = [n for n in grads_ref if ".experts." in n]
+    assert len(expert_grads) == 8  # A and B of gate_up_proj and down_proj, two layers
+    for name, grad in grads_ref.items():
+        assert grad.abs().max() > 0, name
+        assert torch.allclose(grad, grads_low[name], atol=1e-5, rtol=1e-4), (name, (grad - grads_low[name]).abs().max())
+
+
+def test_adapter_switched_off_and_merged_follow_peft() -> None:
+    model = _wrapped(_mixtral)
+    batch = torch.randint(0, 97, (2, 9), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        with model.disable_adapter():
+            base = model(input_ids=batch).logits
+        use_lowrank_experts(model)
+        with model.disable_adapter():
+            assert torch.allclose(model(input_ids=batch).logits, base, atol=1e-6)
+        adapted = model(input_ids=batch).logits
+        assert (adapted - base).abs().max() > 1e-4  # the adapter is on and changes the output
+        merged = model.merge_and_unload()(input_ids=batch).logits
+    assert torch.allclose(adapted, merged, atol=1e-5)
+
+
+def test_unknown_layout_keeps_peft_path_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    model = _wrapped(_gpt_oss)
+    reference = copy.deepcopy(model)
+    with caplog.at_level(logging.WARNING, logger="veritune.finetune"):
+        report = use_lowrank_experts(model)
+    assert report.as_dict()["path"] == "peft" and report.as_dict()["peft_blocks"] == 2
+    assert "is_concatenated is False" in caplog.text and "GptOssExperts" in caplog.text
+    batch = torch.randint(0, 97, (2, 9), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert torch.equal(model(input_ids=batch).logits, reference(input_ids=batch).logits)
