@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from veritune.config import validate
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 
 DEMO_ROOT = Path("runs/demo")
 
@@ -42,7 +42,7 @@ def demo_settings(domain: str, root: Path = DEMO_ROOT, **overrides: object) -> A
     for field in ("model", "adapter", "index"):
         path = values.get(field)
         if isinstance(path, str) and path.startswith(str(root)) and not Path(path).exists():
-            raise VeritunError(f"{path} does not exist: run `make demo` first, or pass --{field}", field=field)
+            raise VerituneError(f"{path} does not exist: run `make demo` first, or pass --{field}", field=field)
     return validate(AssistantSettings, values, "command line")
 
 

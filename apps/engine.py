@@ -13,13 +13,13 @@ from typing import Any
 
 from apps.config import AssistantSettings
 from desensitize.lang import detect_language
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 
 PromptBuilder = Callable[[str, Sequence[Any], str], str]  # (question, hits, lang) -> prompt
 Retriever = Callable[..., tuple[list[Any], bool]]  # (index, question, k, filters) -> (hits, evidence too weak)
 
 
-class InputRejected(VeritunError):
+class InputRejected(VerituneError):
     """Input an assistant will not take (empty, too long, not text): shown to the user, never a traceback."""
 
 

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 
 KEY_PREFIX = "vt-"
 SCHEMA = """
@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS reservations (
 RESERVATION_TTL_S = 3600.0
 
 
-class QuotaExceeded(VeritunError):
+class QuotaExceeded(VerituneError):
     """The key's quota cannot hold this request's prompt and at least one answer token."""
 
 
@@ -80,7 +80,7 @@ def check_rate(rate: str) -> str:
     try:
         parse_many(rate)
     except ValueError:
-        raise VeritunError(f"rate {rate!r} is not a limit such as 60/minute or 10/second;1000/day",
+        raise VerituneError(f"rate {rate!r} is not a limit such as 60/minute or 10/second;1000/day",
                            field="rate") from None
     return rate
 
@@ -111,9 +111,9 @@ class KeyStore:
             models: tuple[str, ...] = ()) -> tuple[str, ApiKey]:
         """A new key (returned once, never stored) and its record."""
         if not name.strip():
-            raise VeritunError("a key needs a name", field="name")
+            raise VerituneError("a key needs a name", field="name")
         if quota is not None and quota <= 0:
-            raise VeritunError("the quota must be a positive number of tokens", field="quota")
+            raise VerituneError("the quota must be a positive number of tokens", field="quota")
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         with self._lock:
             try:
@@ -122,7 +122,7 @@ class KeyStore:
                                                                   check_rate(rate), quota, json.dumps(list(models)),
                                                                   time.time()))
             except sqlite3.IntegrityError:
-                raise VeritunError(f"a key named {name!r} exists already", path=self.path, field="name") from None
+                raise VerituneError(f"a key named {name!r} exists already", path=self.path, field="name") from None
         record = self.find(name)
         assert record is not None
         return key, record
@@ -161,7 +161,7 @@ class KeyStore:
         with self._lock:
             changed = self._db.execute("UPDATE keys SET revoked = 1 WHERE name = ?", (name,)).rowcount
         if not changed:
-            raise VeritunError(f"no key named {name!r}", path=self.path, field="name")
+            raise VerituneError(f"no key named {name!r}", path=self.path, field="name")
 
     def list(self) -> list[ApiKey]:
         with self._lock:

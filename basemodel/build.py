@@ -13,7 +13,7 @@ from transformers import PreTrainedTokenizerFast, Qwen3MoeConfig, Qwen3MoeForCau
 
 from basemodel.config import SIZES, BaseBuildConfig
 from basemodel.tokenizer import train_tokenizer
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 from veritune.logs import get_logger
 from veritune.packs import Pack, load_all_packs, load_pack
 from veritune.runs import open_run
@@ -58,7 +58,7 @@ def _token_blocks(texts: list[str], tokenizer: PreTrainedTokenizerFast, seq_len:
         ids.append(eos)
     usable = len(ids) // seq_len * seq_len
     if usable == 0:
-        raise VeritunError("the packs hold too little text to pretrain on", field="domains")
+        raise VerituneError("the packs hold too little text to pretrain on", field="domains")
     return torch.tensor(ids[:usable]).view(-1, seq_len)
 
 
@@ -126,7 +126,7 @@ def build_base(cfg: BaseBuildConfig, domains_root: Path | None = None) -> Path:
     started = time.perf_counter()
     packs = [load_pack(d, domains_root) for d in cfg.domains] if cfg.domains else load_all_packs(domains_root)
     if not packs:
-        raise VeritunError("no domain packs found to train the tokenizer on", field="domains")
+        raise VerituneError("no domain packs found to train the tokenizer on", field="domains")
     texts = [text for pack in packs for text in pack.corpus_texts()]
     torch.manual_seed(cfg.seed)
     tokenizer = train_tokenizer(texts, vocab_size=cfg.vocab_size)

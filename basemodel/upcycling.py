@@ -24,7 +24,7 @@ import torch
 
 from basemodel.build import parameter_counts
 from basemodel.config import UpcycleConfig
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 from veritune.hashing import sha256_file
 from veritune.logs import get_logger
 from veritune.packs import load_all_packs, load_pack
@@ -52,7 +52,7 @@ def resolve_source(source: str) -> Source:
     path = Path(source)
     if path.is_file():
         if path.suffix != ".gguf":
-            raise VeritunError("a model file must be .gguf (or pass its folder)", path=path, field="source")
+            raise VerituneError("a model file must be .gguf (or pass its folder)", path=path, field="source")
         return _gguf_source(source, path)
     if path.is_dir():
         ggufs = sorted(path.glob("*.gguf"))
@@ -61,13 +61,13 @@ def resolve_source(source: str) -> Source:
             return Source(source, str(path), sha256={w.name: sha256_file(w) for w in weights})
         if len(ggufs) == 1:
             return _gguf_source(source, ggufs[0])
-        raise VeritunError("holds neither a config.json nor exactly one .gguf file", path=path, field="source")
+        raise VerituneError("holds neither a config.json nor exactly one .gguf file", path=path, field="source")
     spec = importlib.util.find_spec(source.replace("-", "_")) if source.replace("-", "_").isidentifier() else None
     if spec is not None and spec.submodule_search_locations:
         folder = Path(next(iter(spec.submodule_search_locations)))
         ggufs = sorted(folder.glob("*.gguf"))
         if not ggufs:
-            raise VeritunError(f"the package {source!r} ships no .gguf file", path=folder, field="source")
+            raise VerituneError(f"the package {source!r} ships no .gguf file", path=folder, field="source")
         found = _gguf_source(source, ggufs[0])
         found.licence = _package_licence(source) or found.licence
         return found
@@ -100,13 +100,13 @@ def load_dense(source: Source, max_layers: int | None = None) -> tuple[Any, Any]
     try:
         config = AutoConfig.from_pretrained(source.folder, **kwargs)
     except (OSError, ValueError) as exc:
-        raise VeritunError(f"cannot read the model's config ({str(exc).splitlines()[0][:160]})",
+        raise VerituneError(f"cannot read the model's config ({str(exc).splitlines()[0][:160]})",
                            path=source.name, field="source") from None
     if config.model_type not in LLAMA_FAMILY:
-        raise VeritunError(f"the source is a {config.model_type!r} model; upcycling takes a Llama-family dense "
+        raise VerituneError(f"the source is a {config.model_type!r} model; upcycling takes a Llama-family dense "
                            f"model ({', '.join(LLAMA_FAMILY)})", path=source.name, field="source")
     if getattr(config, "attention_bias", False) or getattr(config, "mlp_bias", False):
-        raise VeritunError("the source has attention or MLP biases, which Mixtral's layers do not hold",
+        raise VerituneError("the source has attention or MLP biases, which Mixtral's layers do not hold",
                            path=source.name, field="source")
     if max_layers is not None and max_layers < config.num_hidden_layers:
         config.num_hidden_layers = max_layers
@@ -114,7 +114,7 @@ def load_dense(source: Source, max_layers: int | None = None) -> tuple[Any, Any]
         model = AutoModelForCausalLM.from_pretrained(source.folder, config=config, dtype=torch.float32, **kwargs)
         tokenizer = AutoTokenizer.from_pretrained(source.folder, **kwargs)
     except (OSError, ValueError, RuntimeError, NotImplementedError) as exc:
-        raise VeritunError(f"cannot load the model ({str(exc).splitlines()[0][:160]}); a GGUF must use a "
+        raise VerituneError(f"cannot load the model ({str(exc).splitlines()[0][:160]}); a GGUF must use a "
                            "quantization transformers can dequantize", path=source.name, field="source") from None
     return model.eval(), tokenizer
 
@@ -136,7 +136,7 @@ def trainable_chat_template(tokenizer: Any) -> bool:
     if re.search(r"{%-?\s*generation\s*-?%}", template):
         return False
     if "<|im_start|>" not in template:
-        raise VeritunError("the source's chat template is not ChatML, so veritune cannot add the {% generation %} "
+        raise VerituneError("the source's chat template is not ChatML, so veritune cannot add the {% generation %} "
                            "marks its SFT loss needs", field="source")
     default = re.search(r"<\|im_start\|>system\n(.*?)<\|im_end\|>", template, re.DOTALL)
     replacement = chatml_template(default.group(1) if default else None)
@@ -147,7 +147,7 @@ def trainable_chat_template(tokenizer: Any) -> bool:
             after = tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=prompt,
                                                   chat_template=replacement)
             if before != after:
-                raise VeritunError("the source's chat template renders chats differently from ChatML; veritune "
+                raise VerituneError("the source's chat template renders chats differently from ChatML; veritune "
                                    "cannot add the {% generation %} marks safely", field="source")
     tokenizer.chat_template = replacement
     return True
@@ -187,7 +187,7 @@ def build_moe(dense: Any, experts: int, top_k: int) -> Any:
         state["lm_head.weight"] = state["model.embed_tokens.weight"]
     unexpected = sorted(set(state) - set(moe.state_dict()))
     if unexpected:
-        raise VeritunError(f"the source holds weights Mixtral has no place for (first: {unexpected[0]})",
+        raise VerituneError(f"the source holds weights Mixtral has no place for (first: {unexpected[0]})",
                            field="source")
     moe.load_state_dict(state, strict=True)
     if config.tie_word_embeddings:
@@ -260,7 +260,7 @@ def _calibration_texts(cfg: UpcycleConfig) -> list[str]:
     packs = [load_pack(d) for d in cfg.domains] if cfg.domains else load_all_packs()
     texts = [text for pack in packs for text in pack.corpus_texts() if text.strip()]
     if len(texts) < 4:
-        raise VeritunError("the packs hold too little text to calibrate on", field="domains")
+        raise VerituneError("the packs hold too little text to calibrate on", field="domains")
     step = max(1, len(texts) // cfg.calibration_texts)
     return texts[::step][: cfg.calibration_texts]
 
@@ -272,14 +272,14 @@ def _check_memory(dense_params: int, experts: int, mlp_params: int) -> None:
     needed = 8 * (2 * dense_params + (experts - 1) * mlp_params) * 2
     available = psutil.virtual_memory().available
     if needed > available:
-        raise VeritunError(f"upcycling needs about {needed / 2**30:.1f} GiB of memory in fp32 and "
+        raise VerituneError(f"upcycling needs about {needed / 2**30:.1f} GiB of memory in fp32 and "
                            f"{available / 2**30:.1f} GiB is available", field="experts")
 
 
 def upcycle(cfg: UpcycleConfig) -> Path:
     """Write the upcycled base to `cfg.out` and return its path; nothing is written when the check fails."""
     if cfg.top_k > cfg.experts:
-        raise VeritunError(f"top_k {cfg.top_k} is more than the {cfg.experts} experts", field="top_k")
+        raise VerituneError(f"top_k {cfg.top_k} is more than the {cfg.experts} experts", field="top_k")
     started = time.perf_counter()
     source = resolve_source(cfg.source)
     texts = _calibration_texts(cfg)
@@ -314,7 +314,7 @@ def upcycle(cfg: UpcycleConfig) -> Path:
     if kernel:
         moe.set_experts_implementation(kernel)
     if not difference <= cfg.tolerance:
-        raise VeritunError(f"the MoE's logits differ from the dense model's by {difference:.2e} at init in fp64 "
+        raise VerituneError(f"the MoE's logits differ from the dense model's by {difference:.2e} at init in fp64 "
                            f"(tolerance {cfg.tolerance:.0e}): upcycling went wrong, nothing was written",
                            field="source")
     counts = parameter_counts(moe, moe.config)

@@ -23,7 +23,7 @@ from desensitize.lang import CJK_CHARS
 from desensitize.layout import contact_card_employers, extend_address_blocks
 from desensitize.nlp import build_nlp_engine
 from desensitize.registry import RECOGNIZERS
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 
 LANGUAGES = ("en", "zh")
 _NO_LATIN = re.compile(r"[^A-Za-z]+")
@@ -137,7 +137,7 @@ class Detector:
         other script ("Patient John Smith, SSN …" inside a Chinese record, or 患者张伟 inside an English one) are
         analysed by that language's recognizers too, and their spans join the main pass's where they do not clash."""
         if language not in LANGUAGES:
-            raise VeritunError(f"unsupported language {language!r}; veritune desensitizes {', '.join(LANGUAGES)}",
+            raise VerituneError(f"unsupported language {language!r}; veritune desensitizes {', '.join(LANGUAGES)}",
                                field="lang")
         spans = self._analyze_one_language(texts, language, batch_size)
         other = "zh" if language == "en" else "en"

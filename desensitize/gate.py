@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 from veritune.hashing import sha256_file
 from veritune.logs import get_logger
 from veritune.manifest import Manifest, check_signature, manifest_path_for, read_manifest, verify_outputs
@@ -20,10 +20,10 @@ def require_desensitized(path: str | Path, allow_raw: bool = False) -> Manifest 
     """Return the manifest of desensitized data at `path`, or refuse with the reason."""
     path = Path(path)
     if not path.exists():
-        raise VeritunError("not found", path=path)
+        raise VerituneError("not found", path=path)
     try:
         manifest = _checked_manifest(path)
-    except VeritunError as refusal:
+    except VerituneError as refusal:
         if allow_raw:
             log.warning("using data that did not pass the desensitization gate (--allow-raw): %s", refusal.message)
             return None
@@ -34,18 +34,18 @@ def require_desensitized(path: str | Path, allow_raw: bool = False) -> Manifest 
 def _checked_manifest(path: Path) -> Manifest:
     manifest_file = manifest_path_for(path)
     if not manifest_file.is_file():
-        raise VeritunError(f"has no desensitization manifest ({manifest_file.name}); {OVERRIDE_HINT}", path=path)
+        raise VerituneError(f"has no desensitization manifest ({manifest_file.name}); {OVERRIDE_HINT}", path=path)
     manifest = read_manifest(manifest_file)
     try:
         check_signature(manifest, manifest_file)
-    except VeritunError as exc:
-        raise VeritunError(f"{exc.message}; {OVERRIDE_HINT}", path=path) from None
+    except VerituneError as exc:
+        raise VerituneError(f"{exc.message}; {OVERRIDE_HINT}", path=path) from None
     if not manifest.desensitized:
-        raise VeritunError(f"its manifest does not say desensitized: true; {OVERRIDE_HINT}", path=path)
+        raise VerituneError(f"its manifest does not say desensitized: true; {OVERRIDE_HINT}", path=path)
     if path.is_file():
         record = next((r for r in manifest.outputs if r.path == path.name), None)
         if record is None or record.sha256 != sha256_file(path):
-            raise VeritunError("changed since it was desensitized (sha256 differs from its manifest); "
+            raise VerituneError("changed since it was desensitized (sha256 differs from its manifest); "
                                + OVERRIDE_HINT, path=path)
     else:
         verify_outputs(manifest, path, manifest_file, only_listed=True)

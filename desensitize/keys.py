@@ -9,7 +9,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 
 ENV_VARS = {"hash": "VERITUNE_HASH_SALT", "encrypt": "VERITUNE_ENCRYPT_KEY", "pseudonym": "VERITUNE_VAULT_KEY"}
 
@@ -19,13 +19,13 @@ def load_secret(purpose: str, key_file: Path | None = None) -> str:
         try:
             secret = key_file.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise VeritunError(f"cannot read key file ({exc.strerror})", path=key_file) from None
+            raise VerituneError(f"cannot read key file ({exc.strerror})", path=key_file) from None
         if not secret:
-            raise VeritunError("key file is empty", path=key_file)
+            raise VerituneError("key file is empty", path=key_file)
         return secret
     secret = os.environ.get(ENV_VARS[purpose], "").strip()
     if not secret:
-        raise VeritunError(f"the {purpose} operator needs a secret: pass --key-file FILE or set {ENV_VARS[purpose]}",
+        raise VerituneError(f"the {purpose} operator needs a secret: pass --key-file FILE or set {ENV_VARS[purpose]}",
                            field="operator")
     return secret
 

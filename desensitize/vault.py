@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -53,7 +53,7 @@ class PseudonymVault:
         if row is None:
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('key_check', ?)", (check,))
         elif row[0] != check:
-            raise VeritunError("this vault was created with a different key", path=self.path)
+            raise VerituneError("this vault was created with a different key", path=self.path)
 
     def _mac(self, entity_type: str, value: str) -> str:
         return hmac.new(self._mac_key, f"{entity_type}\x00{value}".encode(), "sha256").hexdigest()
@@ -90,7 +90,7 @@ class PseudonymVault:
                 return candidate
             except sqlite3.IntegrityError:
                 self.collisions += 1  # the pseudonym belongs to someone else: draw again
-        raise VeritunError(f"could not find an unused {entity_type} pseudonym", path=self.path)
+        raise VerituneError(f"could not find an unused {entity_type} pseudonym", path=self.path)
 
     def reveal(self, entity_type: str, pseudonym: str) -> str | None:
         """Re-identify (for the key holder only): the real value behind a pseudonym."""
@@ -101,7 +101,7 @@ class PseudonymVault:
         try:
             return self._fernet.decrypt(row[0]).decode()
         except InvalidToken:
-            raise VeritunError("vault entry does not decrypt with this key", path=self.path) from None
+            raise VerituneError("vault entry does not decrypt with this key", path=self.path) from None
 
     def size(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM mapping").fetchone()[0]

@@ -21,7 +21,7 @@ from desensitize.config import DesensitizeConfig, split_fields
 from desensitize.detector import Detector, DetectorSettings
 from desensitize.lang import detect_language
 from desensitize.records import SPANS_FIELD, texts_of
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 from veritune.jsonl import iter_jsonl
 from veritune.manifest import manifest_path_for, read_manifest
 
@@ -102,7 +102,7 @@ def verify_file(path: str | Path, detector: Detector | None = None, field_name: 
         spans = record.get(SPANS_FIELD, [])
         for name in fields:
             if name not in record:
-                raise VeritunError(f"missing field '{name}'", path=path, line=number, field=name)
+                raise VerituneError(f"missing field '{name}'", path=path, line=number, field=name)
             value = record[name]
             for index, text in enumerate(texts_of(value)):
                 own = [s for s in spans if s.get("message", 0) == index and s.get("field", fields[0]) == name]

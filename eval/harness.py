@@ -23,7 +23,7 @@ from eval.metrics import METRICS
 from eval.stats import bootstrap, paired_difference
 from eval.tasks import Task, get_task
 from finetune.inference import load_for_inference
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 from veritune.hashing import sha256_file
 from veritune.logs import get_logger
 from veritune.runs import open_run
@@ -120,7 +120,7 @@ class ApiGenerator:
             response = self.client.chat.completions.create(model=self.model, messages=messages,
                                                            max_tokens=max_new_tokens)
         except openai.APIError as exc:
-            raise VeritunError(f"the endpoint answered {getattr(exc, 'status_code', '')} {exc.message}",
+            raise VerituneError(f"the endpoint answered {getattr(exc, 'status_code', '')} {exc.message}",
                                field="endpoint") from None
         self.seconds += time.perf_counter() - started
         self.tokens += response.usage.completion_tokens if response.usage else 0
@@ -128,7 +128,7 @@ class ApiGenerator:
         return Answer((response.choices[0].message.content or "").strip(), citations)
 
     def loglikelihoods(self, messages: list[dict[str, str]], continuations: Sequence[str]) -> list[tuple[float, int]]:
-        raise VeritunError("multiple-choice tasks are scored by log-likelihood, which a chat endpoint does not "
+        raise VerituneError("multiple-choice tasks are scored by log-likelihood, which a chat endpoint does not "
                            "expose: evaluate them on a local model", field="systems")
 
 
@@ -268,7 +268,7 @@ def run_eval(config: EvalConfig, out: str | Path) -> Path:
 
     unknown = [s for s in config.systems if s not in SYSTEMS]
     if unknown:
-        raise VeritunError(f"unknown system {unknown[0]!r} (base, lora, lora+rag, api)", field="systems")
+        raise VerituneError(f"unknown system {unknown[0]!r} (base, lora, lora+rag, api)", field="systems")
     tasks = [get_task(name) for name in config.tasks]
     torch.manual_seed(config.seed)
     leak_detector = Detector(DetectorSettings(threshold=STRICT_THRESHOLD))
@@ -325,7 +325,7 @@ def _local_system(config: EvalConfig, system: str, domain: str | None, loaded: d
 
     adapter = config.adapters.get(domain or "") if system != "base" else None
     if system != "base" and not adapter:
-        raise VeritunError(f"system {system} needs an adapter for domain {domain!r} (--adapter {domain}=RUN)",
+        raise VerituneError(f"system {system} needs an adapter for domain {domain!r} (--adapter {domain}=RUN)",
                            field="adapter")
     if adapter not in loaded:
         loaded[adapter] = load_for_inference(config.model, adapter, allow_unfinished=config.allow_unfinished)
@@ -334,7 +334,7 @@ def _local_system(config: EvalConfig, system: str, domain: str | None, loaded: d
         return generators[adapter], None
     path = config.indexes.get(domain or "")
     if not path:
-        raise VeritunError(f"system lora+rag needs an index for domain {domain!r} (--index {domain}=INDEX)",
+        raise VerituneError(f"system lora+rag needs an index for domain {domain!r} (--index {domain}=INDEX)",
                            field="index")
     if path not in indexes:
         indexes[path] = RetrievalIndex.load(path)
@@ -346,10 +346,10 @@ def _api_generator(config: EvalConfig, domain: str | None, generators: dict) -> 
 
     model = config.api_models.get(domain or "")
     if not config.endpoint or not model:
-        raise VeritunError(f"system api needs --endpoint URL and --api-model {domain}=MODEL_ID", field="endpoint")
+        raise VerituneError(f"system api needs --endpoint URL and --api-model {domain}=MODEL_ID", field="endpoint")
     key = os.environ.get(config.api_key_env)
     if not key:
-        raise VeritunError(f"system api reads its key from ${config.api_key_env}, which is not set", field="endpoint")
+        raise VerituneError(f"system api reads its key from ${config.api_key_env}, which is not set", field="endpoint")
     name = f"api:{model}"
     if name not in generators:
         generators[name] = ApiGenerator(config.endpoint, key, model)

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from veritune.config import read_yaml, validate
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 from veritune.jsonl import iter_jsonl
 from veritune.packs import load_all_packs
 
@@ -64,12 +64,12 @@ class Task:
 
     def items(self, limit: int | None = None) -> list[dict]:
         if not self.dataset.is_file():
-            raise VeritunError("dataset not found", path=self.path, field="dataset")
+            raise VerituneError("dataset not found", path=self.path, field="dataset")
         rows = []
         for number, row in iter_jsonl(self.dataset):
             for field in (self.spec.input_field, self.spec.gold_field):
                 if field not in row:
-                    raise VeritunError(f"item without its '{field}' field", path=self.dataset, line=number,
+                    raise VerituneError(f"item without its '{field}' field", path=self.dataset, line=number,
                                        field=field)
             rows.append(row)
         return _balanced(rows, limit) if limit else rows
@@ -141,7 +141,7 @@ def task_files(domains_root: Path | None = None) -> dict[str, Path]:
         for name in pack.spec.eval_tasks:
             path = pack.path(f"tasks/{name}.yaml")
             if not path.is_file():
-                raise VeritunError(f"names eval task {name!r} but tasks/{name}.yaml is missing",
+                raise VerituneError(f"names eval task {name!r} but tasks/{name}.yaml is missing",
                                    path=pack.root / "pack.yaml", field="eval_tasks")
             files[name] = path
     return files
@@ -154,5 +154,5 @@ def get_task(name: str, domains_root: Path | None = None) -> Task:
     if name not in files:
         near = difflib.get_close_matches(name, list(files), n=1)
         hint = f"; did you mean '{near[0]}'?" if near else f"; known: {', '.join(sorted(files))}"
-        raise VeritunError(f"unknown task '{name}'{hint}", field="tasks")
+        raise VerituneError(f"unknown task '{name}'{hint}", field="tasks")
     return load_task(files[name])

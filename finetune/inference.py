@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 
 
 def load_for_inference(model_name: str, adapter_run: str | Path | None = None,
@@ -24,14 +24,14 @@ def load_for_inference(model_name: str, adapter_run: str | Path | None = None,
 
     adapter_dir = Path(adapter_run) / "adapter" if adapter_run else None
     if adapter_dir is not None and not adapter_dir.is_dir():
-        raise VeritunError("not a fine-tune run folder (no adapter/ inside)", path=adapter_run, field="adapter")
+        raise VerituneError("not a fine-tune run folder (no adapter/ inside)", path=adapter_run, field="adapter")
     if adapter_run:
         require_finished(adapter_run, "finetune_run", allow_unfinished)
     try:
         tokenizer = AutoTokenizer.from_pretrained(adapter_dir or model_name)
         model = AutoModelForCausalLM.from_pretrained(model_name, dtype=dtype)
     except OSError as exc:
-        raise VeritunError(f"cannot load the model ({str(exc).splitlines()[0][:160]})", path=model_name,
+        raise VerituneError(f"cannot load the model ({str(exc).splitlines()[0][:160]})", path=model_name,
                            field="model") from None
     if adapter_dir is not None:
         from peft import PeftModel
@@ -39,7 +39,7 @@ def load_for_inference(model_name: str, adapter_run: str | Path | None = None,
         try:
             model = PeftModel.from_pretrained(model, adapter_dir)
         except (RuntimeError, ValueError, KeyError, OSError) as exc:
-            raise VeritunError(f"the adapter does not match the base model {model_name!r} "
+            raise VerituneError(f"the adapter does not match the base model {model_name!r} "
                                f"({str(exc).splitlines()[0][:120]})", path=adapter_run, field="adapter") from None
         model = model.merge_and_unload()
     return model.eval(), tokenizer

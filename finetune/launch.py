@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 
 CONFIGS = Path(__file__).resolve().parent / "accelerate"
 
@@ -17,11 +17,11 @@ def load_accelerate_config(path: Path):  # noqa: ANN201 - accelerate's ClusterCo
     from accelerate.commands.config.config_args import ClusterConfig
 
     if not path.is_file():
-        raise VeritunError("accelerate config not found", path=path)
+        raise VerituneError("accelerate config not found", path=path)
     try:
         return ClusterConfig.from_yaml_file(str(path))
     except (TypeError, ValueError, KeyError) as exc:
-        raise VeritunError(f"not a valid accelerate config ({exc})", path=path) from None
+        raise VerituneError(f"not a valid accelerate config ({exc})", path=path) from None
 
 
 def launch_command(recipe: Path, config: Path, overrides: list[str], fresh: bool = False) -> list[str]:

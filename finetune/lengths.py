@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 from veritune.logs import get_logger
 
 log = get_logger("finetune")
@@ -39,7 +39,7 @@ def check_truncation(tokenizer: Any, dataset: Any, seq_len: int, allow: bool, re
     report = {"rows_checked": checked, "longest": max(lengths, default=0), "rows_cut": cut,
               "rows_without_trained_tokens": lost, "seq_len": seq_len}
     if lost and not allow:
-        raise VeritunError(f"{lost} of {checked} examples would lose every trained token to truncation at "
+        raise VerituneError(f"{lost} of {checked} examples would lose every trained token to truncation at "
                            f"train.seq_len={seq_len} (the longest has {report['longest']} tokens): raise "
                            f"train.seq_len to at least {report['longest']}, or set train.allow_truncation=true",
                            path=recipe_path, field="train.seq_len")

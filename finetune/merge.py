@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 from veritune.runs import open_run
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -49,7 +49,7 @@ def merge_run(run: str | Path, out: str | Path, dtype: str = "fp32", tolerance: 
     run = Path(run)
     manifest = require_finished(run, "finetune_run", allow_unfinished)
     if manifest is None or not (run / "adapter").is_dir():
-        raise VeritunError("not a LoRA fine-tune run (no adapter/, or no readable manifest naming its base)",
+        raise VerituneError("not a LoRA fine-tune run (no adapter/, or no readable manifest naming its base)",
                            path=run)
     base_name = manifest.config["model"]
     tokenizer = AutoTokenizer.from_pretrained(run / "adapter")
@@ -58,7 +58,7 @@ def merge_run(run: str | Path, out: str | Path, dtype: str = "fp32", tolerance: 
     try:
         model = PeftModel.from_pretrained(base, run / "adapter")
     except (RuntimeError, ValueError, KeyError) as exc:
-        raise VeritunError(f"the adapter does not match the base {base_name!r} ({str(exc).splitlines()[0][:160]})",
+        raise VerituneError(f"the adapter does not match the base {base_name!r} ({str(exc).splitlines()[0][:160]})",
                            path=run / "adapter") from None
     model.eval()
     probe = _probe(tokenizer)
@@ -69,13 +69,13 @@ def merge_run(run: str | Path, out: str | Path, dtype: str = "fp32", tolerance: 
         merged_logits = merged(input_ids=probe).logits
     difference = float((adapter_logits - merged_logits).abs().max())
     if difference > tolerance:
-        raise VeritunError(f"merged logits differ from the adapter's by {difference:.2e} (> {tolerance})", path=run)
+        raise VerituneError(f"merged logits differ from the adapter's by {difference:.2e} (> {tolerance})", path=run)
     after = dict(merged.named_parameters())
     unchanged = [name for name, size in updates.items() if size > 0 and name in after
                  and torch.equal(after[name].detach(), before[name])]
     missing = [name for name, size in updates.items() if size > 0 and name not in after]
     if unchanged or missing:
-        raise VeritunError(f"the merge left {len(unchanged) + len(missing)} adapted weights unchanged (e.g. "
+        raise VerituneError(f"the merge left {len(unchanged) + len(missing)} adapted weights unchanged (e.g. "
                            f"{(unchanged + missing)[0]})", path=run)
     changed_experts = sum(1 for name in updates if ".experts." in name)
     report = {"max_logit_difference": difference, "tolerance": tolerance, "adapted_weights": len(updates),

@@ -15,7 +15,7 @@ import torch
 from peft import LoraConfig
 
 from finetune.recipe import LoraSettings
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 
 ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj")
 EXPERT_PARAMETERS = ("gate_up_proj", "down_proj")
@@ -51,7 +51,7 @@ def lora_config(model: torch.nn.Module, settings: LoraSettings) -> tuple[LoraCon
     modules = sorted({m for g in ("attention", "shared_experts", "router") if g in requested for m in available[g]})
     parameters = available["experts"] if "experts" in requested else []
     if not modules and not parameters:
-        raise VeritunError("no LoRA targets found in this model (is it a causal LM with attention projections?)",
+        raise VerituneError("no LoRA targets found in this model (is it a causal LM with attention projections?)",
                            field="lora.targets")
     config = LoraConfig(r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
                         target_modules=modules or None, target_parameters=parameters or None, bias="none",
@@ -84,8 +84,8 @@ def check_reach(model: torch.nn.Module, requested: list[str]) -> dict[str, int]:
     counts = trainable_by_group(model)
     missed = [g for g in requested if counts.get(g, 0) == 0]
     if missed:
-        raise VeritunError(f"LoRA reached no {' and no '.join(missed)}: the adapter would silently skip them "
+        raise VerituneError(f"LoRA reached no {' and no '.join(missed)}: the adapter would silently skip them "
                            "(check lora.targets and the model's module names)", field="lora.targets")
     if counts.get("router", 0) and "router" not in requested:
-        raise VeritunError("the router became trainable although lora.targets.router is false", field="lora.targets")
+        raise VerituneError("the router became trainable although lora.targets.router is false", field="lora.targets")
     return counts

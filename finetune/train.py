@@ -28,7 +28,7 @@ from finetune.recipe import Recipe
 from finetune.targets import check_reach, lora_config
 from finetune.varlen import use_varlen_attention
 from veritune.atomic import atomic_dir, write_json, write_text
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 from veritune.logs import get_logger
 from veritune.manifest import Manifest, file_record, folder_records, write_manifest
 from veritune.versions import package_versions
@@ -55,7 +55,7 @@ def load_model(recipe: Recipe):  # noqa: ANN201 - transformers types
         model = AutoModelForCausalLM.from_pretrained(recipe.model, dtype=torch.bfloat16 if _bf16(recipe) else
                                                      torch.float32)
     except (OSError, ValueError) as exc:
-        raise VeritunError(f"cannot load {recipe.model!r} as a causal LM ({str(exc).splitlines()[0][:160]})",
+        raise VerituneError(f"cannot load {recipe.model!r} as a causal LM ({str(exc).splitlines()[0][:160]})",
                            field="model") from None
     if getattr(config, "router_aux_loss_coef", None) is not None:
         model.config.router_aux_loss_coef = recipe.train.router_aux_loss_coef
@@ -67,18 +67,18 @@ def load_data(recipe: Recipe, recipe_path: str):  # noqa: ANN201 - datasets type
 
     path = Path(recipe.data.path)
     if not path.exists():
-        raise VeritunError(f"dataset {path} not found", path=recipe_path, field="data.path")
+        raise VerituneError(f"dataset {path} not found", path=recipe_path, field="data.path")
     require_desensitized(path, allow_raw=recipe.data.allow_raw)
     if path.is_file() and not any(line.strip() for line in path.open("rb")):
-        raise VeritunError("dataset is empty", path=path)
+        raise VerituneError("dataset is empty", path=path)
     dataset = load_from_disk(str(path)) if path.is_dir() else load_dataset("json", data_files=str(path),
                                                                            split="train")
     columns = split_fields(recipe.data.field)
     for column in columns:
         if column not in dataset.column_names:
-            raise VeritunError(f"dataset has no field '{column}'", path=path, field="data.field")
+            raise VerituneError(f"dataset has no field '{column}'", path=path, field="data.field")
     if len(dataset) == 0:
-        raise VeritunError("dataset is empty", path=path)
+        raise VerituneError("dataset is empty", path=path)
     if recipe.stage == "dpo":
         return dataset.select_columns(columns)
     target = "messages" if recipe.stage == "sft" else "text"

@@ -18,7 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 from veritune.registry import Registry
 
 
@@ -41,7 +41,7 @@ class SentenceTransformerEmbedder:
 
             self._model = SentenceTransformer(path, device="cpu")
         except (OSError, ValueError) as exc:
-            raise VeritunError(f"cannot load embedding model {path!r} ({exc.__class__.__name__}); offline, use "
+            raise VerituneError(f"cannot load embedding model {path!r} ({exc.__class__.__name__}); offline, use "
                                "'minilm' or 'e5-small', or a local path", field="embedder") from None
         self.name = name
         self.dim = self._model.get_embedding_dimension()

@@ -23,7 +23,7 @@ from retrieval.config import FORMAT_VERSION, IndexSettings
 from retrieval.dense import DENSE_TYPES, choose_index_type, load_dense
 from retrieval.embedders import EmbeddingCache, load_embedder
 from retrieval.sparse import BM25Index
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 from veritune.manifest import read_manifest, verify_outputs
 from veritune.runs import open_run
 
@@ -60,7 +60,7 @@ class RetrievalIndex:
     def build(cls, docs: Sequence[dict[str, Any]], settings: IndexSettings,
               cache: EmbeddingCache | None = None) -> RetrievalIndex:
         if not docs:
-            raise VeritunError("the corpus is empty: nothing to index", field="docs")
+            raise VerituneError("the corpus is empty: nothing to index", field="docs")
         index = cls(settings, [], {}, BM25Index(), cache)
         index.add(docs)
         return index
@@ -80,7 +80,7 @@ class RetrievalIndex:
         known = {c["doc_id"] for c in self.chunks}
         duplicates = sorted({str(d["id"]) for d in docs} & known)
         if duplicates:
-            raise VeritunError(f"documents already in the index: {', '.join(duplicates[:5])} (remove them first)",
+            raise VerituneError(f"documents already in the index: {', '.join(duplicates[:5])} (remove them first)",
                                field="id")
         next_id = max((c["id"] for c in self.chunks), default=-1) + 1
         new = []
@@ -96,7 +96,7 @@ class RetrievalIndex:
         gone = [c for c in self.chunks if c["doc_id"] in wanted]
         missing = wanted - {c["doc_id"] for c in gone}
         if missing:
-            raise VeritunError(f"not in the index: {', '.join(sorted(missing)[:5])}", field="doc_id")
+            raise VerituneError(f"not in the index: {', '.join(sorted(missing)[:5])}", field="doc_id")
         for lang, dense in self.dense.items():
             dense.remove([c["id"] for c in gone if c["lang"] == lang])
         self.chunks = [c for c in self.chunks if c["doc_id"] not in wanted]
@@ -134,7 +134,7 @@ class RetrievalIndex:
                mode: str = "hybrid") -> list[Hit]:
         """`mode`: hybrid (default), dense or bm25. Filters match chunk metadata exactly (lang=zh, domain=...)."""
         if not query.strip():
-            raise VeritunError("the query is empty", field="query")
+            raise VerituneError("the query is empty", field="query")
         lang = (filters or {}).get("lang") or detect_language(query)
         allowed = self.allowed_ids(filters)
         dense_ranked = self._dense(query, lang, allowed) if mode in ("hybrid", "dense") else []
@@ -208,13 +208,13 @@ class RetrievalIndex:
         folder = Path(folder)
         manifest_file = folder / "manifest.json"
         if not folder.is_dir():
-            raise VeritunError("index folder not found", path=folder)
+            raise VerituneError("index folder not found", path=folder)
         manifest = read_manifest(manifest_file)
         if manifest.kind != "index":
-            raise VeritunError(f"this folder holds a {manifest.kind}, not an index", path=manifest_file)
+            raise VerituneError(f"this folder holds a {manifest.kind}, not an index", path=manifest_file)
         version = manifest.config.get("format_version")
         if version != FORMAT_VERSION:
-            raise VeritunError(f"index format version {version}; this veritune reads version {FORMAT_VERSION} "
+            raise VerituneError(f"index format version {version}; this veritune reads version {FORMAT_VERSION} "
                                "(rebuild the index)", path=manifest_file, field="config.format_version")
         verify_outputs(manifest, folder, manifest_file)
         settings = IndexSettings.model_validate(manifest.config["settings"])

@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 from veritune.registry import Registry
 
 # A reranker takes the query and candidate texts and returns one score per text (higher is better).
@@ -28,7 +28,7 @@ def load_reranker(name: str) -> Reranker:
 
             model = CrossEncoder(name[6:], device="cpu")
         except (OSError, ValueError) as exc:
-            raise VeritunError(f"cannot load reranker {name[6:]!r} ({exc.__class__.__name__})",
+            raise VerituneError(f"cannot load reranker {name[6:]!r} ({exc.__class__.__name__})",
                                field="reranker") from None
         return lambda query, texts: list(model.predict([(query, t) for t in texts]))
     return RERANKERS.get(name)()

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from desensitize.gate import require_desensitized
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 from veritune.jsonl import iter_jsonl
 from veritune.packs import PACK_FILE, default_domains_root, load_pack
 
@@ -24,7 +24,7 @@ def resolve_source(docs: str | Path, domains_root: Path | None = None) -> tuple[
     if (root / str(docs) / PACK_FILE).is_file():
         pack = load_pack(str(docs), root)
         return pack.knowledge_base, pack.name
-    raise VeritunError("no such file, folder or domain pack", path=candidate)
+    raise VerituneError("no such file, folder or domain pack", path=candidate)
 
 
 def read_documents(path: Path, allow_raw: bool = False) -> tuple[list[dict[str, Any]], bool]:
@@ -32,7 +32,7 @@ def read_documents(path: Path, allow_raw: bool = False) -> tuple[list[dict[str, 
     passed = require_desensitized(path, allow_raw=allow_raw) is not None
     docs = _read_folder(path) if path.is_dir() else _read_jsonl(path)
     if not docs:
-        raise VeritunError("the corpus is empty: nothing to index", path=path)
+        raise VerituneError("the corpus is empty: nothing to index", path=path)
     return docs, passed
 
 
@@ -41,12 +41,12 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     for number, row in iter_jsonl(path):
         for field in ("id", "text"):
             if field not in row or row[field] in (None, ""):
-                raise VeritunError(f"document without '{field}'", path=path, line=number, field=field)
+                raise VerituneError(f"document without '{field}'", path=path, line=number, field=field)
         if not isinstance(row["text"], str):
-            raise VeritunError("'text' must be a string", path=path, line=number, field="text")
+            raise VerituneError("'text' must be a string", path=path, line=number, field="text")
         doc_id = str(row["id"])
         if doc_id in seen:
-            raise VeritunError(f"duplicate id (first on line {seen[doc_id]})", path=path, line=number, field="id")
+            raise VerituneError(f"duplicate id (first on line {seen[doc_id]})", path=path, line=number, field="id")
         seen[doc_id] = number
         docs.append({**row, "id": doc_id})
     return docs
@@ -58,7 +58,7 @@ def _read_folder(folder: Path) -> list[dict[str, Any]]:
         try:
             text = file.read_text(encoding="utf-8")
         except UnicodeDecodeError:
-            raise VeritunError("not UTF-8 text", path=file) from None
+            raise VerituneError("not UTF-8 text", path=file) from None
         if not text.strip():
             continue
         heading = _HEADING.search(text)

@@ -7,6 +7,6 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0+unknown"
 
-from veritune.errors import VeritunError  # noqa: E402
+from veritune.errors import VerituneError  # noqa: E402
 
-__all__ = ["VeritunError", "__version__"]
+__all__ = ["VerituneError", "__version__"]

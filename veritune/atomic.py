@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 
 
 def _umask() -> int:
@@ -26,9 +26,9 @@ def ensure_writable_parent(target: Path) -> None:
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise VeritunError(f"cannot create output folder: {exc.strerror}", path=parent) from None
+        raise VerituneError(f"cannot create output folder: {exc.strerror}", path=parent) from None
     if not os.access(parent, os.W_OK):
-        raise VeritunError("output folder is not writable", path=parent)
+        raise VerituneError("output folder is not writable", path=parent)
 
 
 @contextlib.contextmanager
@@ -68,7 +68,7 @@ def atomic_dir(target: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
     target = Path(target)
     ensure_writable_parent(target)
     if target.exists() and not overwrite:
-        raise VeritunError("output already exists (pass --overwrite to replace it)", path=target)
+        raise VerituneError("output already exists (pass --overwrite to replace it)", path=target)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".staging", dir=target.absolute().parent))
     os.chmod(staging, 0o777 & ~_umask())
     try:

@@ -18,7 +18,7 @@ from typer._click import exceptions as click_exceptions  # typer vendors click: 
 from typer.core import TyperGroup
 
 from veritune import __version__
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 from veritune.logs import STDERR, setup_logging
 from veritune.threads import apply_thread_limits
 
@@ -204,7 +204,7 @@ def desensitize_verify(
         where = "".join(f" {label} {value}" for label, value in (("field", leak.field), ("message", leak.message))
                         if value is not None)
         STDOUT.print(f"  line {leak.line}{where}: {leak.entity_type} at {leak.start}-{leak.end}")
-    raise VeritunError(f"{len(report.leaks)} possible leaks in {report.records} records", path=output)
+    raise VerituneError(f"{len(report.leaks)} possible leaks in {report.records} records", path=output)
 
 
 @finetune_app.command("run", help="Run RECIPE.yaml (key=value overrides any field, e.g. max_steps=20).")
@@ -217,10 +217,10 @@ def finetune_run(
     accelerate_config: Path | None = typer.Option(None, "--accelerate-config", help="finetune/accelerate/*.yaml"),
 ) -> None:
     if launcher not in ("none", "accelerate"):
-        raise VeritunError(f"unknown launcher {launcher!r} (none or accelerate)", field="launcher")
+        raise VerituneError(f"unknown launcher {launcher!r} (none or accelerate)", field="launcher")
     if launcher == "accelerate" and not os.environ.get("VERITUNE_UNDER_LAUNCHER"):
         if accelerate_config is None:
-            raise VeritunError("--launcher accelerate needs --accelerate-config FILE", field="accelerate_config")
+            raise VerituneError("--launcher accelerate needs --accelerate-config FILE", field="accelerate_config")
         from finetune.launch import run_with_accelerate
 
         raise typer.Exit(run_with_accelerate(recipe, accelerate_config, list(overrides or []) +
@@ -261,7 +261,7 @@ def finetune_export(run: Path = typer.Argument(...), out: Path = typer.Option(..
     from finetune.merge import DTYPES, merge_run
 
     if dtype not in DTYPES:
-        raise VeritunError(f"unknown dtype {dtype!r} (bf16, fp16 or fp32)", field="dtype")
+        raise VerituneError(f"unknown dtype {dtype!r} (bf16, fp16 or fp32)", field="dtype")
     report = merge_run(run, out, dtype=dtype, allow_unfinished=allow_unfinished)
     STDOUT.print(f"exported {dtype} safetensors to {out} (verified: {report['max_logit_difference']:.1e})")
 
@@ -272,7 +272,7 @@ def _key_values(items: list[str] | None, option: str, example: str) -> dict[str,
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep:
-            raise VeritunError(f"{option} {item!r} is not KEY=VALUE (e.g. {example})", field=option.lstrip("-"))
+            raise VerituneError(f"{option} {item!r} is not KEY=VALUE (e.g. {example})", field=option.lstrip("-"))
         mapping[key.strip()] = value.strip()
     return mapping
 
@@ -380,16 +380,16 @@ def index_search(
     from veritune.jsonl import iter_jsonl
 
     if (query is None) == (queries is None):
-        raise VeritunError("give either a query or --queries FILE", field="query")
+        raise VerituneError("give either a query or --queries FILE", field="query")
     if mode not in ("hybrid", "dense", "bm25"):
-        raise VeritunError(f"unknown mode {mode!r} (hybrid, dense or bm25)", field="mode")
+        raise VerituneError(f"unknown mode {mode!r} (hybrid, dense or bm25)", field="mode")
     loaded = RetrievalIndex.load(index)
     wanted = _key_values(filters, "--filter", "lang=zh") or None
     batch = [("query", query)] if query is not None else []
     if queries is not None:
         for number, row in iter_jsonl(queries):
             if not isinstance(row.get("text"), str) or "id" not in row:
-                raise VeritunError("each line needs 'id' and a string 'text'", path=queries, line=number)
+                raise VerituneError("each line needs 'id' and a string 'text'", path=queries, line=number)
             batch.append((str(row["id"]), row["text"]))
     for query_id, text in batch:
         hits = loaded.search(text, k=k, filters=wanted, mode=mode)
@@ -517,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="veritune", standalone_mode=False)
-    except VeritunError as exc:
+    except VerituneError as exc:
         STDERR.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:

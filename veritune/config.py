@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -23,7 +23,7 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
-            raise VeritunError(f"override {item!r} is not key=value", field="overrides")
+            raise VerituneError(f"override {item!r} is not key=value", field="overrides")
         node = nested
         parts = key.strip().split(".")
         for part in parts[:-1]:
@@ -44,20 +44,20 @@ def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 def read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise VeritunError("file not found", path=path)
+        raise VerituneError("file not found", path=path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        raise VeritunError(f"not valid YAML ({getattr(exc, 'problem', 'parse error')})", path=path,
+        raise VerituneError(f"not valid YAML ({getattr(exc, 'problem', 'parse error')})", path=path,
                            line=line) from None
     except UnicodeDecodeError:
-        raise VeritunError("not UTF-8 text", path=path) from None
+        raise VerituneError("not UTF-8 text", path=path) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise VeritunError("top level must be a mapping of keys to values", path=path)
+        raise VerituneError("top level must be a mapping of keys to values", path=path)
     return data
 
 
@@ -72,7 +72,7 @@ def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     return list(getattr(current, "model_fields", {}))
 
 
-def validation_error(exc: ValidationError, model: type[BaseModel], source: str | Path | None) -> VeritunError:
+def validation_error(exc: ValidationError, model: type[BaseModel], source: str | Path | None) -> VerituneError:
     first = exc.errors()[0]
     loc = tuple(first["loc"])
     field = ".".join(str(part) for part in loc)
@@ -80,8 +80,8 @@ def validation_error(exc: ValidationError, model: type[BaseModel], source: str |
         valid = _fields_at(model, loc[:-1])
         near = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
         hint = f"; did you mean '{near[0]}'?" if near else (f"; valid keys: {', '.join(valid)}" if valid else "")
-        return VeritunError(f"unknown key '{loc[-1]}'{hint}", path=source, field=field)
-    return VeritunError(first["msg"], path=source, field=field)
+        return VerituneError(f"unknown key '{loc[-1]}'{hint}", path=source, field=field)
+    return VerituneError(first["msg"], path=source, field=field)
 
 
 def validate(model: type[ModelT], data: dict[str, Any], source: str | Path | None = None) -> ModelT:

@@ -23,7 +23,7 @@ DEMO_SEED = 0
 def desensitize_pack(pack, root: Path) -> dict[str, Path]:
     """Raw records, knowledge base and SFT data of one pack through the privacy stage; raw output verified."""
     from desensitize import DesensitizeConfig, desensitize_file, verify_file
-    from veritune.errors import VeritunError
+    from veritune.errors import VerituneError
     from veritune.jsonl import write_jsonl
     from veritune.synth import generate_records
 
@@ -44,7 +44,7 @@ def desensitize_pack(pack, root: Path) -> dict[str, Path]:
         outputs[f"{pack.name}/clean/{name}"] = target
     verified = verify_file(clean / "raw.jsonl")
     if not verified.clean:
-        raise VeritunError(f"strict verify found {verified.counts()} in the desensitized raw records",
+        raise VerituneError(f"strict verify found {verified.counts()} in the desensitized raw records",
                            path=clean / "raw.jsonl")
     CONSOLE.print(f"  {pack.name}/raw verified: the strict pass finds nothing in {verified.records} records")
     return outputs
@@ -135,13 +135,13 @@ def run_demo(root: Path = Path("runs/demo"), pretrain_steps: int = DEMO_PRETRAIN
 def main() -> int:
     os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")  # before Presidio loads tldextract
     apply_thread_limits()
-    from veritune.errors import VeritunError
+    from veritune.errors import VerituneError
     from veritune.logs import setup_logging
 
     setup_logging()
     try:
         run_demo()
-    except VeritunError as exc:
+    except VerituneError as exc:
         CONSOLE.print(f"[red]error:[/red] {escape(str(exc))}")
         return exc.exit_code
     return 0

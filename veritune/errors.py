@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 
-class VeritunError(Exception):
+class VerituneError(Exception):
     """A problem the user can fix. The message names the file, line and field; it never holds raw PII values."""
 
     exit_code = 2

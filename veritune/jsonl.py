@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from veritune.atomic import atomic_file
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line number, object) for each non-blank line; a bad line is an error naming file:line."""
     path = Path(path)
     if not path.is_file():
-        raise VeritunError("file not found", path=path)
+        raise VerituneError("file not found", path=path)
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
@@ -23,11 +23,11 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
             try:
                 obj = json.loads(raw.decode("utf-8"))
             except UnicodeDecodeError:
-                raise VeritunError("line is not UTF-8", path=path, line=number) from None
+                raise VerituneError("line is not UTF-8", path=path, line=number) from None
             except json.JSONDecodeError as exc:
-                raise VeritunError(f"malformed JSON ({exc.msg})", path=path, line=number) from None
+                raise VerituneError(f"malformed JSON ({exc.msg})", path=path, line=number) from None
             if not isinstance(obj, dict):
-                raise VeritunError("each line must be a JSON object", path=path, line=number)
+                raise VerituneError("each line must be a JSON object", path=path, line=number)
             yield number, obj
 
 

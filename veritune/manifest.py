@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from veritune import __version__
 from veritune.atomic import write_json
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 from veritune.hashing import sha256_file
 from veritune.versions import package_versions
 
@@ -90,7 +90,7 @@ def manifest_key() -> bytes:
                 handle.write(secrets.token_hex(32) + "\n")
     key = path.read_bytes().strip()
     if not key:
-        raise VeritunError("the manifest key file is empty", path=path)
+        raise VerituneError("the manifest key file is empty", path=path)
     return key
 
 
@@ -103,10 +103,10 @@ def sign(manifest: Manifest) -> str:
 def check_signature(manifest: Manifest, path: Path) -> None:
     """Refuse a manifest this machine's key did not sign (edited, or made with another key)."""
     if manifest.signature is None:
-        raise VeritunError("the manifest is not signed (made by an older veritune): re-run the command that made "
+        raise VerituneError("the manifest is not signed (made by an older veritune): re-run the command that made "
                            "it", path=path, field="signature")
     if not hmac.compare_digest(manifest.signature, sign(manifest)):
-        raise VeritunError(f"the manifest's signature does not verify: it was edited, or made with another "
+        raise VerituneError(f"the manifest's signature does not verify: it was edited, or made with another "
                            f"manifest key (set {MANIFEST_KEY_ENV} to the key of the machine that made it)",
                            path=path, field="signature")
 
@@ -135,17 +135,17 @@ def write_manifest(target: Path, manifest: Manifest) -> Path:
 def read_manifest(path: Path) -> Manifest:
     """Load a manifest, or fail with one line naming the file and the field that is wrong."""
     if not path.is_file():
-        raise VeritunError("manifest not found", path=path)
+        raise VerituneError("manifest not found", path=path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise VeritunError(f"manifest is not valid JSON ({exc.__class__.__name__})", path=path) from None
+        raise VerituneError(f"manifest is not valid JSON ({exc.__class__.__name__})", path=path) from None
     try:
         return Manifest.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"])
-        raise VeritunError(first["msg"], path=path, field=field) from None
+        raise VerituneError(first["msg"], path=path, field=field) from None
 
 
 def verify_outputs(manifest: Manifest, folder: Path, manifest_file: Path, only_listed: bool = False) -> None:
@@ -156,15 +156,15 @@ def verify_outputs(manifest: Manifest, folder: Path, manifest_file: Path, only_l
         extra = [p.relative_to(folder).as_posix() for p in sorted(folder.rglob("*"))
                  if p.is_file() and p != manifest_file and p.relative_to(folder).as_posix() not in listed]
         if extra:
-            raise VeritunError(f"{extra[0]} is in the folder but not in its manifest"
+            raise VerituneError(f"{extra[0]} is in the folder but not in its manifest"
                                + (f" (and {len(extra) - 1} more)" if len(extra) > 1 else ""),
                                path=manifest_file, field="outputs")
     for record in manifest.outputs:
         file = folder / record.path
         if not file.is_file():
-            raise VeritunError(f"listed output {record.path} is missing", path=manifest_file, field="outputs")
+            raise VerituneError(f"listed output {record.path} is missing", path=manifest_file, field="outputs")
         if sha256_file(file) != record.sha256:
-            raise VeritunError(
+            raise VerituneError(
                 f"{record.path} does not match its recorded sha256 (changed or truncated after it was written)",
                 path=manifest_file, field="outputs",
             )

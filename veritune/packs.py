@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from veritune.config import read_yaml, validate
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 from veritune.jsonl import iter_jsonl
 
 PACK_FILE = "pack.yaml"
@@ -105,7 +105,7 @@ def _check_files(spec: PackSpec, root: Path, pack_file: Path) -> None:
     named += [(f"recipes.{k}", v) for k, v in spec.recipes.items()]
     for field, relative in named:
         if relative is not None and not (root / relative).is_file():
-            raise VeritunError(f"names {relative}, which does not exist", path=pack_file, field=field)
+            raise VerituneError(f"names {relative}, which does not exist", path=pack_file, field=field)
 
 
 def load_pack(name_or_path: str | Path, domains_root: Path | None = None) -> Pack:
@@ -116,7 +116,7 @@ def load_pack(name_or_path: str | Path, domains_root: Path | None = None) -> Pac
     pack_file = root / PACK_FILE
     if not pack_file.is_file():
         known = ", ".join(list_packs(domains_root)) or "none"
-        raise VeritunError(f"no domain pack here (known packs: {known})", path=pack_file)
+        raise VerituneError(f"no domain pack here (known packs: {known})", path=pack_file)
     spec = validate(PackSpec, read_yaml(pack_file), pack_file)
     _check_files(spec, root, pack_file)
     return Pack(spec=spec, root=root)

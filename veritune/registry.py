@@ -9,7 +9,7 @@ import difflib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 
 T = TypeVar("T")
 
@@ -21,7 +21,7 @@ class Registry(Generic[T]):
 
     def add(self, name: str, entry: T) -> T:
         if name in self._entries and self._entries[name] is not entry:
-            raise VeritunError(f"{self.kind} '{name}' is registered twice")
+            raise VerituneError(f"{self.kind} '{name}' is registered twice")
         self._entries[name] = entry
         return entry
 
@@ -35,7 +35,7 @@ class Registry(Generic[T]):
         if name not in self._entries:
             near = difflib.get_close_matches(name, list(self._entries), n=1)
             hint = f"; did you mean '{near[0]}'?" if near else f"; known: {', '.join(sorted(self._entries))}"
-            raise VeritunError(f"unknown {self.kind} '{name}'{hint}")
+            raise VerituneError(f"unknown {self.kind} '{name}'{hint}")
         return self._entries[name]
 
     def names(self) -> list[str]:

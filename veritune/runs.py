@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from veritune.atomic import atomic_dir, write_text
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 from veritune.logs import get_logger
 from veritune.manifest import (
     FOLDER_MANIFEST,
@@ -87,14 +87,14 @@ def require_finished(folder: str | Path, kind: str, allow_unfinished: bool = Fal
     manifest = None
     try:
         if not manifest_file.is_file():
-            raise VeritunError(f"has no {FOLDER_MANIFEST}: the {kind} did not finish (or this is not its folder); "
+            raise VerituneError(f"has no {FOLDER_MANIFEST}: the {kind} did not finish (or this is not its folder); "
                                "run it again, or pass --allow-unfinished if you must", path=folder)
         manifest = read_manifest(manifest_file)
         if manifest.kind != kind:
-            raise VeritunError(f"is a {manifest.kind} folder, not a {kind}", path=folder)
+            raise VerituneError(f"is a {manifest.kind} folder, not a {kind}", path=folder)
         check_signature(manifest, manifest_file)
         verify_outputs(manifest, folder, manifest_file)
-    except VeritunError as refusal:
+    except VerituneError as refusal:
         if not allow_unfinished:
             raise
         log.warning("using an unfinished or unverified %s (--allow-unfinished): %s", kind, refusal)

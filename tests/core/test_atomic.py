@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from veritune.atomic import atomic_file, write_json
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 
 
 def test_atomic_file_keeps_the_old_content_when_writing_fails(tmp_path: Path) -> None:
@@ -27,12 +27,12 @@ def test_written_file_has_normal_permissions(tmp_path: Path) -> None:
 def test_unwritable_folder_is_a_clear_error(tmp_path: Path) -> None:
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
-    with pytest.raises(VeritunError, match="not writable"):
+    with pytest.raises(VerituneError, match="not writable"):
         write_json(locked / "a.json", {})
 
 
 def test_output_under_a_file_is_a_clear_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(VeritunError, match="cannot create output folder"):
+    with pytest.raises(VerituneError, match="cannot create output folder"):
         write_json(blocker / "sub" / "a.json", {})

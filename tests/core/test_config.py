@@ -4,7 +4,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 
 from veritune.config import load_config, parse_overrides
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 
 
 class Train(BaseModel):
@@ -33,7 +33,7 @@ def test_parse_overrides(items: list[str], expected: dict) -> None:
 
 
 def test_override_without_equals_is_an_error() -> None:
-    with pytest.raises(VeritunError, match="not key=value"):
+    with pytest.raises(VerituneError, match="not key=value"):
         parse_overrides(["oops"])
 
 
@@ -47,7 +47,7 @@ def test_yaml_then_overrides(tmp_path: Path) -> None:
 def test_unknown_key_names_the_nearest_valid_one(tmp_path: Path) -> None:
     recipe = tmp_path / "r.yaml"
     recipe.write_text("train:\n  learning_rte: 0.1\n")
-    with pytest.raises(VeritunError) as info:
+    with pytest.raises(VerituneError) as info:
         load_config(Recipe, recipe)
     message = str(info.value)
     assert str(recipe) in message and "train.learning_rte" in message and "did you mean 'learning_rate'" in message
@@ -56,12 +56,12 @@ def test_unknown_key_names_the_nearest_valid_one(tmp_path: Path) -> None:
 def test_wrong_type_names_file_and_field(tmp_path: Path) -> None:
     recipe = tmp_path / "r.yaml"
     recipe.write_text("train:\n  max_steps: many\n")
-    with pytest.raises(VeritunError, match=r"r\.yaml \[train\.max_steps\]"):
+    with pytest.raises(VerituneError, match=r"r\.yaml \[train\.max_steps\]"):
         load_config(Recipe, recipe)
 
 
 def test_broken_yaml_names_the_line(tmp_path: Path) -> None:
     recipe = tmp_path / "r.yaml"
     recipe.write_text("model: m\ntrain: [unclosed\n")
-    with pytest.raises(VeritunError, match=r"r\.yaml:\d+: not valid YAML"):
+    with pytest.raises(VerituneError, match=r"r\.yaml:\d+: not valid YAML"):
         load_config(Recipe, recipe)

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 from veritune.manifest import Manifest, file_record, read_manifest, verify_outputs, write_manifest
 from veritune.runs import RUN_CONFIG, open_run
 
@@ -44,7 +44,7 @@ def test_tampered_output_fails_verification(tmp_path: Path) -> None:
         (run.path / "out.txt").write_text("hello")
     (tmp_path / "run" / "out.txt").write_text("hellO")
     manifest_file = tmp_path / "run" / "manifest.json"
-    with pytest.raises(VeritunError, match="out.txt does not match its recorded sha256"):
+    with pytest.raises(VerituneError, match="out.txt does not match its recorded sha256"):
         verify_outputs(read_manifest(manifest_file), tmp_path / "run", manifest_file)
 
 
@@ -56,7 +56,7 @@ def test_tampered_output_fails_verification(tmp_path: Path) -> None:
 def test_bad_manifest_is_one_clear_error(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "m.json"
     path.write_text(content)
-    with pytest.raises(VeritunError, match=message):
+    with pytest.raises(VerituneError, match=message):
         read_manifest(path)
 
 
@@ -80,13 +80,13 @@ def test_manifests_are_signed_and_an_edit_or_another_key_is_refused(tmp_path: Pa
     edited = json.loads(target.read_text())
     edited["stats"] = {"records": 1}
     target.write_text(json.dumps(edited))
-    with pytest.raises(VeritunError, match="signature does not verify"):
+    with pytest.raises(VerituneError, match="signature does not verify"):
         check_signature(read_manifest(target), target)
     monkeypatch.setenv("VERITUNE_MANIFEST_KEY", "another machine's key")
-    with pytest.raises(VeritunError, match="another manifest key"):
+    with pytest.raises(VerituneError, match="another manifest key"):
         check_signature(manifest, target)
     unsigned = manifest.model_copy(update={"signature": None})
-    with pytest.raises(VeritunError, match="not signed"):
+    with pytest.raises(VerituneError, match="not signed"):
         check_signature(unsigned, target)
 
 
@@ -97,7 +97,7 @@ def test_verify_outputs_can_refuse_files_the_manifest_does_not_list(tmp_path: Pa
     manifest = read_manifest(manifest_file)
     (tmp_path / "run" / "dropped.txt").write_text("unlisted")
     verify_outputs(manifest, tmp_path / "run", manifest_file)                  # the listed files are intact
-    with pytest.raises(VeritunError, match="dropped.txt is in the folder but not in its manifest"):
+    with pytest.raises(VerituneError, match="dropped.txt is in the folder but not in its manifest"):
         verify_outputs(manifest, tmp_path / "run", manifest_file, only_listed=True)
 
 
@@ -107,12 +107,12 @@ def test_require_finished_refuses_unfinished_folders_unless_allowed(tmp_path: Pa
     with open_run(tmp_path / "run", kind="finetune_run", config={"model": "m"}) as run:
         (run.path / "adapter.bin").write_bytes(b"weights")
     assert require_finished(tmp_path / "run", "finetune_run").kind == "finetune_run"
-    with pytest.raises(VeritunError, match="is a finetune_run folder, not a index"):
+    with pytest.raises(VerituneError, match="is a finetune_run folder, not a index"):
         require_finished(tmp_path / "run", "index")
     (tmp_path / "run" / "adapter.bin").write_bytes(b"swapped")
-    with pytest.raises(VeritunError, match="does not match its recorded sha256"):
+    with pytest.raises(VerituneError, match="does not match its recorded sha256"):
         require_finished(tmp_path / "run", "finetune_run")
     (tmp_path / "run" / "manifest.json").unlink()
-    with pytest.raises(VeritunError, match="has no manifest.json.*--allow-unfinished"):
+    with pytest.raises(VerituneError, match="has no manifest.json.*--allow-unfinished"):
         require_finished(tmp_path / "run", "finetune_run")
     assert require_finished(tmp_path / "run", "finetune_run", allow_unfinished=True) is None

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tests.conftest import DOMAINS
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 from veritune.jsonl import read_jsonl
 from veritune.packs import list_packs, load_all_packs, load_pack
 
@@ -126,20 +126,20 @@ def test_bad_pack_yaml_is_one_clear_error(tmp_path: Path, edit, message: str) ->
     data = yaml.safe_load(pack_file.read_text())
     edit(data)
     pack_file.write_text(yaml.safe_dump(data))
-    with pytest.raises(VeritunError, match=message):
+    with pytest.raises(VerituneError, match=message):
         load_pack("legal", root)
 
 
 def test_malformed_pack_yaml(tmp_path: Path) -> None:
     root = _copy_pack(tmp_path)
     (root / "legal" / "pack.yaml").write_text("name: legal\n  bad: [indent\n")
-    with pytest.raises(VeritunError, match=r"pack\.yaml:\d+: not valid YAML"):
+    with pytest.raises(VerituneError, match=r"pack\.yaml:\d+: not valid YAML"):
         load_pack("legal", root)
 
 
 def test_unknown_pack_lists_the_known_ones(tmp_path: Path) -> None:
     root = _copy_pack(tmp_path)
-    with pytest.raises(VeritunError, match="known packs: legal"):
+    with pytest.raises(VerituneError, match="known packs: legal"):
         load_pack("nope", root)
 
 
@@ -148,6 +148,6 @@ def test_bad_jsonl_line_names_file_and_line(tmp_path: Path) -> None:
     kb = root / "legal" / "kb.jsonl"
     kb.write_text(kb.read_text() + "{broken\n")
     pack = load_pack("legal", root)
-    with pytest.raises(VeritunError, match=r"kb\.jsonl:2: malformed JSON"):
+    with pytest.raises(VerituneError, match=r"kb\.jsonl:2: malformed JSON"):
         list(pack.kb_records())
     shutil.rmtree(root)

@@ -1,6 +1,6 @@
 import pytest
 
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 from veritune.registry import Registry
 
 
@@ -18,12 +18,12 @@ def test_register_and_get() -> None:
 def test_unknown_name_suggests_the_nearest() -> None:
     metrics: Registry[int] = Registry("metric")
     metrics.add("token_f1", 1)
-    with pytest.raises(VeritunError, match="unknown metric 'token_f2'; did you mean 'token_f1'"):
+    with pytest.raises(VerituneError, match="unknown metric 'token_f2'; did you mean 'token_f1'"):
         metrics.get("token_f2")
 
 
 def test_registering_a_name_twice_is_an_error() -> None:
     metrics: Registry[int] = Registry("metric")
     metrics.add("a", 1)
-    with pytest.raises(VeritunError, match="registered twice"):
+    with pytest.raises(VerituneError, match="registered twice"):
         metrics.add("a", 2)

@@ -4,7 +4,7 @@ import pytest
 
 from tests.conftest import DOMAINS
 from veritune.checksums import cn_id_valid, luhn_valid, uscc_valid
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 from veritune.synth import PII_PROVIDERS, generate_records
 
 VALIDATORS = {
@@ -47,12 +47,12 @@ def test_every_provider_yields_text() -> None:
 def test_unknown_placeholder_is_a_clear_error(tmp_path: Path) -> None:
     templates = tmp_path / "t.yaml"
     templates.write_text("templates:\n  en: ['hello {nonsense}']\n")
-    with pytest.raises(VeritunError, match="unknown PII placeholder 'nonsense'"):
+    with pytest.raises(VerituneError, match="unknown PII placeholder 'nonsense'"):
         generate_records(templates, 1, 0, "x")
 
 
 def test_missing_templates_is_a_clear_error(tmp_path: Path) -> None:
     templates = tmp_path / "t.yaml"
     templates.write_text("fillers: {}\n")
-    with pytest.raises(VeritunError, match=r"\[templates\]"):
+    with pytest.raises(VerituneError, match=r"\[templates\]"):
         generate_records(templates, 1, 0, "x")

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 from veritune.threads import apply_thread_limits, configured_threads
 
 
@@ -24,5 +24,5 @@ def test_env_override_reaches_torch(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("bad", ["zero", "0", "-3"])
 def test_bad_value_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, bad: str) -> None:
     monkeypatch.setenv("VERITUNE_THREADS", bad)
-    with pytest.raises(VeritunError, match="VERITUNE_THREADS must be a positive integer"):
+    with pytest.raises(VerituneError, match="VERITUNE_THREADS must be a positive integer"):
         configured_threads()

@@ -7,7 +7,7 @@ import pytest
 
 from desensitize import OPERATORS, decrypt_text
 from desensitize.vault import PseudonymVault
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 
 TEXT = "Patient John Smith (MRN 1234567) called from (415) 555-0132. John Smith lives at 12 High Street."
 ZH = "患者张伟，身份证号11010519491231002X，手机13912345678。家属李娜电话13812345678，张伟同意。"
@@ -77,7 +77,7 @@ def test_pseudonyms_are_consistent_across_documents_and_runs(tmp_path: Path, spa
 
 def test_vault_refuses_the_wrong_key(tmp_path: Path) -> None:
     PseudonymVault(tmp_path / "v.sqlite", "right").close()
-    with pytest.raises(VeritunError, match="different key"):
+    with pytest.raises(VerituneError, match="different key"):
         PseudonymVault(tmp_path / "v.sqlite", "wrong")
 
 
@@ -104,5 +104,5 @@ def test_keyed_operators_need_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     from desensitize.records import build_operator
 
     monkeypatch.delenv("VERITUNE_HASH_SALT", raising=False)
-    with pytest.raises(VeritunError, match="--key-file FILE or set VERITUNE_HASH_SALT"):
+    with pytest.raises(VerituneError, match="--key-file FILE or set VERITUNE_HASH_SALT"):
         build_operator(DesensitizeConfig(operator="hash"))

@@ -8,7 +8,7 @@ import pytest
 
 from desensitize import DesensitizeConfig, desensitize_file, require_desensitized, verify_file
 from tests.conftest import DOMAINS, run_cli
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 from veritune.hashing import sha256_file
 from veritune.manifest import read_manifest
 from veritune.synth import generate_records
@@ -55,7 +55,7 @@ def test_round_trip_keeps_other_fields_and_order(tmp_path: Path) -> None:
 
 def test_malformed_line_names_file_and_line(tmp_path: Path) -> None:
     source = write_jsonl(tmp_path / "raw.jsonl", RAW[:2], (b'{"id": "x", "text": "Jane Doe 555-0101"',))
-    with pytest.raises(VeritunError) as info:
+    with pytest.raises(VerituneError) as info:
         desensitize_file(source, tmp_path / "clean.jsonl", DesensitizeConfig(), show_progress=False)
     assert "raw.jsonl:3" in str(info.value) and "malformed JSON" in str(info.value)
     assert "Jane" not in str(info.value)
@@ -135,14 +135,14 @@ def test_pack_raw_records_come_out_clean(tmp_path: Path, domain: str) -> None:
 
 def test_gate_refuses_unmanifested_and_changed_data(tmp_path: Path) -> None:
     raw = write_jsonl(tmp_path / "raw.jsonl", RAW)
-    with pytest.raises(VeritunError, match="has no desensitization manifest.*--allow-raw"):
+    with pytest.raises(VerituneError, match="has no desensitization manifest.*--allow-raw"):
         require_desensitized(raw)
     assert require_desensitized(raw, allow_raw=True) is None
     desensitize_file(raw, tmp_path / "clean.jsonl", DesensitizeConfig(), show_progress=False)
     assert require_desensitized(tmp_path / "clean.jsonl").desensitized
     with open(tmp_path / "clean.jsonl", "a", encoding="utf-8") as handle:
         handle.write(json.dumps({"text": "Jane Roe 555-0101"}) + "\n")
-    with pytest.raises(VeritunError, match="changed since it was desensitized"):
+    with pytest.raises(VerituneError, match="changed since it was desensitized"):
         require_desensitized(tmp_path / "clean.jsonl")
 
 
@@ -192,7 +192,7 @@ def test_several_fields_are_one_document(tmp_path: Path) -> None:
     assert {span["field"] for span in out["desensitized_spans"]} == {"prompt", "chosen", "rejected"}
     assert verify_file(tmp_path / "clean.jsonl").clean                      # fields read from the manifest
     missing = write_jsonl(tmp_path / "missing.jsonl", [{"prompt": "hi", "chosen": "a"}])
-    with pytest.raises(VeritunError, match="missing field 'rejected'"):
+    with pytest.raises(VerituneError, match="missing field 'rejected'"):
         desensitize_file(missing, tmp_path / "m.jsonl", cfg, show_progress=False)
 
 
@@ -241,7 +241,7 @@ def test_gate_refuses_a_file_dropped_into_a_desensitized_dataset_folder(tmp_path
     desensitize_file(raw, folder, DesensitizeConfig(), show_progress=False)     # no .jsonl suffix: HF dataset
     assert require_desensitized(folder).desensitized
     (folder / "notes.txt").write_text("a note that never went through desensitization\n", encoding="utf-8")
-    with pytest.raises(VeritunError, match="notes.txt is in the folder but not in its manifest"):
+    with pytest.raises(VerituneError, match="notes.txt is in the folder but not in its manifest"):
         require_desensitized(folder)
     assert require_desensitized(folder, allow_raw=True) is None
 
@@ -253,7 +253,7 @@ def test_gate_refuses_a_manifest_copied_and_edited_for_another_file(tmp_path: Pa
     manifest = json.loads((tmp_path / "clean.jsonl.manifest.json").read_text(encoding="utf-8"))
     manifest["outputs"][0].update(path=other.name, sha256=sha256_file(other), bytes=other.stat().st_size)
     (tmp_path / "other.jsonl.manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    with pytest.raises(VeritunError, match="signature does not verify.*--allow-raw"):
+    with pytest.raises(VerituneError, match="signature does not verify.*--allow-raw"):
         require_desensitized(other)
 
 

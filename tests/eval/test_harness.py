@@ -9,12 +9,12 @@ import yaml
 from desensitize import DesensitizeConfig
 from eval.tasks import get_task, load_task
 from tests.conftest import DOMAINS, train_tiny_adapter
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 from veritune.jsonl import read_jsonl
 
 
 def test_unknown_task_names_the_nearest() -> None:
-    with pytest.raises(VeritunError, match="unknown task 'medical_triag'; did you mean 'medical_triage'"):
+    with pytest.raises(VerituneError, match="unknown task 'medical_triag'; did you mean 'medical_triage'"):
         get_task("medical_triag")
 
 
@@ -31,7 +31,7 @@ def test_bad_task_yaml(tmp_path: Path, edit, message: str) -> None:
     edit(spec)
     path = tmp_path / "task.yaml"
     path.write_text(yaml.safe_dump(spec))
-    with pytest.raises(VeritunError, match=message):
+    with pytest.raises(VerituneError, match=message):
         load_task(path)
 
 
@@ -40,7 +40,7 @@ def test_item_without_gold_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "data.jsonl").write_text('{"question": "q1", "answer": "a"}\n{"question": "q2"}\n')
     spec["dataset"] = "data.jsonl"
     (tmp_path / "task.yaml").write_text(yaml.safe_dump(spec))
-    with pytest.raises(VeritunError, match=r"data\.jsonl:2 \[answer\]: item without its 'answer' field"):
+    with pytest.raises(VerituneError, match=r"data\.jsonl:2 \[answer\]: item without its 'answer' field"):
         load_task(tmp_path / "task.yaml").items()
 
 
@@ -105,7 +105,7 @@ def test_adapter_that_does_not_match_the_base(tmp_path: Path, adapter_run: Path)
     small = build_base(BaseBuildConfig(out=str(tmp_path / "small"), size="small"))
     config = EvalConfig(tasks=["medical_triage"], model=str(small), adapters={"medical": str(adapter_run)},
                         systems=["lora"], limit=2)
-    with pytest.raises(VeritunError, match="adapter does not match the base model"):
+    with pytest.raises(VerituneError, match="adapter does not match the base model"):
         run_eval(config, tmp_path / "eval")
 
 
@@ -136,7 +136,7 @@ def test_bad_multiple_choice_yaml(tmp_path: Path, edit, message: str) -> None:
     spec = yaml.safe_load((DOMAINS / "medical/tasks/medical_triage_mc.yaml").read_text())
     edit(spec)
     (tmp_path / "task.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True))
-    with pytest.raises(VeritunError, match=message):
+    with pytest.raises(VerituneError, match=message):
         load_task(tmp_path / "task.yaml")
 
 

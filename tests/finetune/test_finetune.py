@@ -11,7 +11,7 @@ from desensitize import DesensitizeConfig, desensitize_file
 from finetune.recipe import Recipe
 from tests.conftest import DOMAINS, REPO
 from veritune.config import load_config
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 from veritune.jsonl import read_jsonl
 from veritune.manifest import read_manifest, write_manifest
 
@@ -144,7 +144,7 @@ def test_lora_that_reaches_no_expert_fails_loudly(tmp_path: Path, sft_data: Path
                          num_attention_heads=2, num_key_value_heads=1, head_dim=32)
     Qwen3ForCausalLM(config).save_pretrained(dense)
     AutoTokenizer.from_pretrained(tiny_base).save_pretrained(dense)
-    with pytest.raises(VeritunError, match="LoRA reached no experts"):
+    with pytest.raises(VerituneError, match="LoRA reached no experts"):
         run_recipe(recipe(tiny_base, sft_data, tmp_path / "run", model=str(dense)))
 
 
@@ -152,7 +152,7 @@ def test_examples_that_would_lose_their_answer_stop_the_run(tiny_base: Path, sft
     from finetune.train import run_recipe
 
     # the retrieval-grounded rows carry ~300 tokens of evidence before the answer: a 96-token cut drops the answer
-    with pytest.raises(VeritunError, match=r"examples would lose every trained token.*train.seq_len=96") as error:
+    with pytest.raises(VerituneError, match=r"examples would lose every trained token.*train.seq_len=96") as error:
         run_recipe(recipe(tiny_base, sft_data, tmp_path / "run", train__seq_len=96))
     assert error.value.field == "train.seq_len" and not (tmp_path / "run" / "adapter").exists()
     out = run_recipe(recipe(tiny_base, sft_data, tmp_path / "allowed", train__seq_len=96, train__max_steps=1,
@@ -166,7 +166,7 @@ def test_raw_data_is_refused(tiny_base: Path, sft_data: Path, tmp_path: Path) ->
     from finetune.train import run_recipe
 
     raw = recipe(tiny_base, sft_data, tmp_path / "run", data={"path": str(sft_data / "raw.jsonl")})
-    with pytest.raises(VeritunError, match="has no desensitization manifest.*--allow-raw"):
+    with pytest.raises(VerituneError, match="has no desensitization manifest.*--allow-raw"):
         run_recipe(raw)
 
 
@@ -183,24 +183,24 @@ def test_bad_recipes(tmp_path: Path, content: dict, message: str) -> None:
     base = {"model": "m", "stage": "sft", "data": {"path": "d.jsonl"}, "output_dir": "o"}
     path = tmp_path / "r.yaml"
     path.write_text(yaml.safe_dump({**base, **content}))
-    with pytest.raises(VeritunError, match=message):
+    with pytest.raises(VerituneError, match=message):
         load_config(Recipe, path)
 
 
 def test_missing_empty_and_wrong_model(tiny_base: Path, sft_data: Path, tmp_path: Path) -> None:
     from finetune.train import run_recipe
 
-    with pytest.raises(VeritunError, match=r"\[data\.path\]: dataset .* not found"):
+    with pytest.raises(VerituneError, match=r"\[data\.path\]: dataset .* not found"):
         run_recipe(recipe(tiny_base, sft_data, tmp_path / "a", data={"path": str(tmp_path / "none.jsonl")}))
     empty_raw = tmp_path / "empty_raw.jsonl"
     empty_raw.write_text("")
     desensitize_file(empty_raw, tmp_path / "empty.jsonl", DesensitizeConfig(field="messages"), show_progress=False)
-    with pytest.raises(VeritunError, match="empty"):
+    with pytest.raises(VerituneError, match="empty"):
         run_recipe(recipe(tiny_base, sft_data, tmp_path / "b", data={"path": str(tmp_path / "empty.jsonl")}))
     not_a_model = tmp_path / "not_a_model"
     not_a_model.mkdir()
     (not_a_model / "config.json").write_text(json.dumps({"model_type": "bert"}))
-    with pytest.raises(VeritunError, match=r"\[model\]: cannot load"):
+    with pytest.raises(VerituneError, match=r"\[model\]: cannot load"):
         run_recipe(recipe(tiny_base, sft_data, tmp_path / "c", model=str(not_a_model)))
 
 
@@ -242,7 +242,7 @@ def test_merge_refuses_a_mismatched_base(tiny_base: Path, sft_data: Path, tmp_pa
     manifest = read_manifest(run / "manifest.json")
     manifest.config["model"] = str(other)
     write_manifest(run / "manifest.json", manifest)             # re-signed here: only the base is wrong
-    with pytest.raises(VeritunError, match="does not match the base"):
+    with pytest.raises(VerituneError, match="does not match the base"):
         merge_run(run, tmp_path / "merged")
     assert not (tmp_path / "merged").exists()
 
@@ -437,7 +437,7 @@ def test_a_run_folder_without_a_valid_manifest_is_refused_for_serving_eval_and_m
     crashed = tmp_path / "crashed"
     shutil.copytree(run, crashed)
     (crashed / "manifest.json").unlink()                                  # what a crash before the end leaves
-    with pytest.raises(VeritunError, match="has no manifest.json.*--allow-unfinished"):
+    with pytest.raises(VerituneError, match="has no manifest.json.*--allow-unfinished"):
         load_for_inference(str(tiny_base), crashed)
     model, _ = load_for_inference(str(tiny_base), crashed, allow_unfinished=True)
     assert model is not None
@@ -449,5 +449,5 @@ def test_a_run_folder_without_a_valid_manifest_is_refused_for_serving_eval_and_m
     from apps.config import AssistantSettings
     from apps.engine import Assistant
 
-    with pytest.raises(VeritunError, match="has no manifest.json"):
+    with pytest.raises(VerituneError, match="has no manifest.json"):
         Assistant(AssistantSettings(domain="medical", model=str(tiny_base), adapter=str(crashed)))

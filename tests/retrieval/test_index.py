@@ -9,7 +9,7 @@ import pytest
 from retrieval import IndexSettings, build_index
 from retrieval.index import RetrievalIndex
 from tests.conftest import DOMAINS, run_cli
-from veritune.errors import VeritunError
+from veritune.errors import VerituneError
 
 
 def test_english_query_finds_the_right_document(index: RetrievalIndex) -> None:
@@ -43,11 +43,11 @@ def test_add_and_remove(index: RetrievalIndex, tmp_path: Path) -> None:
     before = len(index.chunks)
     assert index.add([extra]) == 1
     assert index.search("confusion and very high body temperature after exercise in the heat", k=1)[0].doc_id == "NEW-1"
-    with pytest.raises(VeritunError, match="already in the index: NEW-1"):
+    with pytest.raises(VerituneError, match="already in the index: NEW-1"):
         index.add([extra])
     assert index.remove(["NEW-1"]) == 1 and len(index.chunks) == before
     assert all(h.doc_id != "NEW-1" for h in index.search("heat stroke confusion", k=10))
-    with pytest.raises(VeritunError, match="not in the index: NEW-1"):
+    with pytest.raises(VerituneError, match="not in the index: NEW-1"):
         index.remove(["NEW-1"])
 
 
@@ -70,7 +70,7 @@ def test_saved_index_round_trips(index: RetrievalIndex, tmp_path: Path) -> None:
 def test_corruption_is_detected(index: RetrievalIndex, tmp_path: Path, damage, message: str) -> None:
     index.save(tmp_path / "idx")
     damage(tmp_path / "idx")
-    with pytest.raises(VeritunError, match=message):
+    with pytest.raises(VerituneError, match=message):
         RetrievalIndex.load(tmp_path / "idx")
 
 
@@ -97,19 +97,19 @@ def _write(path: Path, lines: list[str]) -> Path:
 )
 def test_bad_corpora(tmp_path: Path, lines: list[str], message: str) -> None:
     docs = _write(tmp_path / "docs.jsonl", lines)
-    with pytest.raises(VeritunError, match=message):
+    with pytest.raises(VerituneError, match=message):
         build_index(docs, tmp_path / "idx", allow_raw=True)
     assert not (tmp_path / "idx").exists()
 
 
 def test_raw_data_is_refused_without_allow_raw(tmp_path: Path) -> None:
-    with pytest.raises(VeritunError, match="has no desensitization manifest.*--allow-raw"):
+    with pytest.raises(VerituneError, match="has no desensitization manifest.*--allow-raw"):
         build_index("finance", tmp_path / "idx")
 
 
 def test_missing_embedding_model_is_a_clear_error(tmp_path: Path, corpus: Path) -> None:
     settings = IndexSettings(embedders={"en": "st:/no/such/model", "zh": "st:/no/such/model"})
-    with pytest.raises(VeritunError, match="cannot load embedding model"):
+    with pytest.raises(VerituneError, match="cannot load embedding model"):
         build_index(corpus, tmp_path / "idx", settings, allow_raw=True)
 
 
@@ -160,7 +160,7 @@ def test_reranker_registry(index: RetrievalIndex) -> None:
     assert lengths == sorted(lengths) and {h.chunk_id for h in reranked} <= {h.chunk_id for h in index.search(
         query, k=20)}
     assert [h.chunk_id for h in index.search(query, k=5)] == [h.chunk_id for h in fused]  # none keeps the order
-    with pytest.raises(VeritunError, match="unknown reranker 'nope'"):
+    with pytest.raises(VerituneError, match="unknown reranker 'nope'"):
         from retrieval.rerank import load_reranker
 
         load_reranker("nope")
