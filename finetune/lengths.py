@@ -1,6 +1,6 @@
 """Examples longer than `train.seq_len`: TRL's packing truncates them, and a chat example whose answer falls past
-the cut trains nothing (its assistant tokens are the only ones with labels). In the demo's medical data that was
-every retrieval-grounded example (173 of 1,008 at seq_len 256): the fine-tune never saw an answer given evidence.
+the cut trains nothing (its assistant tokens are the only ones with labels). In the demo's medical data at
+seq_len 256 that was 173 of the 384 retrieval-grounded examples: their answers, given evidence, were never trained.
 So the lengths are checked before training: a row that would lose every trained token stops the run unless
 `train.allow_truncation` is set; rows cut but still trained are counted in the summary.
 """
