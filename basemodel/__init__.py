@@ -1,8 +1,10 @@
 """Base-model stage: build a local tiny Mixture-of-Experts causal LM (tokenizer + Qwen3-MoE) from the packs' text,
 or sparse-upcycle a real dense Llama-family model into a Mixtral MoE.
 
-Public API: `BaseBuildConfig`, `build_base`, `parameter_counts`, `SIZES`, `UpcycleConfig`, `upcycle`. The folders
-it writes are plain `save_pretrained` folders, so every later stage loads them like any Hugging Face model.
+Public API: `BaseBuildConfig`, `build_base`, `parameter_counts`, `SIZES`, `UpcycleConfig`, `upcycle`, and
+`resolve_source` / `load_dense` (a dense source by name, folder, GGUF or package, loaded as transformers loads
+it). The folders it writes are plain `save_pretrained` folders, so every later stage loads them like any Hugging
+Face model.
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ from __future__ import annotations
 from basemodel.config import SIZES, BaseBuildConfig, UpcycleConfig
 from veritune.lazy import lazy_exports
 
-__all__ = ["SIZES", "BaseBuildConfig", "UpcycleConfig", "build_base", "parameter_counts", "upcycle"]
+__all__ = ["SIZES", "BaseBuildConfig", "UpcycleConfig", "build_base", "load_dense", "parameter_counts",
+           "resolve_source", "upcycle"]
 
 
 # torch and transformers load only when a build is asked for, keeping `veritune --help` fast
 __getattr__ = lazy_exports({"build_base": "basemodel.build", "parameter_counts": "basemodel.build",
-                            "upcycle": "basemodel.upcycling"})
+                            "upcycle": "basemodel.upcycling", "load_dense": "basemodel.upcycling",
+                            "resolve_source": "basemodel.upcycling"})

@@ -191,7 +191,7 @@ def _dense_from_source(work: Path) -> Path:
     """The dense SmolLM2 the base was upcycled from, saved with the MoE's tokenizer (same chat template)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from basemodel.upcycling import load_dense, resolve_source
+    from basemodel import load_dense, resolve_source
 
     config = json.loads((BASE / "manifest.json").read_text())["config"]
     dense, _ = load_dense(resolve_source(config["source"]))
