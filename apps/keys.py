@@ -81,7 +81,7 @@ def check_rate(rate: str) -> str:
         parse_many(rate)
     except ValueError:
         raise VerituneError(f"rate {rate!r} is not a limit such as 60/minute or 10/second;1000/day",
-                           field="rate") from None
+                            field="rate") from None
     return rate
 
 

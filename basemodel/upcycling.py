@@ -101,13 +101,13 @@ def load_dense(source: Source, max_layers: int | None = None) -> tuple[Any, Any]
         config = AutoConfig.from_pretrained(source.folder, **kwargs)
     except (OSError, ValueError) as exc:
         raise VerituneError(f"cannot read the model's config ({str(exc).splitlines()[0][:160]})",
-                           path=source.name, field="source") from None
+                            path=source.name, field="source") from None
     if config.model_type not in LLAMA_FAMILY:
         raise VerituneError(f"the source is a {config.model_type!r} model; upcycling takes a Llama-family dense "
-                           f"model ({', '.join(LLAMA_FAMILY)})", path=source.name, field="source")
+                            f"model ({', '.join(LLAMA_FAMILY)})", path=source.name, field="source")
     if getattr(config, "attention_bias", False) or getattr(config, "mlp_bias", False):
         raise VerituneError("the source has attention or MLP biases, which Mixtral's layers do not hold",
-                           path=source.name, field="source")
+                            path=source.name, field="source")
     if max_layers is not None and max_layers < config.num_hidden_layers:
         config.num_hidden_layers = max_layers
     try:
@@ -115,7 +115,7 @@ def load_dense(source: Source, max_layers: int | None = None) -> tuple[Any, Any]
         tokenizer = AutoTokenizer.from_pretrained(source.folder, **kwargs)
     except (OSError, ValueError, RuntimeError, NotImplementedError) as exc:
         raise VerituneError(f"cannot load the model ({str(exc).splitlines()[0][:160]}); a GGUF must use a "
-                           "quantization transformers can dequantize", path=source.name, field="source") from None
+                            "quantization transformers can dequantize", path=source.name, field="source") from None
     return model.eval(), tokenizer
 
 
@@ -137,7 +137,7 @@ def trainable_chat_template(tokenizer: Any) -> bool:
         return False
     if "<|im_start|>" not in template:
         raise VerituneError("the source's chat template is not ChatML, so veritune cannot add the {% generation %} "
-                           "marks its SFT loss needs", field="source")
+                            "marks its SFT loss needs", field="source")
     default = re.search(r"<\|im_start\|>system\n(.*?)<\|im_end\|>", template, re.DOTALL)
     replacement = chatml_template(default.group(1) if default else None)
     for chat in SAMPLE_CHATS:
@@ -148,7 +148,7 @@ def trainable_chat_template(tokenizer: Any) -> bool:
                                                   chat_template=replacement)
             if before != after:
                 raise VerituneError("the source's chat template renders chats differently from ChatML; veritune "
-                                   "cannot add the {% generation %} marks safely", field="source")
+                                    "cannot add the {% generation %} marks safely", field="source")
     tokenizer.chat_template = replacement
     return True
 
@@ -188,7 +188,7 @@ def build_moe(dense: Any, experts: int, top_k: int) -> Any:
     unexpected = sorted(set(state) - set(moe.state_dict()))
     if unexpected:
         raise VerituneError(f"the source holds weights Mixtral has no place for (first: {unexpected[0]})",
-                           field="source")
+                            field="source")
     moe.load_state_dict(state, strict=True)
     if config.tie_word_embeddings:
         moe.tie_weights()
@@ -273,7 +273,7 @@ def _check_memory(dense_params: int, experts: int, mlp_params: int) -> None:
     available = psutil.virtual_memory().available
     if needed > available:
         raise VerituneError(f"upcycling needs about {needed / 2**30:.1f} GiB of memory in fp32 and "
-                           f"{available / 2**30:.1f} GiB is available", field="experts")
+                            f"{available / 2**30:.1f} GiB is available", field="experts")
 
 
 def upcycle(cfg: UpcycleConfig) -> Path:
@@ -315,8 +315,8 @@ def upcycle(cfg: UpcycleConfig) -> Path:
         moe.set_experts_implementation(kernel)
     if not difference <= cfg.tolerance:
         raise VerituneError(f"the MoE's logits differ from the dense model's by {difference:.2e} at init in fp64 "
-                           f"(tolerance {cfg.tolerance:.0e}): upcycling went wrong, nothing was written",
-                           field="source")
+                            f"(tolerance {cfg.tolerance:.0e}): upcycling went wrong, nothing was written",
+                            field="source")
     counts = parameter_counts(moe, moe.config)
     facts = {"source": source, "difference": difference, "difference_fp32": difference_fp32, "counts": counts,
              "load": load,

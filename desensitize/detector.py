@@ -138,7 +138,7 @@ class Detector:
         analysed by that language's recognizers too, and their spans join the main pass's where they do not clash."""
         if language not in LANGUAGES:
             raise VerituneError(f"unsupported language {language!r}; veritune desensitizes {', '.join(LANGUAGES)}",
-                               field="lang")
+                                field="lang")
         spans = self._analyze_one_language(texts, language, batch_size)
         other = "zh" if language == "en" else "en"
         if not self._entities[other]:                    # no recognizer selected for the other language

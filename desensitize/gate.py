@@ -46,7 +46,7 @@ def _checked_manifest(path: Path) -> Manifest:
         record = next((r for r in manifest.outputs if r.path == path.name), None)
         if record is None or record.sha256 != sha256_file(path):
             raise VerituneError("changed since it was desensitized (sha256 differs from its manifest); "
-                               + OVERRIDE_HINT, path=path)
+                                + OVERRIDE_HINT, path=path)
     else:
         verify_outputs(manifest, path, manifest_file, only_listed=True)
     return manifest

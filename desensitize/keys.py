@@ -26,7 +26,7 @@ def load_secret(purpose: str, key_file: Path | None = None) -> str:
     secret = os.environ.get(ENV_VARS[purpose], "").strip()
     if not secret:
         raise VerituneError(f"the {purpose} operator needs a secret: pass --key-file FILE or set {ENV_VARS[purpose]}",
-                           field="operator")
+                            field="operator")
     return secret
 
 

@@ -116,7 +116,7 @@ def _batches(source: Path, cfg: DesensitizeConfig, rejects: list[dict[str, Any]]
         if reason:
             if not cfg.skip_bad:
                 raise VerituneError(f"{reason} (use --skip-bad to set bad lines aside)", path=source, line=number,
-                                   field=cfg.field)
+                                    field=cfg.field)
             rejects.append({"line": number, "reason": reason})
             continue
         batch.append(record)

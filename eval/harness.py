@@ -121,7 +121,7 @@ class ApiGenerator:
                                                            max_tokens=max_new_tokens)
         except openai.APIError as exc:
             raise VerituneError(f"the endpoint answered {getattr(exc, 'status_code', '')} {exc.message}",
-                               field="endpoint") from None
+                                field="endpoint") from None
         self.seconds += time.perf_counter() - started
         self.tokens += response.usage.completion_tokens if response.usage else 0
         citations = [c["doc_id"] for c in (getattr(response, "citations", None) or [])]
@@ -129,7 +129,7 @@ class ApiGenerator:
 
     def loglikelihoods(self, messages: list[dict[str, str]], continuations: Sequence[str]) -> list[tuple[float, int]]:
         raise VerituneError("multiple-choice tasks are scored by log-likelihood, which a chat endpoint does not "
-                           "expose: evaluate them on a local model", field="systems")
+                            "expose: evaluate them on a local model", field="systems")
 
 
 def _item_scores(task: Task, item: dict, output: str) -> dict[str, float]:
@@ -326,7 +326,7 @@ def _local_system(config: EvalConfig, system: str, domain: str | None, loaded: d
     adapter = config.adapters.get(domain or "") if system != "base" else None
     if system != "base" and not adapter:
         raise VerituneError(f"system {system} needs an adapter for domain {domain!r} (--adapter {domain}=RUN)",
-                           field="adapter")
+                            field="adapter")
     if adapter not in loaded:
         loaded[adapter] = load_for_inference(config.model, adapter, allow_unfinished=config.allow_unfinished)
         generators[adapter] = Generator(*loaded[adapter])
@@ -335,7 +335,7 @@ def _local_system(config: EvalConfig, system: str, domain: str | None, loaded: d
     path = config.indexes.get(domain or "")
     if not path:
         raise VerituneError(f"system lora+rag needs an index for domain {domain!r} (--index {domain}=INDEX)",
-                           field="index")
+                            field="index")
     if path not in indexes:
         indexes[path] = RetrievalIndex.load(path)
     return generators[adapter], indexes[path]

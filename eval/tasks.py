@@ -70,7 +70,7 @@ class Task:
             for field in (self.spec.input_field, self.spec.gold_field):
                 if field not in row:
                     raise VerituneError(f"item without its '{field}' field", path=self.dataset, line=number,
-                                       field=field)
+                                        field=field)
             rows.append(row)
         return _balanced(rows, limit) if limit else rows
 
@@ -142,7 +142,7 @@ def task_files(domains_root: Path | None = None) -> dict[str, Path]:
             path = pack.path(f"tasks/{name}.yaml")
             if not path.is_file():
                 raise VerituneError(f"names eval task {name!r} but tasks/{name}.yaml is missing",
-                                   path=pack.root / "pack.yaml", field="eval_tasks")
+                                    path=pack.root / "pack.yaml", field="eval_tasks")
             files[name] = path
     return files
 

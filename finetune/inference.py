@@ -32,7 +32,7 @@ def load_for_inference(model_name: str, adapter_run: str | Path | None = None,
         model = AutoModelForCausalLM.from_pretrained(model_name, dtype=dtype)
     except OSError as exc:
         raise VerituneError(f"cannot load the model ({str(exc).splitlines()[0][:160]})", path=model_name,
-                           field="model") from None
+                            field="model") from None
     if adapter_dir is not None:
         from peft import PeftModel
 
@@ -40,6 +40,6 @@ def load_for_inference(model_name: str, adapter_run: str | Path | None = None,
             model = PeftModel.from_pretrained(model, adapter_dir)
         except (RuntimeError, ValueError, KeyError, OSError) as exc:
             raise VerituneError(f"the adapter does not match the base model {model_name!r} "
-                               f"({str(exc).splitlines()[0][:120]})", path=adapter_run, field="adapter") from None
+                                f"({str(exc).splitlines()[0][:120]})", path=adapter_run, field="adapter") from None
         model = model.merge_and_unload()
     return model.eval(), tokenizer

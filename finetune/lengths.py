@@ -40,9 +40,9 @@ def check_truncation(tokenizer: Any, dataset: Any, seq_len: int, allow: bool, re
               "rows_without_trained_tokens": lost, "seq_len": seq_len}
     if lost and not allow:
         raise VerituneError(f"{lost} of {checked} examples would lose every trained token to truncation at "
-                           f"train.seq_len={seq_len} (the longest has {report['longest']} tokens): raise "
-                           f"train.seq_len to at least {report['longest']}, or set train.allow_truncation=true",
-                           path=recipe_path, field="train.seq_len")
+                            f"train.seq_len={seq_len} (the longest has {report['longest']} tokens): raise "
+                            f"train.seq_len to at least {report['longest']}, or set train.allow_truncation=true",
+                            path=recipe_path, field="train.seq_len")
     if cut:
         log.warning("%d of %d examples are longer than train.seq_len=%d and will be cut (%d lose every trained "
                     "token); the longest has %d tokens", cut, checked, seq_len, lost, report["longest"])

@@ -50,7 +50,7 @@ def merge_run(run: str | Path, out: str | Path, dtype: str = "fp32", tolerance: 
     manifest = require_finished(run, "finetune_run", allow_unfinished)
     if manifest is None or not (run / "adapter").is_dir():
         raise VerituneError("not a LoRA fine-tune run (no adapter/, or no readable manifest naming its base)",
-                           path=run)
+                            path=run)
     base_name = manifest.config["model"]
     tokenizer = AutoTokenizer.from_pretrained(run / "adapter")
     base = AutoModelForCausalLM.from_pretrained(base_name, dtype=torch.float32)
@@ -59,7 +59,7 @@ def merge_run(run: str | Path, out: str | Path, dtype: str = "fp32", tolerance: 
         model = PeftModel.from_pretrained(base, run / "adapter")
     except (RuntimeError, ValueError, KeyError) as exc:
         raise VerituneError(f"the adapter does not match the base {base_name!r} ({str(exc).splitlines()[0][:160]})",
-                           path=run / "adapter") from None
+                            path=run / "adapter") from None
     model.eval()
     probe = _probe(tokenizer)
     updates = _adapted_weights(model)
@@ -76,7 +76,7 @@ def merge_run(run: str | Path, out: str | Path, dtype: str = "fp32", tolerance: 
     missing = [name for name, size in updates.items() if size > 0 and name not in after]
     if unchanged or missing:
         raise VerituneError(f"the merge left {len(unchanged) + len(missing)} adapted weights unchanged (e.g. "
-                           f"{(unchanged + missing)[0]})", path=run)
+                            f"{(unchanged + missing)[0]})", path=run)
     changed_experts = sum(1 for name in updates if ".experts." in name)
     report = {"max_logit_difference": difference, "tolerance": tolerance, "adapted_weights": len(updates),
               "adapted_expert_tensors": changed_experts, "dtype": dtype, "base": base_name}

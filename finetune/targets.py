@@ -52,7 +52,7 @@ def lora_config(model: torch.nn.Module, settings: LoraSettings) -> tuple[LoraCon
     parameters = available["experts"] if "experts" in requested else []
     if not modules and not parameters:
         raise VerituneError("no LoRA targets found in this model (is it a causal LM with attention projections?)",
-                           field="lora.targets")
+                            field="lora.targets")
     config = LoraConfig(r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
                         target_modules=modules or None, target_parameters=parameters or None, bias="none",
                         task_type="CAUSAL_LM")
@@ -85,7 +85,7 @@ def check_reach(model: torch.nn.Module, requested: list[str]) -> dict[str, int]:
     missed = [g for g in requested if counts.get(g, 0) == 0]
     if missed:
         raise VerituneError(f"LoRA reached no {' and no '.join(missed)}: the adapter would silently skip them "
-                           "(check lora.targets and the model's module names)", field="lora.targets")
+                            "(check lora.targets and the model's module names)", field="lora.targets")
     if counts.get("router", 0) and "router" not in requested:
         raise VerituneError("the router became trainable although lora.targets.router is false", field="lora.targets")
     return counts

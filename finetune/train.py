@@ -56,7 +56,7 @@ def load_model(recipe: Recipe):  # noqa: ANN201 - transformers types
                                                      torch.float32)
     except (OSError, ValueError) as exc:
         raise VerituneError(f"cannot load {recipe.model!r} as a causal LM ({str(exc).splitlines()[0][:160]})",
-                           field="model") from None
+                            field="model") from None
     if getattr(config, "router_aux_loss_coef", None) is not None:
         model.config.router_aux_loss_coef = recipe.train.router_aux_loss_coef
     return model, tokenizer

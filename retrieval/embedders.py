@@ -42,7 +42,7 @@ class SentenceTransformerEmbedder:
             self._model = SentenceTransformer(path, device="cpu")
         except (OSError, ValueError) as exc:
             raise VerituneError(f"cannot load embedding model {path!r} ({exc.__class__.__name__}); offline, use "
-                               "'minilm' or 'e5-small', or a local path", field="embedder") from None
+                                "'minilm' or 'e5-small', or a local path", field="embedder") from None
         self.name = name
         self.dim = self._model.get_embedding_dimension()
         self.batch_size = batch_size

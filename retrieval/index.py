@@ -81,7 +81,7 @@ class RetrievalIndex:
         duplicates = sorted({str(d["id"]) for d in docs} & known)
         if duplicates:
             raise VerituneError(f"documents already in the index: {', '.join(duplicates[:5])} (remove them first)",
-                               field="id")
+                                field="id")
         next_id = max((c["id"] for c in self.chunks), default=-1) + 1
         new = []
         for doc in docs:
@@ -215,7 +215,7 @@ class RetrievalIndex:
         version = manifest.config.get("format_version")
         if version != FORMAT_VERSION:
             raise VerituneError(f"index format version {version}; this veritune reads version {FORMAT_VERSION} "
-                               "(rebuild the index)", path=manifest_file, field="config.format_version")
+                                "(rebuild the index)", path=manifest_file, field="config.format_version")
         verify_outputs(manifest, folder, manifest_file)
         settings = IndexSettings.model_validate(manifest.config["settings"])
         chunks = [json.loads(line) for line in (folder / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]

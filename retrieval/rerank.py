@@ -29,6 +29,6 @@ def load_reranker(name: str) -> Reranker:
             model = CrossEncoder(name[6:], device="cpu")
         except (OSError, ValueError) as exc:
             raise VerituneError(f"cannot load reranker {name[6:]!r} ({exc.__class__.__name__})",
-                               field="reranker") from None
+                                field="reranker") from None
         return lambda query, texts: list(model.predict([(query, t) for t in texts]))
     return RERANKERS.get(name)()

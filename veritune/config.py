@@ -51,7 +51,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         raise VerituneError(f"not valid YAML ({getattr(exc, 'problem', 'parse error')})", path=path,
-                           line=line) from None
+                            line=line) from None
     except UnicodeDecodeError:
         raise VerituneError("not UTF-8 text", path=path) from None
     if data is None:

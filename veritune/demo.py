@@ -45,7 +45,7 @@ def desensitize_pack(pack, root: Path) -> dict[str, Path]:
     verified = verify_file(clean / "raw.jsonl")
     if not verified.clean:
         raise VerituneError(f"strict verify found {verified.counts()} in the desensitized raw records",
-                           path=clean / "raw.jsonl")
+                            path=clean / "raw.jsonl")
     CONSOLE.print(f"  {pack.name}/raw verified: the strict pass finds nothing in {verified.records} records")
     return outputs
 

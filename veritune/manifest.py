@@ -104,11 +104,11 @@ def check_signature(manifest: Manifest, path: Path) -> None:
     """Refuse a manifest this machine's key did not sign (edited, or made with another key)."""
     if manifest.signature is None:
         raise VerituneError("the manifest is not signed (made by an older veritune): re-run the command that made "
-                           "it", path=path, field="signature")
+                            "it", path=path, field="signature")
     if not hmac.compare_digest(manifest.signature, sign(manifest)):
         raise VerituneError(f"the manifest's signature does not verify: it was edited, or made with another "
-                           f"manifest key (set {MANIFEST_KEY_ENV} to the key of the machine that made it)",
-                           path=path, field="signature")
+                            f"manifest key (set {MANIFEST_KEY_ENV} to the key of the machine that made it)",
+                            path=path, field="signature")
 
 
 def file_record(path: Path, relative_to: Path | None = None) -> FileRecord:
@@ -157,8 +157,8 @@ def verify_outputs(manifest: Manifest, folder: Path, manifest_file: Path, only_l
                  if p.is_file() and p != manifest_file and p.relative_to(folder).as_posix() not in listed]
         if extra:
             raise VerituneError(f"{extra[0]} is in the folder but not in its manifest"
-                               + (f" (and {len(extra) - 1} more)" if len(extra) > 1 else ""),
-                               path=manifest_file, field="outputs")
+                                + (f" (and {len(extra) - 1} more)" if len(extra) > 1 else ""),
+                                path=manifest_file, field="outputs")
     for record in manifest.outputs:
         file = folder / record.path
         if not file.is_file():

@@ -88,7 +88,7 @@ def require_finished(folder: str | Path, kind: str, allow_unfinished: bool = Fal
     try:
         if not manifest_file.is_file():
             raise VerituneError(f"has no {FOLDER_MANIFEST}: the {kind} did not finish (or this is not its folder); "
-                               "run it again, or pass --allow-unfinished if you must", path=folder)
+                                "run it again, or pass --allow-unfinished if you must", path=folder)
         manifest = read_manifest(manifest_file)
         if manifest.kind != kind:
             raise VerituneError(f"is a {manifest.kind} folder, not a {kind}", path=folder)

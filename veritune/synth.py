@@ -206,7 +206,7 @@ def generate_records(templates_file: str | Path, count: int, seed: int, domain: 
     fillers: dict[str, list[str]] = spec.get("fillers") or {}
     if not templates or not all(isinstance(v, list) and v for v in templates.values()):
         raise VerituneError("needs a non-empty list of templates per language", path=templates_file,
-                           field="templates")
+                            field="templates")
     rng = random.Random(seed)
     en, zh = Faker("en_US"), Faker("zh_CN")
     en.seed_instance(seed)
