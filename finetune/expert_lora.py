@@ -20,11 +20,11 @@ from typing import Any, Literal
 
 import torch
 
+from finetune.targets import EXPERT_PARAMETERS
 from veritune.logs import get_logger
 
 log = get_logger("finetune")
 
-PROJECTIONS = ("gate_up_proj", "down_proj")
 Kernel = Literal["auto", "grouped", "loop"]
 
 
@@ -58,14 +58,15 @@ def _chain(outer: torch.nn.Module) -> tuple[dict[str, torch.nn.Module], torch.nn
 def layout_problem(experts: torch.nn.Module, wrappers: dict[str, torch.nn.Module]) -> str | None:
     """Why this experts module cannot take the low-rank path (None when it can)."""
     name = type(experts).__name__
-    if set(wrappers) - set(PROJECTIONS):
-        return f"{name}: LoRA on {sorted(set(wrappers) - set(PROJECTIONS))} (only {list(PROJECTIONS)} are known)"
+    unknown = sorted(set(wrappers) - set(EXPERT_PARAMETERS))
+    if unknown:
+        return f"{name}: LoRA on {unknown} (only {list(EXPERT_PARAMETERS)} are known)"
     expected = {"has_gate": True, "is_concatenated": True, "is_transposed": False, "has_bias": False,
                 "has_post_expert_norm": False, "_is_expert_parallel": False}
     for attribute, value in expected.items():
         if getattr(experts, attribute, None) is not value:
             return f"{name}: {attribute} is {getattr(experts, attribute, 'missing')} (the low-rank path needs {value})"
-    for projection in PROJECTIONS:
+    for projection in EXPERT_PARAMETERS:
         weight = getattr(experts, projection, None)
         if not isinstance(weight, torch.Tensor) or weight.dim() != 3:
             return f"{name}: no 3-D {projection}"
@@ -97,6 +98,11 @@ def use_lowrank_experts(model: torch.nn.Module, kernel: Kernel = "auto") -> Expe
     return report
 
 
+def _active(wrapper: torch.nn.Module) -> list[str]:
+    """The active adapters that have LoRA weights on this wrapper's parameter."""
+    return [a for a in wrapper.active_adapters if a in wrapper.lora_A]
+
+
 def _factors(wrapper: torch.nn.Module, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor] | None:
     """(A as (E, r, in), scale·B as (E, out, r)) from PEFT's own layout, or None when LoRA is off here.
 
@@ -104,7 +110,7 @@ def _factors(wrapper: torch.nn.Module, dtype: torch.dtype) -> tuple[torch.Tensor
     expert e is scale · B[:, :, e] @ A[e] (see ParamWrapper.get_delta_weight). The scale goes into the small B."""
     if wrapper.disable_adapters or wrapper.merged:
         return None
-    adapters = [a for a in wrapper.active_adapters if a in wrapper.lora_A]
+    adapters = _active(wrapper)
     if not adapters:
         return None
     (adapter,) = adapters  # several active adapters fall back before we get here (see _forward)
@@ -119,7 +125,7 @@ def _factors(wrapper: torch.nn.Module, dtype: torch.dtype) -> tuple[torch.Tensor
 def _forward(self: torch.nn.Module, hidden_states: torch.Tensor, top_k_index: torch.Tensor,
              top_k_weights: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
     wrappers, experts = _chain(self)
-    if args or kwargs or any(len([a for a in w.active_adapters if a in w.lora_A]) > 1 for w in wrappers.values()):
+    if args or kwargs or any(len(_active(w)) > 1 for w in wrappers.values()):
         return self._peft_forward(hidden_states, top_k_index, top_k_weights, *args, **kwargs)
     factors = {name: _factors(w, hidden_states.dtype) for name, w in wrappers.items()}
     return lowrank_experts_forward(experts, hidden_states, top_k_index, top_k_weights, factors, self._lowrank_kernel)
