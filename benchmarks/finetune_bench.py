@@ -227,12 +227,14 @@ def _synthetic(folder: Path, work: Path) -> tuple[Path, Path]:
 
 
 def _active_parameters(model_dir: Path) -> int:
+    import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
     from basemodel import parameter_counts
 
     config = AutoConfig.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_config(config)
+    with torch.device("meta"):  # shapes only: counting needs no weights
+        model = AutoModelForCausalLM.from_config(config)
     return parameter_counts(model, config)["active_per_token"]
 
 
