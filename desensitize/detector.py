@@ -114,7 +114,7 @@ class Detector:
         registry = RecognizerRegistry(supported_languages=list(LANGUAGES))
         for spec in self.recognizer_specs:
             for language in spec.languages:
-                registry.add_recognizer(spec.factory(language))
+                registry.add_recognizer(spec.build(language))
         self.engine = AnalyzerEngine(registry=registry, nlp_engine=nlp_engine or build_nlp_engine(LANGUAGES),
                                      supported_languages=list(LANGUAGES),
                                      default_score_threshold=self.settings.threshold)

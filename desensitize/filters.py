@@ -13,6 +13,7 @@ from presidio_analyzer import RecognizerResult
 
 from desensitize.gazetteers import name_lists, place_names
 from desensitize.lang import lower_case_record
+from desensitize.registry import spec_of
 
 _MONTH_OR_DAY = re.compile(
     r"\b(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
@@ -103,24 +104,19 @@ def _mid_sentence_name(text: str, result: RecognizerResult) -> bool:
     return not sentence_start and len(words) >= 2 and all(w[0].isupper() for w in words)
 
 
-# Recognizers that read lower-case records on purpose (a name list checks a whole record has no capitals before it
-# takes 'eva kleist' for a name); the capitalisation rule above would undo them. Presidio keeps one result per
-# span, so spaCy's result on the same words stands for theirs: a person that starts with a known first name.
-CASE_AWARE_RECOGNIZERS = {"FirstNameRecognizer", "PersonCueRecognizer"}
-
-
-# Recognizers whose matches a list confirms ('SUND' after 'grew up in' is a town in GeoNames, not an abbreviation).
-LIST_CONFIRMED_RECOGNIZERS = {"PlaceGazetteerRecognizer"}
-
-
 def _exempt_from_shape_rules(result: RecognizerResult, text: str) -> bool:
-    recognizer_name = (result.recognition_metadata or {}).get("recognizer_name")
-    if recognizer_name in LIST_CONFIRMED_RECOGNIZERS or (
+    """Results the capitalisation and shape rules must not undo: a list confirmed them ('SUND' after 'grew up in'
+    is a town in GeoNames, not an abbreviation), or, in an all-lower-case record, a recognizer that reads such
+    records on purpose found them (a name list checks a whole record has no capitals before it takes 'eva
+    kleist' for a name). Presidio keeps one result per span, so spaCy's result on the same words stands for
+    theirs: a person that starts with a known first name."""
+    spec = spec_of(result.recognition_metadata)
+    if (spec is not None and spec.list_confirmed) or (
             result.entity_type == "LOCATION" and text[result.start:result.end].lower() in place_names()):
         return True
     if not lower_case_record(text):
         return False
-    if recognizer_name in CASE_AWARE_RECOGNIZERS:
+    if spec is not None and spec.case_aware:
         return True
     words = text[result.start:result.end].split()
     names = name_lists()
@@ -129,7 +125,8 @@ def _exempt_from_shape_rules(result: RecognizerResult, text: str) -> bool:
 
 
 def _from_spacy(result: RecognizerResult) -> bool:
-    return (result.recognition_metadata or {}).get("recognizer_name") == "SpacyRecognizer"
+    spec = spec_of(result.recognition_metadata)
+    return spec is not None and spec.statistical
 
 
 # On the very same span, the more specific type wins (a 62-prefixed card is a CN_BANK_CARD, not just a card).

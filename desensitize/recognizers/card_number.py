@@ -23,4 +23,4 @@ def is_card_number(value: str) -> bool:
 @recognizer("card_number", (ENTITY,), ("en", "zh"))
 def build(language: str) -> ChecksumPatternRecognizer:
     return ChecksumPatternRecognizer(ENTITY, [Pattern("card_number", PATTERN, 0.3)], CONTEXT, language,
-                                     is_card_number, "CardNumberRecognizer")
+                                     is_card_number, "card_number")

@@ -26,9 +26,9 @@ _ADDRESS = re.compile(
 _LEADING_LABELS = re.compile(r"^(?:家庭住址|注册地址|现住址|联系地址|住址|地址|住在|位于|来自|籍贯)[:：]?")
 
 
-class ChineseAddressRecognizer(TextRecognizer):
+class CnAddressRecognizer(TextRecognizer):
     def __init__(self, language: str = "zh") -> None:
-        super().__init__(ENTITY, language, "ChineseAddressRecognizer")
+        super().__init__(ENTITY, language, "cn_address")
 
     def find(self, text: str) -> list[RecognizerResult]:
         results = []
@@ -41,5 +41,5 @@ class ChineseAddressRecognizer(TextRecognizer):
 
 
 @recognizer("cn_address", (ENTITY,), ("zh",))
-def build(language: str) -> ChineseAddressRecognizer:
-    return ChineseAddressRecognizer(language)
+def build(language: str) -> CnAddressRecognizer:
+    return CnAddressRecognizer(language)

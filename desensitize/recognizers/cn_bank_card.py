@@ -25,4 +25,4 @@ def is_card(value: str) -> bool:
 @recognizer("cn_bank_card", (ENTITY,), ("zh", "en"))
 def build(language: str) -> ChecksumPatternRecognizer:
     patterns = [Pattern("cn_bank_card_grouped", GROUPED, 0.3), Pattern("cn_bank_card", PLAIN, 0.3)]
-    return ChecksumPatternRecognizer(ENTITY, patterns, CONTEXT, language, is_card, "CnBankCardRecognizer")
+    return ChecksumPatternRecognizer(ENTITY, patterns, CONTEXT, language, is_card, "cn_bank_card")

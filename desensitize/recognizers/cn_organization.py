@@ -13,7 +13,7 @@ PATTERN = rf"[\u4e00-\u9fa5（）()]{{2,14}}?{LEGAL_FORMS}"
 _LABELS = ("工作单位", "对方单位", "单位", "公司名称", "企业名称", "企业客户尽调", "尽调")
 
 
-class ChineseOrganizationRecognizer(PatternRecognizer):
+class CnOrganizationRecognizer(PatternRecognizer):
     def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):  # noqa: ANN001, ANN201
         results = super().analyze(text, entities, nlp_artifacts, regex_flags)
         for result in results:  # the lazy pattern can swallow a field label before the name
@@ -27,5 +27,5 @@ class ChineseOrganizationRecognizer(PatternRecognizer):
 
 @recognizer("cn_organization", (ENTITY,), ("zh",))
 def build(language: str) -> PatternRecognizer:
-    return ChineseOrganizationRecognizer(supported_entity=ENTITY, patterns=[Pattern("cn_company", PATTERN, 0.6)],
-                                         supported_language=language, name="ChineseOrganizationRecognizer")
+    return CnOrganizationRecognizer(supported_entity=ENTITY, patterns=[Pattern("cn_company", PATTERN, 0.6)],
+                                         supported_language=language, name="cn_organization")

@@ -17,4 +17,4 @@ PATTERN = NO_ALNUM_BEFORE + r"(?:[EG]\d{8}|E[A-HJ-NP-Z]\d{7}|[DSP]E?\d{7,8})" + 
 @recognizer("cn_passport", (ENTITY,), ("zh", "en"))
 def build(language: str) -> PatternRecognizer:
     return PatternRecognizer(supported_entity=ENTITY, patterns=[Pattern("cn_passport", PATTERN, 0.3)],
-                             context=CONTEXT, supported_language=language, name="CnPassportRecognizer")
+                             context=CONTEXT, supported_language=language, name="cn_passport")

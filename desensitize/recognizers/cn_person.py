@@ -79,11 +79,11 @@ def _surname_length(name: str) -> int:
     return 2 if name[:2] in COMPOUND_SURNAMES else 1
 
 
-class ChinesePersonRecognizer(LocalRecognizer):
+class CnPersonRecognizer(LocalRecognizer):
     def __init__(self, language: str = "zh") -> None:
         logging.getLogger("jieba").setLevel(logging.ERROR)
         jieba.setLogLevel(logging.ERROR)
-        super().__init__(supported_entities=[ENTITY], supported_language=language, name="ChinesePersonRecognizer")
+        super().__init__(supported_entities=[ENTITY], supported_language=language, name="cn_person")
 
     def load(self) -> None:
         jieba.initialize()
@@ -143,5 +143,5 @@ class ChinesePersonRecognizer(LocalRecognizer):
 
 
 @recognizer("cn_person", (ENTITY,), ("zh",))
-def build(language: str) -> ChinesePersonRecognizer:
-    return ChinesePersonRecognizer(language)
+def build(language: str) -> CnPersonRecognizer:
+    return CnPersonRecognizer(language)

@@ -17,4 +17,4 @@ LANDLINE = NO_DIGIT_BEFORE + r"(?:\(0\d{2,3}\)\s?|0\d{2,3}-)[2-9]\d{6,7}" + NO_D
 def build(language: str) -> PatternRecognizer:
     patterns = [Pattern("cn_mobile", MOBILE, 0.6), Pattern("cn_landline", LANDLINE, 0.45)]
     return PatternRecognizer(supported_entity=ENTITY, patterns=patterns, context=CONTEXT,
-                             supported_language=language, name="CnPhoneRecognizer")
+                             supported_language=language, name="cn_phone")

@@ -30,4 +30,4 @@ def is_resident_id(value: str) -> bool:
 def build(language: str) -> ChecksumPatternRecognizer:
     pattern = Pattern("cn_resident_id", NO_ALNUM_BEFORE + r"[1-9]\d{5}(?:19|20)\d{2}\d{2}\d{2}\d{3}[0-9Xx]"
                       + NO_ALNUM_AFTER, 0.6)
-    return ChecksumPatternRecognizer(ENTITY, [pattern], CONTEXT, language, is_resident_id, "CnResidentIdRecognizer")
+    return ChecksumPatternRecognizer(ENTITY, [pattern], CONTEXT, language, is_resident_id, "cn_resident_id")

@@ -19,4 +19,4 @@ PATTERN = NO_ALNUM_BEFORE + r"[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}
 @recognizer("cn_uscc", (ENTITY,), ("zh", "en"))
 def build(language: str) -> ChecksumPatternRecognizer:
     return ChecksumPatternRecognizer(ENTITY, [Pattern("cn_uscc", PATTERN, 0.3)], CONTEXT, language, uscc_valid,
-                                     "CnUsccRecognizer")
+                                     "cn_uscc")

@@ -17,6 +17,6 @@ REGEX = (r"(?<![\d.])(?P<value>\d{1,3})(?=\s?-?\s?(?:(?:years?|yrs?)[\s-]?(?:old
          + _COHORT_BOUND)
 
 
-@recognizer("age", ("AGE",), ("en",))
+@recognizer("en_age", ("AGE",), ("en",))
 def build(language: str) -> LabeledValueRecognizer:
-    return LabeledValueRecognizer("AGE", REGEX, 0.6, language, "AgeRecognizer", flags=re.IGNORECASE)
+    return LabeledValueRecognizer("AGE", REGEX, 0.6, language, "en_age", flags=re.IGNORECASE)

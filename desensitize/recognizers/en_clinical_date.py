@@ -20,9 +20,9 @@ ISO = rf"(?<!\d)(?:19|20)\d{{2}}-{MONTH}-{DAY}(?!\d)"
 CONTEXT = ["admitted", "discharged", "seen", "on", "dob", "date", "since", "visit", "born", "surgery"]
 
 
-@recognizer("clinical_date", (ENTITY,), ("en",))
+@recognizer("en_clinical_date", (ENTITY,), ("en",))
 def build(language: str) -> PatternRecognizer:
     patterns = [Pattern("clinical_date", PATTERN, 0.6), Pattern("written_date", WRITTEN, 0.7),
                 Pattern("iso_date", ISO, 0.7)]
     return PatternRecognizer(supported_entity=ENTITY, patterns=patterns,
-                             context=CONTEXT, supported_language=language, name="ClinicalDateRecognizer")
+                             context=CONTEXT, supported_language=language, name="en_clinical_date")

@@ -13,8 +13,8 @@ REGEX = (r"\b(?i:work(?:s|ed|ing)?\s+(?:for|at)|employed\s+(?:by|at)|employer\s*
          rf"(?P<value>{_NAME_WORD}(?:[ \t]+(?:&[ \t]+)?{_NAME_WORD}){{0,3}})")
 
 
-@recognizer("employer", (ENTITY,), ("en",))
+@recognizer("en_employer", (ENTITY,), ("en",))
 def build(language: str) -> LabeledValueRecognizer:
     # 0.9: the cue is stronger evidence than spaCy's guess (0.85), which Presidio would keep on the same words and
     # which the dictionary-word filter may drop
-    return LabeledValueRecognizer(ENTITY, REGEX, 0.9, language, "EmployerRecognizer")
+    return LabeledValueRecognizer(ENTITY, REGEX, 0.9, language, "en_employer")

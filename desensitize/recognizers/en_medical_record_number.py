@@ -14,5 +14,5 @@ REGEX = rf"{LABEL}[\s:#-]*(?:MRN[\s:#-]*)?(?P<value>#?\d{{5,10}})(?!\d)"
 
 @recognizer("en_medical_record_number", ("MEDICAL_RECORD_NUMBER",), ("en",))
 def build(language: str) -> LabeledValueRecognizer:
-    return LabeledValueRecognizer("MEDICAL_RECORD_NUMBER", REGEX, 0.85, language, "MedicalRecordNumberRecognizer",
+    return LabeledValueRecognizer("MEDICAL_RECORD_NUMBER", REGEX, 0.85, language, "en_medical_record_number",
                                   flags=re.IGNORECASE)

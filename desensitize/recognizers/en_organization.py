@@ -24,4 +24,4 @@ def build(language: str) -> PatternRecognizer:
     patterns = [Pattern("legal_form", LEGAL_FORM, 0.9), Pattern("partnership", PARTNERSHIP, 0.5)]
     return PatternRecognizer(supported_entity=ENTITY, patterns=patterns, supported_language=language,
                              global_regex_flags=CASE_SENSITIVE,
-                             name="EnglishOrganizationRecognizer")
+                             name="en_organization")

@@ -34,10 +34,10 @@ NOT_NAMES = {"sir", "madam", "team", "all", "everyone", "everybody", "doctor", "
              "patient", "friend", "friends", "folks", "there"}
 
 
-class PersonCueRecognizer(TextRecognizer):
+class EnPersonCueRecognizer(TextRecognizer):
     def __init__(self, language: str, names: NameLists | None = None) -> None:
         self._names = names
-        super().__init__(ENTITY, language, "PersonCueRecognizer")
+        super().__init__(ENTITY, language, "en_person_cue")
 
     def find(self, text: str) -> list[RecognizerResult]:
         names = self._names or name_lists()
@@ -69,6 +69,6 @@ def _name_end(match: re.Match, names: NameLists, lower_case: bool) -> int | None
     return end
 
 
-@recognizer("person_cue", (ENTITY,), ("en",))
-def build(language: str) -> PersonCueRecognizer:
-    return PersonCueRecognizer(language)
+@recognizer("en_person_cue", (ENTITY,), ("en",), case_aware=True)
+def build(language: str) -> EnPersonCueRecognizer:
+    return EnPersonCueRecognizer(language)

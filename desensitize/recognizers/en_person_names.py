@@ -33,10 +33,10 @@ _LIST_GAP = re.compile(r"\s*(?:,|\band\b|&)\s*|\s+(?:and|&)\s+")
 Token = tuple[int, int, str]
 
 
-class FirstNameRecognizer(TextRecognizer):
+class EnPersonNamesRecognizer(TextRecognizer):
     def __init__(self, language: str, names: NameLists | None = None) -> None:
         self._names = names
-        super().__init__(ENTITY, language, "FirstNameRecognizer")
+        super().__init__(ENTITY, language, "en_person_names")
 
     @property
     def names(self) -> NameLists:
@@ -108,6 +108,6 @@ def _adjacent(text: str, left: Token, right: Token) -> bool:
     return bool(_SAME_LINE_GAP.fullmatch(gap)) or (gap == "" and left[2].endswith("."))
 
 
-@recognizer("first_names", (ENTITY,), ("en",))
-def build(language: str) -> FirstNameRecognizer:
-    return FirstNameRecognizer(language)
+@recognizer("en_person_names", (ENTITY,), ("en",), case_aware=True)
+def build(language: str) -> EnPersonNamesRecognizer:
+    return EnPersonNamesRecognizer(language)

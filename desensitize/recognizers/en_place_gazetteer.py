@@ -23,11 +23,11 @@ CUE = re.compile(r"\b(?i:in|from|to|at|near|of|into|towards?|visit(?:ing|ed)?|ou
 _WORD = re.compile(r"[^\W\d_][\w'’.()-]*")
 
 
-class PlaceGazetteerRecognizer(TextRecognizer):
+class EnPlaceGazetteerRecognizer(TextRecognizer):
     def __init__(self, language: str, places: frozenset[str] | None = None, names: NameLists | None = None) -> None:
         self._places = places
         self._names = names
-        super().__init__(ENTITY, language, "PlaceGazetteerRecognizer")
+        super().__init__(ENTITY, language, "en_place_gazetteer")
 
     def find(self, text: str) -> list[RecognizerResult]:
         places = self._places if self._places is not None else place_names()
@@ -55,6 +55,6 @@ def _written_as_place(word: str, lower_case: bool) -> bool:
     return word.islower() if lower_case else word[0].isupper()
 
 
-@recognizer("place_gazetteer", (ENTITY,), ("en",))
-def build(language: str) -> PlaceGazetteerRecognizer:
-    return PlaceGazetteerRecognizer(language)
+@recognizer("en_place_gazetteer", (ENTITY,), ("en",), list_confirmed=True)
+def build(language: str) -> EnPlaceGazetteerRecognizer:
+    return EnPlaceGazetteerRecognizer(language)

@@ -22,7 +22,7 @@ LABELS = {
 REGEX = r"(?:^|\n|[.!?]\s+)(?P<value>[A-Z][a-z\u00C0-\u017F]{2,})(?=:\s|:[\"“])"
 
 
-class SpeakerRecognizer(LabeledValueRecognizer):
+class EnSpeakerRecognizer(LabeledValueRecognizer):
     def analyze(self, text, entities, nlp_artifacts=None):  # noqa: ANN001, ANN201 - Presidio's signature
         vocab = nlp_artifacts.nlp_engine.get_nlp(self.supported_language).vocab if nlp_artifacts else None
         return [r for r in super().analyze(text, entities, nlp_artifacts)
@@ -30,6 +30,6 @@ class SpeakerRecognizer(LabeledValueRecognizer):
                 and not (vocab is not None and vocab.has_vector(text[r.start:r.end].lower()))]
 
 
-@recognizer("speaker", ("PERSON",), ("en",))
-def build(language: str) -> SpeakerRecognizer:
-    return SpeakerRecognizer("PERSON", REGEX, 0.5, language, "SpeakerRecognizer")
+@recognizer("en_speaker", ("PERSON",), ("en",))
+def build(language: str) -> EnSpeakerRecognizer:
+    return EnSpeakerRecognizer("PERSON", REGEX, 0.5, language, "en_speaker")

@@ -43,7 +43,7 @@ PO_BOX = (r"\b(?i:(?:PSC|Unit)\s\d{3,5},?\sBox\s\d{3,5}(?:\s*\n?\s*[AD]PO\s+A[AE
 SHIP = r"\b(?i:(?:USNS|USNV|USS|USCGC)\s+[^\W\d_][\w'-]*(?:\s[^\W\d_][\w'-]*)?\s*\n?\s*FPO\s+A[AEP]\s+\d{5})\b"
 
 
-@recognizer("street_address", (ENTITY,), ("en",))
+@recognizer("en_street_address", (ENTITY,), ("en",))
 def build(language: str) -> PatternRecognizer:
     patterns = [Pattern("numbered_street", NUMBERED, 0.6), Pattern("european_street", EUROPEAN, 0.6),
                 Pattern("unit", UNIT, 0.5), Pattern("po_box", PO_BOX, 0.6),
@@ -51,4 +51,4 @@ def build(language: str) -> PatternRecognizer:
                 Pattern("international", INTERNATIONAL, 0.5)]
     return PatternRecognizer(supported_entity=ENTITY, patterns=patterns, supported_language=language,
                              global_regex_flags=CASE_SENSITIVE,
-                             name="StreetAddressRecognizer")
+                             name="en_street_address")

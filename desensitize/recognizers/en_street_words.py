@@ -62,7 +62,7 @@ def _name_word(token: str) -> bool:
     return not _is_number(token) and (lower in PARTICLES or lower not in STOP_WORDS) and _kind(token) is None
 
 
-class StreetWordRecognizer(TextRecognizer):
+class EnStreetWordsRecognizer(TextRecognizer):
     def find(self, text: str) -> list[RecognizerResult]:
         results = []
         for line_start, line in _line_offsets(text):
@@ -105,6 +105,6 @@ def _street_around(tokens: list[tuple[int, int, str]], anchor: int, kind: str) -
     return (tokens[first][0], tokens[last][1]) if has_number else None
 
 
-@recognizer("street_words", (ENTITY,), ("en",))
-def build(language: str) -> StreetWordRecognizer:
-    return StreetWordRecognizer(ENTITY, language, "StreetWordRecognizer")
+@recognizer("en_street_words", (ENTITY,), ("en",))
+def build(language: str) -> EnStreetWordsRecognizer:
+    return EnStreetWordsRecognizer(ENTITY, language, "en_street_words")

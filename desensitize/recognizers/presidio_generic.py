@@ -64,6 +64,6 @@ def date(language: str) -> EntityRecognizer:
     return DateRecognizer(supported_language=language)
 
 
-@recognizer("spacy_ner", tuple(SPACY_ENTITIES), ("en",))
+@recognizer("spacy_ner", tuple(SPACY_ENTITIES), ("en",), statistical=True)
 def spacy_ner(language: str) -> EntityRecognizer:
     return SpacyRecognizer(supported_language=language, supported_entities=SPACY_ENTITIES)

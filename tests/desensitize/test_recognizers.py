@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from desensitize import RECOGNIZERS
+from tests.conftest import REPO
 from tests.desensitize.conftest import found
 
 # (recognizer, language, text, expected (type, value) pairs — [] means nothing may be found)
@@ -67,102 +68,103 @@ CASES = [
     ("card_number", "en", "Shipment 2223000048410010 arrived", []),
     ("card_number", "en", "What is the limit for card 501864667909?", [("CREDIT_CARD", "501864667909")]),
     # clinical dates, not blood pressures or blood gases
-    ("clinical_date", "en", "Seen on 7/22 in clinic.", [("DATE_TIME", "7/22")]),
-    ("clinical_date", "en", "Admitted 7/22/24 with fever.", [("DATE_TIME", "7/22/24")]),
-    ("clinical_date", "en", "BP 150/95, ABG 7.34/50/95/28/0.", []),
-    ("clinical_date", "en", "DOB August 14, 1982, seen", [("DATE_TIME", "August 14, 1982")]),
-    ("clinical_date", "en", "born 14 Aug 1982.", [("DATE_TIME", "14 Aug 1982")]),
-    ("clinical_date", "en", "DOB: 1998-02-18.", [("DATE_TIME", "1998-02-18")]),
+    ("en_clinical_date", "en", "Seen on 7/22 in clinic.", [("DATE_TIME", "7/22")]),
+    ("en_clinical_date", "en", "Admitted 7/22/24 with fever.", [("DATE_TIME", "7/22/24")]),
+    ("en_clinical_date", "en", "BP 150/95, ABG 7.34/50/95/28/0.", []),
+    ("en_clinical_date", "en", "DOB August 14, 1982, seen", [("DATE_TIME", "August 14, 1982")]),
+    ("en_clinical_date", "en", "born 14 Aug 1982.", [("DATE_TIME", "14 Aug 1982")]),
+    ("en_clinical_date", "en", "DOB: 1998-02-18.", [("DATE_TIME", "1998-02-18")]),
     # English medical record numbers by their labels
     ("en_medical_record_number", "en", "MRN 1234567, seen today", [("MEDICAL_RECORD_NUMBER", "1234567")]),
     ("en_medical_record_number", "en", "MRN: #1234567.", [("MEDICAL_RECORD_NUMBER", "1234567")]),
     ("en_medical_record_number", "en", "medical record number 12345678", [("MEDICAL_RECORD_NUMBER", "12345678")]),
     ("en_medical_record_number", "en", "Order 1234567 shipped", []),
     # street addresses
-    ("street_address", "en", "lives at 12 High Street now", [("LOCATION", "12 High Street")]),
-    ("street_address", "en", "The office is at Koskikatu 25.", [("LOCATION", "Koskikatu 25")]),
-    ("street_address", "en", "Home: 8595 Browning Shoals, South Kristenhaven, AS 17441.",
+    ("en_street_address", "en", "lives at 12 High Street now", [("LOCATION", "12 High Street")]),
+    ("en_street_address", "en", "The office is at Koskikatu 25.", [("LOCATION", "Koskikatu 25")]),
+    ("en_street_address", "en", "Home: 8595 Browning Shoals, South Kristenhaven, AS 17441.",
      [("LOCATION", "8595 Browning Shoals, South Kristenhaven, AS 17441")]),
-    ("street_address", "en", "We saw 12 patients today.", []),
-    ("street_address", "en", "lives at 86036 Rua do Arenque 1634, Goiânia",
+    ("en_street_address", "en", "We saw 12 patients today.", []),
+    ("en_street_address", "en", "lives at 86036 Rua do Arenque 1634, Goiânia",
      [("LOCATION", "86036 Rua do Arenque 1634"), ("LOCATION", "Goiânia")]),   # the town joins (layout rule)
-    ("street_address", "en", "Our offices are at USNS Møller\nFPO AA 85844",
+    ("en_street_address", "en", "Our offices are at USNS Møller\nFPO AA 85844",
      [("LOCATION", "USNS Møller\nFPO AA 85844")]),
-    ("street_address", "en", "send it to psc 5420, box 2708\napo aa 33879?",
+    ("en_street_address", "en", "send it to psc 5420, box 2708\napo aa 33879?",
      [("LOCATION", "psc 5420, box 2708\napo aa 33879")]),
-    ("street_address", "en", "USS Enterprise was a ship.", []),
-    ("street_address", "en", "The bus station is on P.O. Box 104", [("LOCATION", "P.O. Box 104")]),
+    ("en_street_address", "en", "USS Enterprise was a ship.", []),
+    ("en_street_address", "en", "The bus station is on P.O. Box 104", [("LOCATION", "P.O. Box 104")]),
     # street lines found by their street-type word, in any case and many languages
-    ("street_words", "en", "eva kleist lives at 255 hersnapvej 18, københavn k",
+    ("en_street_words", "en", "eva kleist lives at 255 hersnapvej 18, københavn k",
      [("LOCATION", "255 hersnapvej 18"), ("LOCATION", "københavn k")]),
-    ("street_words", "en", "Billing: 31401 ul. Słowicza 10 Apt. 360", [("LOCATION", "31401 ul. Słowicza 10")]),
-    ("street_words", "en", "The bus drops you off at 518 Árpád fejedelem útja 62. St.",
+    ("en_street_words", "en", "Billing: 31401 ul. Słowicza 10 Apt. 360", [("LOCATION", "31401 ul. Słowicza 10")]),
+    ("en_street_words", "en", "The bus drops you off at 518 Árpád fejedelem útja 62. St.",
      [("LOCATION", "518 Árpád fejedelem útja 62.")]),
-    ("street_words", "en", "The bus station is on Villacher Strasse 89", [("LOCATION", "Villacher Strasse 89")]),
-    ("street_words", "en", "Megan lives on Via Tasso 129 street.", [("LOCATION", "Via Tasso 129")]),
-    ("street_words", "en", "The title refers to C/ Señores Curas 88 street", [("LOCATION", "C/ Señores Curas 88")]),
-    ("street_words", "en", "770 26 rue des lieutenants Thomazo", [("LOCATION", "770 26 rue des lieutenants Thomazo")]),
-    ("street_words", "en", "Given via NG tube 2 times a day.", []),                # 'via' in lower case is a word
-    ("street_words", "en", "The Rue was closed for the parade.", []),                # no number: no street line
-    ("street_words", "en", "Boarded at gate 23.", []),                               # a suffix type needs a name
+    ("en_street_words", "en", "The bus station is on Villacher Strasse 89", [("LOCATION", "Villacher Strasse 89")]),
+    ("en_street_words", "en", "Megan lives on Via Tasso 129 street.", [("LOCATION", "Via Tasso 129")]),
+    ("en_street_words", "en", "The title refers to C/ Señores Curas 88 street", [("LOCATION", "C/ Señores Curas 88")]),
+    ("en_street_words", "en", "770 26 rue des lieutenants Thomazo",
+     [("LOCATION", "770 26 rue des lieutenants Thomazo")]),
+    ("en_street_words", "en", "Given via NG tube 2 times a day.", []),                # 'via' in lower case is a word
+    ("en_street_words", "en", "The Rue was closed for the parade.", []),                # no number: no street line
+    ("en_street_words", "en", "Boarded at gate 23.", []),                               # a suffix type needs a name
     # postcodes by label, towns in capitals or Greek after a cue, the town after a street line
-    ("place_name", "en", "When: 2005-07-21 | Where: Novo mesto Country Club.",
+    ("en_place_name", "en", "When: 2005-07-21 | Where: Novo mesto Country Club.",
      [("LOCATION", "Novo mesto Country Club")]),
-    ("zip_code", "en", "Billing ZIP: 3520, thanks", [("LOCATION", "3520")]),
-    ("zip_code", "en", "my zip code is 35350.", [("LOCATION", "35350")]),
-    ("zip_code", "en", "Give 3520 units", []),
-    ("place_name", "en", "I am in ΛΕΥΚΩΣΙΑ for a trip", [("LOCATION", "ΛΕΥΚΩΣΙΑ")]),
-    ("place_name", "en", "Where: UPTON SCUDAMORE Country Club", [("LOCATION", "UPTON SCUDAMORE")]),
+    ("en_zip_code", "en", "Billing ZIP: 3520, thanks", [("LOCATION", "3520")]),
+    ("en_zip_code", "en", "my zip code is 35350.", [("LOCATION", "35350")]),
+    ("en_zip_code", "en", "Give 3520 units", []),
+    ("en_place_name", "en", "I am in ΛΕΥΚΩΣΙΑ for a trip", [("LOCATION", "ΛΕΥΚΩΣΙΑ")]),
+    ("en_place_name", "en", "Where: UPTON SCUDAMORE Country Club", [("LOCATION", "UPTON SCUDAMORE")]),
     # the house number beside the place goes with it (absorb_address_numbers)
-    ("place_name", "en", "address: 5049 Harjukuja 54, SEINÄJOKI", [("LOCATION", "54"), ("LOCATION", "SEINÄJOKI")]),
-    ("place_name", "en", "Started on IV fluids in ICU", []),
+    ("en_place_name", "en", "address: 5049 Harjukuja 54, SEINÄJOKI", [("LOCATION", "54"), ("LOCATION", "SEINÄJOKI")]),
+    ("en_place_name", "en", "Started on IV fluids in ICU", []),
     # speakers in transcripts, not field labels
-    ("speaker", "en", "Ubul: What a wife. Halldór: Remember me?", [("PERSON", "Ubul"), ("PERSON", "Halldór")]),
-    ("speaker", "en", "Plan: admit. Assessment: stable. Indications: pain. Interactions: none.", []),
+    ("en_speaker", "en", "Ubul: What a wife. Halldór: Remember me?", [("PERSON", "Ubul"), ("PERSON", "Halldór")]),
+    ("en_speaker", "en", "Plan: admit. Assessment: stable. Indications: pain. Interactions: none.", []),
     # first names from the name lists: capitalised, or anywhere in a record without capitals; full names with an
     # initial or a particle; names that are also words ('Will', 'grace') only with a surname or a cue
-    ("first_names", "en", "Seen with Elita B Desaulniers today", [("PERSON", "Elita B Desaulniers")]),
-    ("first_names", "en", "Anna van der Berg will be talking", [("PERSON", "Anna van der Berg")]),
-    ("first_names", "en", "follow up with patricia desrosiers in a month", [("PERSON", "patricia desrosiers")]),
-    ("first_names", "en", "Ask Hannah about it.", [("PERSON", "Hannah")]),
-    ("first_names", "en", "Will you sign here? Grace period ends Monday.", []),
-    ("first_names", "en", "mika: who are you?", [("PERSON", "mika")]),                   # a speaker, lower case
-    ("first_names", "en", "the patient will return in may", []),
-    ("first_names", "en", "Mark the site before surgery.", []),
-    ("first_names", "en", "Training was completed in January.", []),              # a month, not January Jones
-    ("first_names", "en", "Seen with April Morales today", [("PERSON", "April Morales")]),
-    ("first_names", "en", "history of bell's palsy", []),                          # an eponym, not a person
-    ("first_names", "en", "tracy:\"i'm roberto's daughter\"", [("PERSON", "tracy"), ("PERSON", "roberto")]),
+    ("en_person_names", "en", "Seen with Elita B Desaulniers today", [("PERSON", "Elita B Desaulniers")]),
+    ("en_person_names", "en", "Anna van der Berg will be talking", [("PERSON", "Anna van der Berg")]),
+    ("en_person_names", "en", "follow up with patricia desrosiers in a month", [("PERSON", "patricia desrosiers")]),
+    ("en_person_names", "en", "Ask Hannah about it.", [("PERSON", "Hannah")]),
+    ("en_person_names", "en", "Will you sign here? Grace period ends Monday.", []),
+    ("en_person_names", "en", "mika: who are you?", [("PERSON", "mika")]),                   # a speaker, lower case
+    ("en_person_names", "en", "the patient will return in may", []),
+    ("en_person_names", "en", "Mark the site before surgery.", []),
+    ("en_person_names", "en", "Training was completed in January.", []),              # a month, not January Jones
+    ("en_person_names", "en", "Seen with April Morales today", [("PERSON", "April Morales")]),
+    ("en_person_names", "en", "history of bell's palsy", []),                          # an eponym, not a person
+    ("en_person_names", "en", "tracy:\"i'm roberto's daughter\"", [("PERSON", "tracy"), ("PERSON", "roberto")]),
     # names after a cue only a name follows
-    ("person_cue", "en", "my name is vitoria", [("PERSON", "vitoria")]),
-    ("person_cue", "en", "my name is borna jerković but everyone calls me borna",
+    ("en_person_cue", "en", "my name is vitoria", [("PERSON", "vitoria")]),
+    ("en_person_cue", "en", "my name is borna jerković but everyone calls me borna",
      [("PERSON", "borna jerković"), ("PERSON", "borna")]),
-    ("person_cue", "en", "Name:    Nayla Montero\nAddress: unknown", [("PERSON", "Nayla Montero")]),
-    ("person_cue", "en", "Hi Victor, I'm writing about my account", [("PERSON", "Victor")]),
-    ("person_cue", "en", "Hello I moved last week", []),
-    ("person_cue", "en", "Hi there, my son is unwell", []),
-    ("person_cue", "en", "Dear Sir, please find attached", []),
-    ("person_cue", "en", "call me maybe", []),                                     # not a name, not cued enough
+    ("en_person_cue", "en", "Name:    Nayla Montero\nAddress: unknown", [("PERSON", "Nayla Montero")]),
+    ("en_person_cue", "en", "Hi Victor, I'm writing about my account", [("PERSON", "Victor")]),
+    ("en_person_cue", "en", "Hello I moved last week", []),
+    ("en_person_cue", "en", "Hi there, my son is unwell", []),
+    ("en_person_cue", "en", "Dear Sir, please find attached", []),
+    ("en_person_cue", "en", "call me maybe", []),                                     # not a name, not cued enough
     # towns and countries after a place cue, confirmed by GeoNames; capitals pass only with the list's word
-    ("place_gazetteer", "en", "Ms. Margarot flew to Dordrecht on Saturday.", [("LOCATION", "Dordrecht")]),
-    ("place_gazetteer", "en", "He grew up in ESPOO.", [("LOCATION", "ESPOO")]),
-    ("place_gazetteer", "en", "i'm originally from switzerland", [("LOCATION", "switzerland")]),
-    ("place_gazetteer", "en", "Transferred to ICU, then referred to Cardiology in March.", []),
-    ("place_gazetteer", "en", "We moved to Mobile last year.", []),   # a city that is also a word: spaCy's call
+    ("en_place_gazetteer", "en", "Ms. Margarot flew to Dordrecht on Saturday.", [("LOCATION", "Dordrecht")]),
+    ("en_place_gazetteer", "en", "He grew up in ESPOO.", [("LOCATION", "ESPOO")]),
+    ("en_place_gazetteer", "en", "i'm originally from switzerland", [("LOCATION", "switzerland")]),
+    ("en_place_gazetteer", "en", "Transferred to ICU, then referred to Cardiology in March.", []),
+    ("en_place_gazetteer", "en", "We moved to Mobile last year.", []),   # a city that is also a word: spaCy's call
     # employers after an employment cue
-    ("employer", "en", "I work for Citigroup", [("ORGANIZATION", "Citigroup")]),
-    ("employer", "en", "I used to work for Deloitte as a midwife", [("ORGANIZATION", "Deloitte")]),
-    ("employer", "en", "She works for hours without a break.", []),
+    ("en_employer", "en", "I work for Citigroup", [("ORGANIZATION", "Citigroup")]),
+    ("en_employer", "en", "I used to work for Deloitte as a midwife", [("ORGANIZATION", "Deloitte")]),
+    ("en_employer", "en", "She works for hours without a break.", []),
     # ages
-    ("age", "en", "A 79-year-old man", [("AGE", "79")]),
-    ("age", "en", "patient aged 74 with fever", [("AGE", "74")]),
-    ("age", "en", "Give 75 mg daily", []),
-    ("age", "en", "My brother just turned 60", [("AGE", "60")]),
-    ("age", "en", "retired at the age of 61.", [("AGE", "61")]),
-    ("age", "en", "a man of 65 years of age", [("AGE", "65")]),
-    ("age", "en", "After a 2-7 year follow-up, 1-year mortality was 25% at 5 years.", []),   # durations
-    ("age", "en", "adults aged 35 to 65 years and cases aged 80 or older", []),                # cohort bounds
-    ("age", "en", "clinical diagnosis over age 45", []),
+    ("en_age", "en", "A 79-year-old man", [("AGE", "79")]),
+    ("en_age", "en", "patient aged 74 with fever", [("AGE", "74")]),
+    ("en_age", "en", "Give 75 mg daily", []),
+    ("en_age", "en", "My brother just turned 60", [("AGE", "60")]),
+    ("en_age", "en", "retired at the age of 61.", [("AGE", "61")]),
+    ("en_age", "en", "a man of 65 years of age", [("AGE", "65")]),
+    ("en_age", "en", "After a 2-7 year follow-up, 1-year mortality was 25% at 5 years.", []),   # durations
+    ("en_age", "en", "adults aged 35 to 65 years and cases aged 80 or older", []),                # cohort bounds
+    ("en_age", "en", "clinical diagnosis over age 45", []),
     # organisations by legal form or as partnerships
     ("en_organization", "en", "Employer: Miller LLC.", [("ORGANIZATION", "Miller LLC")]),
     ("en_organization", "en", "Paid to Martin, Johnson and Tapia today",
@@ -282,3 +284,37 @@ def test_the_other_language_does_not_retype_a_span_of_the_same_extent(detector, 
     """English NER reads the number as a place at the same score (in the second, with the full stop after it)."""
     assert [(s.entity_type, text[s.start:s.end]) for s in detector.analyze(text, "zh")] == [
         ("INSURANCE_NUMBER", value)]
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_")) + "Recognizer"
+
+
+@pytest.mark.parametrize("name", sorted(RECOGNIZERS.names()))
+def test_file_registry_name_class_and_result_name_agree(name: str) -> None:
+    """One name per recognizer: its file's stem (Presidio's own, configured in presidio_generic.py, excepted), the
+    registry entry, the class when the file defines one, and the name its results carry (what filters read)."""
+    import inspect
+    import sys
+
+    spec = RECOGNIZERS.get(name)
+    module = sys.modules[spec.factory.__module__]
+    built = spec.build(spec.languages[0])
+    assert built.name == name
+    if module.__name__.endswith(".presidio_generic"):
+        return
+    assert module.__name__.rsplit(".", 1)[1] == name
+    own = [cls.__name__ for _, cls in inspect.getmembers(module, inspect.isclass) if cls.__module__ == module.__name__]
+    assert own in ([], [_camel(name)]), own
+
+
+def test_filters_read_declared_attributes_not_class_names() -> None:
+    from desensitize import filters
+
+    declared = {name: (s.case_aware, s.list_confirmed, s.statistical) for name in RECOGNIZERS.names()
+                for s in [RECOGNIZERS.get(name)]}
+    assert declared["en_person_names"][0] and declared["en_person_cue"][0] and declared["en_place_gazetteer"][1]
+    assert declared["spacy_ner"][2] and sum(any(v) for v in declared.values()) == 4
+    assert "Recognizer\"" not in (REPO / "desensitize/filters.py").read_text(encoding="utf-8")
+    assert filters.spec_of({"recognizer_name": "en_person_names"}) is RECOGNIZERS.get("en_person_names")
+    assert filters.spec_of({"recognizer_name": "NameList"}) is None          # added by a filter, not a recognizer

@@ -1,16 +1,12 @@
-"""Places that spaCy misses: postcodes after their label (ZIP: 3520), names of towns written in capitals or in
-Greek after a place cue (from ΛΕΥΚΩΣΙΑ, Where: UPTON SCUDAMORE, LAPPEENRANTA  SK  53650), and the town that
-follows a street line (..., Arenque 1634, Goiânia)."""
+"""Places that spaCy misses: names of towns written in capitals or in Greek after a place cue (from ΛΕΥΚΩΣΙΑ,
+Where: UPTON SCUDAMORE, LAPPEENRANTA  SK  53650), and the town that follows a street line (..., Arenque 1634,
+Goiânia)."""
 
 from __future__ import annotations
-
-import re
 
 from desensitize.recognizers._base import LabeledValueRecognizer
 from desensitize.registry import recognizer
 
-ZIP = (r"\b(?:zip(?:\s?code)?|postal\s?code|postcode|post\s?code)\s*(?:is|:|#)?\s*"
-       r"(?P<value>\d{3,5}(?:[ -]\d{2,4})?|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2})\b")
 _CAPS = r"[A-Z\u00C0-\u00DE]{3,}(?:[ -][A-Z\u00C0-\u00DE]{3,})*"
 _GREEK = r"[\u0386-\u03AB][\u0386-\u03CE]+(?:\s[\u0386-\u03AB][\u0386-\u03CE]+)*"
 _TOWN = r"[A-Z\u00C0-\u00DE][a-z\u00DF-\u00FF\u0100-\u017F]{2,}(?:\s[A-Z][a-z\u00DF-\u00FF]*)?(?![\w])"
@@ -23,11 +19,6 @@ PLACE = (rf"\b(?i:from|in|at|to|near|where:|city:|town:)\s+(?P<value>{_CAPS}|{_G
          rf"(?P<value4>[A-Z][\w'-]*(?:[ \t]+(?:[a-z]{{1,6}}(?!\w)|[A-Z(][\w'()-]*)){{0,4}})")
 
 
-@recognizer("zip_code", ("LOCATION",), ("en",))
-def build_zip(language: str) -> LabeledValueRecognizer:
-    return LabeledValueRecognizer("LOCATION", ZIP, 0.7, language, "ZipCodeRecognizer", flags=re.IGNORECASE)
-
-
-@recognizer("place_name", ("LOCATION",), ("en",))
-def build_place(language: str) -> LabeledValueRecognizer:
-    return LabeledValueRecognizer("LOCATION", PLACE, 0.5, language, "PlaceNameRecognizer")
+@recognizer("en_place_name", ("LOCATION",), ("en",))
+def build(language: str) -> LabeledValueRecognizer:
+    return LabeledValueRecognizer("LOCATION", PLACE, 0.5, language, "en_place_name")
