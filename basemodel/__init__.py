@@ -9,14 +9,16 @@ Face model.
 
 from __future__ import annotations
 
-from basemodel.config import SIZES, BaseBuildConfig, UpcycleConfig
+from basemodel.config import SIZES, BaseBuildConfig, UpcycleConfig  # noqa: F401 - public, light
 from veritune.lazy import lazy_exports
 
-__all__ = ["SIZES", "BaseBuildConfig", "UpcycleConfig", "build_base", "load_dense", "parameter_counts",
-           "resolve_source", "upcycle"]
+__all__ = sorted(["SIZES", "BaseBuildConfig", "UpcycleConfig", "build_base", "load_dense", "parameter_counts",
+                  "resolve_source", "upcycle", "MOE_LAYOUTS", "MoeLayout", "layout_of", "DEFAULT_LAYOUT"])
 
 
 # torch and transformers load only when a build is asked for, keeping `veritune --help` fast
 __getattr__ = lazy_exports({"build_base": "basemodel.build", "parameter_counts": "basemodel.build",
                             "upcycle": "basemodel.upcycling", "load_dense": "basemodel.upcycling",
-                            "resolve_source": "basemodel.upcycling"})
+                            "resolve_source": "basemodel.upcycling", "MOE_LAYOUTS": "basemodel.layout",
+                            "MoeLayout": "basemodel.layout", "layout_of": "basemodel.layout",
+                            "DEFAULT_LAYOUT": "basemodel.layout"})

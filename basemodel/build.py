@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from transformers import PreTrainedTokenizerFast, Qwen3MoeConfig, Qwen3MoeForCausalLM
 
 from basemodel.config import SIZES, BaseBuildConfig
+from basemodel.layout import layout_of
 from basemodel.tokenizer import train_tokenizer
 from veritune.errors import VerituneError
 from veritune.logs import get_logger
@@ -23,10 +24,11 @@ log = get_logger("base")
 def parameter_counts(model: torch.nn.Module, config: Any) -> dict[str, int]:
     """Total parameters and parameters active per token (only top-k of E routed experts run). LoRA weights of a
     PEFT-wrapped model are not counted; a dense model has no inactive experts."""
+    layout = layout_of(config)
     weights = [(n, p.numel()) for n, p in model.named_parameters() if "lora_" not in n]
     total = sum(size for _, size in weights)
-    experts = sum(size for n, size in weights if ".mlp.experts." in n)
-    n_experts = getattr(config, "num_experts", 0) or getattr(config, "num_local_experts", 0) or 0  # Qwen / Mixtral
+    experts = sum(size for n, size in weights if f".{layout.experts_path}." in n)
+    n_experts = layout.num_experts(config)
     inactive = experts * (n_experts - config.num_experts_per_tok) // n_experts if n_experts else 0
     embeddings = model.get_input_embeddings().weight.numel()
     return {"total": total, "active_per_token": total - inactive, "routed_experts": experts,

@@ -24,6 +24,7 @@ import torch
 
 from basemodel.build import parameter_counts
 from basemodel.config import UpcycleConfig
+from basemodel.layout import MOE_LAYOUTS
 from veritune.errors import VerituneError
 from veritune.hashing import sha256_file
 from veritune.logs import get_logger
@@ -176,13 +177,16 @@ def build_moe(dense: Any, experts: int, top_k: int) -> Any:
     for name, tensor in dense.state_dict().items():
         if ".mlp." not in name:
             state[name] = tensor
+    layout = MOE_LAYOUTS.get("mixtral")
     for i, layer in enumerate(dense.model.layers):
         mlp = layer.mlp
         gate_up = torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight], dim=0)
-        prefix = f"model.layers.{i}.mlp."
-        state[prefix + "experts.gate_up_proj"] = gate_up.unsqueeze(0).repeat(experts, 1, 1).contiguous()
-        state[prefix + "experts.down_proj"] = mlp.down_proj.weight.unsqueeze(0).repeat(experts, 1, 1).contiguous()
-        state[prefix + "gate.weight"] = torch.zeros(experts, config.hidden_size)
+        prefix = f"model.layers.{i}."
+        gate_up_name, down_name = layout.expert_parameters
+        state[f"{prefix}{layout.experts_path}.{gate_up_name}"] = gate_up.unsqueeze(0).repeat(experts, 1, 1).contiguous()
+        state[f"{prefix}{layout.experts_path}.{down_name}"] = \
+            mlp.down_proj.weight.unsqueeze(0).repeat(experts, 1, 1).contiguous()
+        state[f"{prefix}{layout.router_path}.weight"] = torch.zeros(experts, config.hidden_size)
     if "lm_head.weight" not in state:                 # tied embeddings: the head is the embedding matrix
         state["lm_head.weight"] = state["model.embed_tokens.weight"]
     unexpected = sorted(set(state) - set(moe.state_dict()))
@@ -201,6 +205,13 @@ def calibration_batch(tokenizer: Any, texts: list[str]) -> dict[str, torch.Tenso
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "right"
     return tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=CALIBRATION_TOKENS)
+
+
+
+def router(layer: Any) -> Any:
+    """The router of one Mixtral decoder layer (where `MOE_LAYOUTS` says it is)."""
+    layout = MOE_LAYOUTS.get("mixtral")
+    return getattr(getattr(layer, layout.block), layout.router)
 
 
 @torch.no_grad()
@@ -298,7 +309,7 @@ def upcycle(cfg: UpcycleConfig) -> Path:
     for i, layer in enumerate(moe.model.layers):
         rows = (kmeans_router(hidden[i], cfg.experts, cfg.seed + i) if cfg.router == "kmeans" else
                 torch.randn(cfg.experts, moe.config.hidden_size, generator=generator) * cfg.router_std)
-        layer.mlp.gate.weight.data.copy_(rows)
+        router(layer).weight.data.copy_(rows)
     del hidden
     log.info("checking the MoE against the dense model (fp32, then fp64)")
     difference_fp32, load = compare(dense_logits, moe, batch)

@@ -7,10 +7,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from basemodel import layout_of
+
 
 def _routers(model: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
+    router = layout_of(model).router_path
     return [(name, module) for name, module in model.named_modules()
-            if name.endswith("mlp.gate") and hasattr(module, "weight") and module.weight.dim() == 2]
+            if name.endswith(router) and hasattr(module, "weight") and module.weight.dim() == 2]
 
 
 @torch.no_grad()

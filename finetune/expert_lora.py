@@ -20,10 +20,11 @@ from typing import Any, Literal
 
 import torch
 
-from finetune.targets import EXPERT_PARAMETERS
+from basemodel import DEFAULT_LAYOUT
 from veritune.logs import get_logger
 
 log = get_logger("finetune")
+EXPERT_PARAMETERS = DEFAULT_LAYOUT.expert_parameters   # the fused layout the low-rank path implements
 
 Kernel = Literal["auto", "grouped", "loop"]
 

@@ -23,6 +23,8 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from basemodel import layout_of
+
 BLOCK = 64
 # The 16 NF4 levels (Dettmers et al., 2023): quantiles of a standard normal, rescaled to [-1, 1], with an exact 0.
 NF4_LEVELS = (-1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635,
@@ -98,17 +100,18 @@ class QuantReport:
 def _targets(model: nn.Module) -> list[tuple[nn.Module, str]]:
     """Routed experts (3-D tensors), attention and shared-expert projections; never the router, never LoRA's own
     weights. Works on a PEFT-wrapped model: it finds the base tensors inside the wrappers."""
+    layout = layout_of(model)
     found = []
     for name, module in model.named_modules():
         parts = name.split(".")
         if any(part.startswith("lora_") for part in parts):
             continue
-        for tensor in ("gate_up_proj", "down_proj"):
+        for tensor in layout.expert_parameters:
             value = module._parameters.get(tensor)
             if isinstance(value, nn.Parameter) and value.dim() == 3:
                 found.append((module, tensor))
         owner = [part for part in parts if part != "base_layer"]
-        if isinstance(module, nn.Linear) and owner and owner[-1] not in ("gate", "lm_head"):
+        if isinstance(module, nn.Linear) and owner and owner[-1] not in (layout.router, "lm_head"):
             found.append((module, "weight"))
     return found
 

@@ -8,48 +8,56 @@ never used. After wrapping, every requested group must hold trainable LoRA weigh
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 
 import torch
 from peft import LoraConfig
 
+from basemodel import layout_of
 from finetune.recipe import LoraSettings
 from veritune.errors import VerituneError
 
-ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj")
-EXPERT_PARAMETERS = ("gate_up_proj", "down_proj")
 GROUPS = ("attention", "experts", "shared_experts", "router")
 
 
 def discover(model: torch.nn.Module) -> dict[str, list[str]]:
-    """Names (module suffixes or parameter suffixes) per group, as found in this model."""
+    """Names (module suffixes or parameter suffixes) per group, as found in this model, where its architecture's
+    entry in `basemodel.MOE_LAYOUTS` says each part lives."""
+    layout = layout_of(model)
     found: dict[str, set[str]] = {group: set() for group in GROUPS}
     for name, module in model.named_modules():
-        leaf = name.rsplit(".", 1)[-1]
+        dotted, leaf = f".{name}", name.rsplit(".", 1)[-1]
         if isinstance(module, torch.nn.Linear):
-            if leaf in ATTENTION and ".self_attn." in f".{name}":
+            group = layout.group_of(name)
+            if group == "attention" and leaf in layout.attention_projections:
                 found["attention"].add(leaf)
-            elif shared := re.search(r"(shared_experts?)\.(\w+)$", name):  # Qwen2-MoE, DeepSeek
-                found["shared_experts"].add(f"{shared.group(1)}.{shared.group(2)}")
-            elif leaf == "gate" and ".mlp." in f".{name}":
-                found["router"].add("mlp.gate")
-    for name, module in model.named_modules():
-        if name.rsplit(".", 1)[-1] != "experts":
-            continue
-        for tensor in EXPERT_PARAMETERS:
-            if isinstance(module._parameters.get(tensor), torch.nn.Parameter):
-                found["experts"].add(f"mlp.experts.{tensor}")
+            elif group == "shared_experts":
+                found["shared_experts"].add(name.split(f".{layout.block}.", 1)[1])
+            elif dotted.endswith(f".{layout.router_path}"):
+                found["router"].add(layout.router_path)
+        elif dotted.endswith(f".{layout.router_path}") and _matrix(module):
+            found["router"].add(f"{layout.router_path}.weight")   # transformers 5's TopKRouter: a bare weight
+        elif dotted.endswith(f".{layout.experts_path}"):
+            for tensor in layout.expert_parameters:
+                if isinstance(module._parameters.get(tensor), torch.nn.Parameter):
+                    found["experts"].add(f"{layout.experts_path}.{tensor}")
     return {group: sorted(names) for group, names in found.items()}
 
 
+def _matrix(module: torch.nn.Module) -> bool:
+    return isinstance(module._parameters.get("weight"), torch.nn.Parameter) and module.weight.dim() == 2
+
+
 def lora_config(model: torch.nn.Module, settings: LoraSettings) -> tuple[LoraConfig, list[str]]:
-    """A LoraConfig for the requested groups, and the list of groups it must reach."""
+    """A LoraConfig for the requested groups, and the list of groups it must reach (every group asked for but
+    shared experts, which only some architectures have: `check_reach` then fails loudly on a miss)."""
     available = discover(model)
     wanted = [g for g in GROUPS if getattr(settings.targets, g)]
-    requested = [g for g in wanted if available[g] or g in ("attention", "experts")]
-    modules = sorted({m for g in ("attention", "shared_experts", "router") if g in requested for m in available[g]})
-    parameters = available["experts"] if "experts" in requested else []
+    requested = [g for g in wanted if available[g] or g != "shared_experts"]
+    names = [n for g in ("attention", "shared_experts", "router", "experts") if g in requested for n in available[g]]
+    # fused experts and bare router weights are parameters (PEFT `target_parameters`); the rest are Linear modules
+    parameters = sorted(n for n in names if n.rsplit(".", 1)[-1] in ("weight", *layout_of(model).expert_parameters))
+    modules = sorted(set(names) - set(parameters))
     if not modules and not parameters:
         raise VerituneError("no LoRA targets found in this model (is it a causal LM with attention projections?)",
                             field="lora.targets")
@@ -59,23 +67,12 @@ def lora_config(model: torch.nn.Module, settings: LoraSettings) -> tuple[LoraCon
     return config, requested
 
 
-def group_of(parameter_name: str) -> str:
-    if ".self_attn." in parameter_name:
-        return "attention"
-    if ".shared_expert" in parameter_name:
-        return "shared_experts"
-    if ".mlp.experts" in parameter_name:
-        return "experts"
-    if ".mlp.gate" in parameter_name:
-        return "router"
-    return "other"
-
-
 def trainable_by_group(model: torch.nn.Module) -> dict[str, int]:
+    layout = layout_of(model)
     counts: Counter = Counter()
     for name, parameter in model.named_parameters():
         if parameter.requires_grad:
-            counts[group_of(name)] += parameter.numel()
+            counts[layout.group_of(name)] += parameter.numel()
     return {group: counts.get(group, 0) for group in (*GROUPS, "other")}
 
 
