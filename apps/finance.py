@@ -18,8 +18,10 @@ from apps.ui import (
     action_buttons,
     badge,
     heading,
+    idle_badge,
     language_radio,
     masked_line,
+    relabel_settings,
     sentence_report,
     settings_panel,
     stream_answers,
@@ -64,11 +66,11 @@ def risk_badge(risk: str | None, lang: str) -> str:
     if risk is None:
         return f'<span class="badge badge-idle" id="risk">{html.escape(t("risk", lang))}: –</span>'
     css = RISK_COLOURS.get(risk, "idle")
-    return f'<span class="badge badge-{css}" id="risk">{html.escape(t("risk", lang))}: {html.escape(risk)}</span>'
+    return f'<span class="badge badge-{css}" id="risk">{html.escape(t("risk", lang))}: {html.escape(t(risk, lang))}</span>'
 
 
 def examples(per_language: int = 2) -> list[str]:
-    from eval.tasks import get_task
+    from eval import get_task
 
     items = get_task("finance_compliance").items()
     picked: list[str] = []
@@ -100,7 +102,7 @@ def build_finance_app(assistant: Assistant, variants: dict[str, Assistant] | Non
             json_file.write_text(to_json(rows, risk or ""), encoding="utf-8")
             csv_file.write_text(to_csv(rows), encoding="utf-8")
         return (masked_line(turn, lang), risk_badge(risk, lang), badge(turn, lang), table,
-                heading("explanation", lang, turn.text or "…"), heading("verifier", lang, sentence_report(turn)),
+                heading("explanation", lang, turn.text or "…"), heading("verifier", lang, sentence_report(turn, lang)),
                 usage_line(turn, lang),
                 str(json_file) if json_file else None, str(csv_file) if csv_file else None)
 
@@ -111,7 +113,7 @@ def build_finance_app(assistant: Assistant, variants: dict[str, Assistant] | Non
         try:
             return read_upload(path, assistant.settings.max_input_chars, uploads)
         except InputRejected as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+            raise gr.Error(exc.message, print_exception=False) from None
         finally:
             # Gradio cached the raw upload; only the desensitized text may outlive this request
             if path and Path(path).resolve().is_relative_to(uploads.resolve()):
@@ -127,7 +129,7 @@ def build_finance_app(assistant: Assistant, variants: dict[str, Assistant] | Non
                 file = gr.File(label=t("upload", "en"), file_types=[".txt", ".md"], type="filepath",
                                elem_id="upload", height=110)
                 check, stop_button = action_buttons("check")
-                gr.Examples(examples(), inputs=document, label=t("examples", "en"))
+                shown = gr.Examples(examples(), inputs=document, label=t("examples", "en"))
                 settings, k, variant = settings_panel(assistant, choices)
             with gr.Column(scale=7):
                 masked = gr.Markdown(elem_id="masked")
@@ -148,16 +150,21 @@ def build_finance_app(assistant: Assistant, variants: dict[str, Assistant] | Non
                             concurrency_id="finance", api_name="check")
         stop_button.click(None, cancels=[event])
 
-        def relabel(choice: str) -> tuple:
+        def relabel(choice: str, current_badge: str, current_risk: str) -> tuple:
             lang = LANGS.get(choice, "en")
             heading = "合规检查助手" if lang == "zh" else "finance compliance-check assistant"
+            idle_risk = gr.update(value=risk_badge(None, lang)) if "badge-idle" in (current_risk or "") \
+                else gr.update()
             return (gr.update(value=f"## veritune · {heading}"), gr.update(value=NOTICE[lang]),
-                    gr.update(label=t("document", lang)), gr.update(value=t("check", lang)),
-                    gr.update(value=t("stop", lang)), gr.update(label=t("settings", lang)),
-                    gr.update(label=t("findings", lang), headers=FINDING_HEADERS[lang]))
+                    gr.update(label=t("document", lang)), gr.update(label=t("upload", lang)),
+                    gr.update(value=t("check", lang)), gr.update(value=t("stop", lang)), *relabel_settings(lang),
+                    gr.update(label=t("findings", lang), headers=FINDING_HEADERS[lang]),
+                    gr.update(label=t("examples", lang)), idle_badge(current_badge, lang), idle_risk,
+                    gr.update(label=t("export_json", lang)), gr.update(label=t("export_csv", lang)))
 
-        ui.change(relabel, ui, [title, notice, document, check, stop_button, settings, table],
-                  api_visibility="private")
+        ui.change(relabel, [ui, grounded, risk], [title, notice, document, file, check, stop_button, settings, k,
+                                                  variant, table, shown.dataset, grounded, risk, json_button,
+                                                  csv_button], api_visibility="private")
     return demo
 
 
@@ -165,4 +172,5 @@ def finance_assistant_options() -> dict[str, Any]:
     """What makes an Assistant a compliance checker: per-sentence rule retrieval and the check_rag prompt."""
     from apps.compliance import retrieve_rules
 
-    return {"retriever": retrieve_rules, "prompt_builder": rules_prompt}
+    return {"retriever": retrieve_rules, "prompt_builder": rules_prompt,
+            "empty_hint": "paste the text to check, or upload a .txt or .md file"}

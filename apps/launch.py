@@ -29,7 +29,7 @@ APPS: Registry[AppKind] = Registry("app")
 def _medical() -> AppKind:
     from apps.medical import build_medical_app
 
-    return AppKind(build_medical_app)
+    return AppKind(build_medical_app, lambda: {"empty_hint": "describe the case or ask a clinical question"})
 
 
 def _finance() -> AppKind:

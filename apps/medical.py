@@ -17,8 +17,10 @@ from apps.ui import (
     badge,
     evidence_rows,
     heading,
+    idle_badge,
     language_radio,
     masked_line,
+    relabel_settings,
     sentence_report,
     settings_panel,
     stream_answers,
@@ -69,7 +71,7 @@ def evidence_summary(hits: Sequence[Any], lang: str) -> str:
 
 def examples(pack_name: str = "medical", per_language: int = 3) -> list[str]:
     """Triage questions from the pack's evaluation set, both languages."""
-    from eval.tasks import get_task
+    from eval import get_task
 
     items = get_task("medical_triage").items()
     picked: list[str] = []
@@ -91,7 +93,7 @@ def build_medical_app(assistant: Assistant, variants: dict[str, Assistant] | Non
 
     def render(turn: Turn, lang: str) -> tuple:
         return (masked_line(turn, lang), badge(turn, lang), heading("answer", lang, turn.text or "…"),
-                evidence_summary(turn.hits, lang), heading("verifier", lang, sentence_report(turn)),
+                evidence_summary(turn.hits, lang), heading("verifier", lang, sentence_report(turn, lang)),
                 evidence_rows(turn.hits), usage_line(turn, lang))
 
     with gr.Blocks(title="veritune · medical assistant") as demo:
@@ -102,7 +104,7 @@ def build_medical_app(assistant: Assistant, variants: dict[str, Assistant] | Non
                 ui = language_radio()
                 question = gr.Textbox(label=t("question", "en"), lines=5, elem_id="question")
                 ask, stop_button = action_buttons("ask")
-                gr.Examples(examples(), inputs=question, label=t("examples", "en"))
+                shown = gr.Examples(examples(), inputs=question, label=t("examples", "en"))
                 settings, k, variant = settings_panel(assistant, choices)
             with gr.Column(scale=7):
                 masked = gr.Markdown(elem_id="masked")
@@ -118,15 +120,15 @@ def build_medical_app(assistant: Assistant, variants: dict[str, Assistant] | Non
                       concurrency_limit=concurrency_limit, concurrency_id="medical", api_name="ask")
         stop_button.click(None, cancels=[event])
 
-        def relabel(choice: str) -> tuple:
+        def relabel(choice: str, current_badge: str) -> tuple:
             lang = LANGS.get(choice, "en")
             heading = "医疗诊断助手" if lang == "zh" else "medical diagnosis assistant"
             return (gr.update(value=f"## veritune · {heading}"),
                     gr.update(value=DISCLAIMER[lang]), gr.update(label=t("question", lang)),
-                    gr.update(value=t("ask", lang)), gr.update(value=t("stop", lang)),
-                    gr.update(label=t("settings", lang)), gr.update(label=t("evidence", lang),
-                                                                   headers=EVIDENCE_HEADERS[lang]))
+                    gr.update(value=t("ask", lang)), gr.update(value=t("stop", lang)), *relabel_settings(lang),
+                    gr.update(label=t("evidence", lang), headers=EVIDENCE_HEADERS[lang]),
+                    gr.update(label=t("examples", lang)), idle_badge(current_badge, lang))
 
-        ui.change(relabel, ui, [title, disclaimer, question, ask, stop_button, settings, evidence],
-                  api_visibility="private")
+        ui.change(relabel, [ui, grounded], [title, disclaimer, question, ask, stop_button, settings, k, variant,
+                                             evidence, shown.dataset, grounded], api_visibility="private")
     return demo

@@ -41,13 +41,22 @@ STRINGS: dict[str, dict[str, str]] = {
     "export_json": {"en": "Download findings (JSON)", "zh": "下载结果（JSON）"},
     "export_csv": {"en": "Download findings (CSV)", "zh": "下载结果（CSV）"},
     "risk": {"en": "Risk level", "zh": "风险等级"},
+    "supported_share": {"en": "{share:.0%} of sentences supported", "zh": "{share:.0%} 的句子有证据支持"},
+    # the verifier's reasons (retrieval.verifier), as a reader sees them
+    "cites no evidence": {"en": "cites no evidence", "zh": "未引用证据"},
+    "numbers differ from the evidence": {"en": "numbers differ from the evidence", "zh": "数字与证据不符"},
+    "not backed by the cited evidence": {"en": "not backed by the cited evidence", "zh": "所引证据不支持该句"},
+    # risk levels (finance), the severities of the pack's rules
+    "low": {"en": "low", "zh": "低"}, "medium": {"en": "medium", "zh": "中"}, "high": {"en": "high", "zh": "高"},
+    "critical": {"en": "critical", "zh": "严重"}, "none flagged": {"en": "none flagged", "zh": "未发现违规"},
 }
 EVIDENCE_HEADERS = {"en": ["n", "source", "similarity", "passage"], "zh": ["n", "来源", "相似度", "段落"]}
 EVIDENCE_WIDTHS = ["6%", "16%", "11%", "67%"]
 
 
 def t(key: str, lang: str) -> str:
-    return STRINGS[key].get(lang, STRINGS[key]["en"])
+    """The interface string `key` in `lang`; a key without an entry (a value from data) is shown as it is."""
+    return STRINGS[key].get(lang, STRINGS[key]["en"]) if key in STRINGS else key
 
 
 def theme() -> Any:
@@ -86,16 +95,26 @@ def badge(turn: Turn | None, lang: str) -> str:
         return '<span class="badge badge-idle" id="groundedness">–</span>'
     key, css = ("grounded", "ok") if score >= 0.8 else ("partly", "mid") if score >= 0.4 else ("ungrounded", "bad")
     return (f'<span class="badge badge-{css}" id="groundedness">{html.escape(t(key, lang))}: '
-            f"{score:.0%} of sentences supported</span>")
+            f"{html.escape(t('supported_share', lang).format(share=score))}</span>")
+
+
+def idle_badge(current: str, lang: str) -> Any:
+    """On a language switch: the waiting badge in the new language; a badge that shows a verdict stays."""
+    import gradio as gr
+
+    return gr.update(value=badge(None, lang)) if "badge-idle" in (current or "") else gr.update()
 
 
 def similarity(hit: Any) -> str:
-    """Dense cosine of the passage to the question (the fused rank score means nothing to a reader)."""
-    return "–" if hit.dense_score is None else f"{hit.dense_score:.2f}"
+    """Cosine of the passage to the question: the one score users see (the fused rank score means nothing to a
+    reader; it is in the API's JSON)."""
+    return f"{hit.similarity:.2f}"
 
 
 def evidence_rows(hits: Sequence[Any]) -> list[list[Any]]:
-    return [[f"[{n}]", hit.doc_id, similarity(hit), hit.text] for n, hit in enumerate(hits, start=1)]
+    """One row per passage, most similar first; [n] is the number the answer cites it by."""
+    ranked = sorted(enumerate(hits, start=1), key=lambda pair: -pair[1].similarity)
+    return [[f"[{n}]", hit.doc_id, similarity(hit), hit.text] for n, hit in ranked]
 
 
 def usage_line(turn: Turn | None, lang: str) -> str:
@@ -109,7 +128,7 @@ def heading(key: str, lang: str, body: str) -> str:
     return f"**{t(key, lang)}**\n\n{body}" if body else ""
 
 
-def sentence_report(turn: Turn | None) -> str:
+def sentence_report(turn: Turn | None, lang: str = "en") -> str:
     """Per-sentence verdicts of the verifier, so a reader sees which claims the evidence does not back."""
     if turn is None or turn.verification is None:
         return ""
@@ -118,7 +137,7 @@ def sentence_report(turn: Turn | None) -> str:
         if check.reason == "no claim":
             continue
         mark = "✅" if check.supported else "⚠️"
-        note = "" if check.supported else f" — {check.reason}"
+        note = "" if check.supported else f" — {t(check.reason, lang)}"
         sentence = check.sentence if len(check.sentence) <= 160 else check.sentence[:157] + "…"
         lines.append(f"- {mark} {html.escape(sentence)}{note}")
     return "\n".join(lines)
@@ -151,9 +170,11 @@ def stream_answers(assistant: Any, text: str, k: int, ui: str, render: Callable[
         turn = prepared.turn
         budget = meter.budget(key, assistant, prepared) if meter is not None else None
         yield render(turn, lang)
-        for turn in assistant.stream(prepared, budget.max_tokens if budget else None, stop=stop):
+        for turn in assistant.stream(prepared, budget.max_tokens if budget else None, cancel=stop):
             yield render(turn, lang)
-    except (InputRejected, ApiError) as exc:
+    except InputRejected as exc:
+        raise gr.Error(exc.message, print_exception=False) from None      # the app's own words, no field codes
+    except ApiError as exc:
         raise gr.Error(str(exc), print_exception=False) from None
     finally:
         stop.set()
@@ -175,6 +196,13 @@ def action_buttons(primary: str) -> tuple[Any, Any]:
         go = gr.Button(t(primary, "en"), variant="primary", elem_id=primary)
         stop_button = gr.Button(t("stop", "en"), variant="stop", elem_id="stop")
     return go, stop_button
+
+
+def relabel_settings(lang: str) -> tuple[Any, Any, Any]:
+    """Updates for `settings_panel`'s accordion, k slider and model radio in `lang`."""
+    import gradio as gr
+
+    return gr.update(label=t("settings", lang)), gr.update(label=t("k", lang)), gr.update(label=t("variant", lang))
 
 
 def settings_panel(assistant: Any, choices: dict[str, Any]) -> tuple[Any, Any, Any]:

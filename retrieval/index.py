@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from desensitize.lang import detect_language
+from desensitize import detect_language
 from retrieval.chunking import chunk_text
 from retrieval.config import FORMAT_VERSION, IndexSettings
 from retrieval.dense import DENSE_TYPES, choose_index_type, load_dense
@@ -33,6 +33,10 @@ _DROPPED_FIELDS = {"text", "desensitized_spans", "fields", "pii"}
 
 @dataclass
 class Hit:
+    """A retrieved passage. Users see one score, `similarity` (cosine of passage and question, 0-1, filled for
+    every hit); `score` is the fused rank score that ordered retrieval (reciprocal-rank fusion of dense and BM25,
+    or a reranker's), kept for machines as `rank_score`."""
+
     chunk_id: str
     doc_id: str
     score: float
@@ -41,8 +45,13 @@ class Hit:
     text: str
     metadata: dict[str, Any]
 
+    @property
+    def similarity(self) -> float:
+        return float(self.dense_score) if self.dense_score is not None else 0.0
+
     def to_json(self) -> dict[str, Any]:
-        return {"doc_id": self.doc_id, "chunk_id": self.chunk_id, "score": round(self.score, 6)}
+        return {"doc_id": self.doc_id, "chunk_id": self.chunk_id, "similarity": round(self.similarity, 4),
+                "rank_score": round(self.score, 6)}
 
 
 class RetrievalIndex:
@@ -154,7 +163,19 @@ class RetrievalIndex:
             meta = {key: v for key, v in chunk.items() if key not in ("id", "chunk_id", "doc_id", "text")}
             hits.append(Hit(chunk["chunk_id"], chunk["doc_id"], score, dense_scores.get(chunk_id),
                             bm25_scores.get(chunk_id), chunk["text"], meta))
+        self._fill_similarity(query, lang, hits)
         return hits
+
+    def _fill_similarity(self, query: str, lang: str, hits: list[Hit]) -> None:
+        """Hits that only BM25 found get their cosine too, so every passage shows the same kind of score."""
+        missing = [hit for hit in hits if hit.dense_score is None]
+        if not missing or self.dense.get(lang) is None:
+            return
+        embedder = load_embedder(self._embedder_name(lang))
+        vectors = embedder.passages([hit.text for hit in missing])
+        scores = vectors @ embedder.queries([query])[0]
+        for hit, score in zip(missing, scores, strict=True):
+            hit.dense_score = float(score)
 
     def _rerank(self, query: str, ranked: list[tuple[int, float]]) -> list[tuple[int, float]]:
         if self.settings.reranker == "none" or not ranked:

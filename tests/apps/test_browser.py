@@ -5,6 +5,7 @@ screenshot (into VERITUNE_SCREENSHOT_DIR when set: that is how the README's pict
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -58,9 +59,17 @@ def test_medical_app_in_a_browser(browser, running_apps, shots: Path) -> None:
     page.screenshot(path=str(shots / "medical.png"), full_page=True)
     page.locator("#question textarea").fill("")
     page.locator("#ask").click()
-    expect(page.locator(".toast-body").first).to_contain_text("empty", timeout=TIMEOUT_MS)
+    expect(page.locator(".toast-body").first).to_contain_text("describe the case", timeout=TIMEOUT_MS)
+    expect(page.locator(".toast-body").first).not_to_contain_text("[question]")
     page.locator("#ui-lang label", has_text="中文").click()
     expect(page.locator("#disclaimer")).to_contain_text("不是医疗器械")
+    expect(page.get_by_text("评测集示例")).to_be_visible()
+    page.locator("#question textarea").fill("患者胸痛，向左臂放射，伴出汗和恶心。")
+    page.locator("#ask").click()
+    expect(page.locator("#groundedness")).to_contain_text(re.compile("有据可依|部分有据|缺乏依据|证据不足"),
+                                                          timeout=TIMEOUT_MS)
+    shown = page.locator("#groundedness").inner_text() + page.locator("#sentences").inner_text()
+    assert not any(english in shown for english in ("of sentences", "cites no evidence", "not backed", "numbers "))
     page.close()
 
 
@@ -81,7 +90,15 @@ def test_finance_app_in_a_browser(browser, running_apps, shots: Path) -> None:
     page.screenshot(path=str(shots / "finance.png"), full_page=True)
     page.locator("#document textarea").fill("   ")
     page.locator("#check").click()
-    expect(page.locator(".toast-body").first).to_contain_text("empty", timeout=TIMEOUT_MS)
+    expect(page.locator(".toast-body").first).to_contain_text("paste the text to check", timeout=TIMEOUT_MS)
+    page.locator("#ui-lang label", has_text="中文").click()
+    expect(page.get_by_text("评测集示例")).to_be_visible()
+    expect(page.locator("#export-json")).to_contain_text("下载结果")
+    page.locator("#document textarea").fill("客户经理向客户承诺该理财产品保本保收益，年化收益率15%。")
+    page.locator("#check").click()
+    expect(page.locator("#risk")).to_contain_text("风险等级", timeout=TIMEOUT_MS)
+    expect(page.locator("#groundedness")).to_contain_text(re.compile("有据可依|部分有据|缺乏依据|证据不足"),
+                                                          timeout=TIMEOUT_MS)
     page.close()
 
 
