@@ -18,8 +18,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from retrieval.chunking import split_sentences
-from retrieval.sparse import tokenize
+from retrieval import split_sentences, tokenize
 
 SEVERITIES = ("low", "medium", "high", "critical")
 RULE_ID = re.compile(r"FIN-[A-Z]+-\d{3}-(?:EN|ZH)")
@@ -42,32 +41,30 @@ class Finding:
 def rules_prompt(document: str, hits: Sequence[Any], lang: str) -> str:
     """The `check_rag` format the finance SFT data teaches (`[n] (RULE-ID, severity) text`), taken from the pack's
     finance_compliance task, so the app, the evaluation and the training data cannot drift apart."""
-    from eval.harness import grounded_prompt
-
-    return grounded_prompt(_task(), {"document": document}, lang, hits)
+    return _task().evidence_prompt()(document, hits, lang)
 
 
 @functools.cache
 def _task() -> Any:
-    from eval.tasks import get_task
+    from eval import get_task
 
     return get_task(TASK)
 
 
-def retrieve_rules(index: Any, document: str, k: int, filters: dict[str, str] | None = None
-                   ) -> tuple[list[Any], bool]:
+def retrieve_rules(index: Any, document: str, k: int, filters: dict[str, str] | None = None,
+                   abstain_below: dict[str, float] | None = None) -> tuple[list[Any], bool]:
     """The best rule for each sentence, then the document's own top-k, deduplicated, at most MAX_CANDIDATES."""
-    from retrieval.answer import retrieve
+    from retrieval import retrieve
 
     hits: dict[str, Any] = {}
     weak_everywhere = True
     for sentence in split_sentences(document)[:MAX_CANDIDATES]:
-        found, weak = retrieve(index, sentence, k=1, filters=filters)
+        found, weak = retrieve(index, sentence, k=1, filters=filters, abstain_below=abstain_below)
         weak_everywhere &= weak
         if found and not weak and found[0].doc_id not in hits:
             found[0].metadata["matched_sentence"] = sentence  # a fresh Hit per search: safe to annotate
             hits[found[0].doc_id] = found[0]
-    whole, weak = retrieve(index, document, k=k, filters=filters)
+    whole, weak = retrieve(index, document, k=k, filters=filters, abstain_below=abstain_below)
     weak_everywhere &= weak
     for hit in whole:
         hits.setdefault(hit.doc_id, hit)
@@ -109,7 +106,7 @@ def findings(document: str, hits: Sequence[Any], explanation: str) -> list[Findi
     for n, hit in enumerate(hits, start=1):
         quotes = flags.get(hit.doc_id, [])
         sentence = triggering_sentence(document, hit.text, quotes, hit.metadata.get("matched_sentence"))
-        similarity = hit.dense_score if hit.dense_score is not None else 0.0
+        similarity = hit.similarity
         rows.append(Finding(n, hit.doc_id, str(hit.metadata.get("severity", "unknown")), sentence, hit.text,
                             round(float(similarity), 4), hit.doc_id in flags))
     return sorted(rows, key=lambda f: (not f.flagged_by_model, -f.score, f.n))

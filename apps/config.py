@@ -6,14 +6,16 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from retrieval import AnswerSettings
 from veritune.config import validate
 from veritune.errors import VerituneError
 
 DEMO_ROOT = Path("runs/demo")
 
 
-class AssistantSettings(BaseModel):
-    """One assistant: a domain, a base model, an optional fine-tune run and an optional index."""
+class AssistantSettings(AnswerSettings):
+    """One assistant: a domain, a base model, an optional fine-tune run and an optional index, and how it answers
+    (the grounded-answer settings it extends: k, abstention, decoding)."""
 
     model_config = ConfigDict(extra="forbid")
     domain: str = Field(description="domain pack: its desensitization settings, examples and prompts")
@@ -23,15 +25,14 @@ class AssistantSettings(BaseModel):
     allow_unfinished: bool = Field(default=False, description="load an adapter whose run folder has no valid manifest "
                                                               "(a crashed or edited run; not recommended)")
     index: str | None = Field(default=None, description="a `veritune index build` folder; None: no retrieval")
-    k: int = Field(default=4, ge=1, le=20, description="passages retrieved per question")
-    max_new_tokens: int = Field(default=160, ge=1, le=4096, description="tokens generated per answer")
     max_input_chars: int = Field(default=6000, ge=1, description="longer questions or documents are refused")
-    use_cache: bool = Field(default=True, description="KV cache during generation (off only to measure it)")
-    repetition_penalty: float = Field(default=1.15, ge=1.0, le=2.0, description="greedy decoding with a mild "
-                                      "penalty on repeated tokens (1.0: off); small models loop without it")
     gpu_hour_price: float = Field(default=2.5, ge=0, description="price of one GPU-hour, for the cost shown")
     max_batch: int = Field(default=16, ge=1, le=256, description="non-streaming API requests that arrive together "
                                                                  "share one padded generate call (1: no batching)")
+
+    def answer_settings(self) -> AnswerSettings:
+        """The grounded-answer settings alone (what `retrieval.GroundedAnswerer` takes)."""
+        return AnswerSettings(**{name: getattr(self, name) for name in AnswerSettings.model_fields})
 
 
 def demo_settings(domain: str, root: Path = DEMO_ROOT, **overrides: object) -> AssistantSettings:

@@ -257,7 +257,8 @@ def _extras(served: Served, turn: Turn, budget: Budget) -> dict[str, Any]:
         extras["veritune"]["max_tokens_capped"] = budget.max_tokens    # all the key's quota had left
     if served.entry.rag:
         hits = [] if turn.abstained else turn.hits                   # an abstention cites nothing
-        extras["citations"] = [{"n": n, "doc_id": hit.doc_id, "score": round(float(hit.score), 6), "text": hit.text}
+        extras["citations"] = [{"n": n, "doc_id": hit.doc_id, "similarity": round(hit.similarity, 4),
+                                "rank_score": round(float(hit.score), 6), "text": hit.text}
                                for n, hit in enumerate(hits, start=1)]
         extras["veritune"]["groundedness"] = turn.groundedness
     return extras
@@ -318,7 +319,7 @@ def create_api(config: ServeConfig, keys: KeyStore, served: dict[str, Served],
             prepared = await run_in_threadpool(target.assistant.prepare, [m.model_dump() for m in chat.messages],
                                                target.entry.rag)
         except InputRejected as exc:
-            raise ApiError(400, str(exc), param="messages", code="invalid_input") from None
+            raise ApiError(400, exc.message, param="messages", code="invalid_input") from None
         budget = await run_in_threadpool(service.budget, key, target.assistant, prepared,
                                          chat.max_completion_tokens or chat.max_tokens, chat.min_tokens)
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
@@ -427,6 +428,7 @@ def build_assistants(entries: list[ModelEntry], pool: Any = None, nlp: Any = Non
         signature = json.dumps(settings, sort_keys=True)
         if signature not in built:
             options = app_kind(entry.domain).assistant_options() if entry.domain in APPS else {}
+            options["empty_hint"] = "every message needs text content"  # the API's wording, not an app's
             built[signature] = Assistant(entry, pool=pool, nlp=nlp, **options)
         served[entry.id] = Served(entry, built[signature])
     return served

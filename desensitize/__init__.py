@@ -1,7 +1,8 @@
 """Desensitization stage: find PII/PHI in English and Chinese text with Presidio, replace it, prove nothing leaked.
 
-Public API: `Detector`, `DetectorSettings`, `OPERATORS`, `RECOGNIZERS`, `DesensitizeConfig`, `desensitize_file`,
-`desensitize_records`, `desensitize_text`, `verify_file`, `require_desensitized`.
+Public API (loaded on first use): the names in `__all__` — configuration (`DesensitizeConfig`), detection
+(`Detector`, `RECOGNIZERS`, `detect_language`), replacement (`RecordDesensitizer`, `desensitize_file`, `OPERATORS`),
+proof (`verify_file`, `scan_text`, `strict_detector`) and the gate later stages call (`require_desensitized`).
 """
 
 import os
@@ -28,6 +29,9 @@ _EXPORTS = {
     "decrypt_text": "desensitize.operators", "DesensitizeReport": "desensitize.pipeline",
     "desensitize_file": "desensitize.pipeline", "RecordDesensitizer": "desensitize.records",
     "RECOGNIZERS": "desensitize.recognizers", "VerifyReport": "desensitize.verify", "verify_file": "desensitize.verify",
+    "detect_language": "desensitize.lang", "detector_settings": "desensitize.records",
+    "split_fields": "desensitize.config", "build_nlp_engine": "desensitize.nlp", "scan_text": "desensitize.verify",
+    "strict_detector": "desensitize.verify", "STRICT_THRESHOLD": "desensitize.verify",
 }
 __all__ = sorted(_EXPORTS)
 

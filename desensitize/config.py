@@ -16,7 +16,9 @@ class DesensitizeConfig(BaseModel):
                                                    "(prompt,chosen,rejected), replaced as one document")
     lang: Literal["auto", "en", "zh"] = Field(default="auto", description="language, or detect per record")
     domain: str | None = Field(default=None, description="a pack: its entity types, allow list and recognizers")
-    operator: Literal["tag", "mask", "hash", "encrypt", "pseudonym"] = Field(default="tag")
+    operator: Literal["tag", "mask", "hash", "encrypt", "pseudonym"] = Field(
+        default="tag", description="tag: <PERSON_1>; mask: ***; hash: keyed SHA-256; encrypt: reversible with the "
+        "key; pseudonym: a consistent fake value")
     workers: int = Field(default=1, ge=1, le=64, description="worker processes (each loads spaCy once)")
     batch_size: int = Field(default=64, ge=1, description="records per spaCy `nlp.pipe` batch")
     threshold: float = Field(default=0.4, gt=0, le=1, description="Presidio score threshold")

@@ -1,7 +1,9 @@
 """`veritune eval`: base vs fine-tuned vs fine-tuned + retrieval on the same items, in one run.
 
 Systems: `base` (the model alone), `lora` (the model with the task domain's adapter), `lora+rag` (with the
-adapter, answering from evidence retrieved from the domain's index, in the prompt format the SFT data teaches).
+adapter, answering from evidence retrieved from the domain's index, in the prompt format the SFT data teaches),
+`api` (an OpenAI-compatible endpoint). The local systems answer through the retrieval stage's grounded-answer path
+(`retrieval.GroundedAnswerer`) with the same settings the apps use, generating in padded batches.
 Every item of every system gets scores; results.json holds means with bootstrap 95 % intervals and paired
 differences (lora - base, lora+rag - lora) over the same items. samples.jsonl holds prompts, outputs and golds
 after desensitization (outputs could echo anything).
@@ -18,67 +20,34 @@ from typing import Any
 
 import torch
 
-from desensitize.lang import detect_language
+from desensitize import detect_language
+from eval.config import EvalConfig
 from eval.metrics import METRICS
 from eval.stats import bootstrap, paired_difference
 from eval.tasks import Task, get_task
-from finetune.inference import load_for_inference
+from finetune import load_for_inference
 from veritune.errors import VerituneError
 from veritune.hashing import sha256_file
 from veritune.logs import get_logger
 from veritune.runs import open_run
 
 log = get_logger("eval")
-SYSTEMS = ("base", "lora", "lora+rag", "api")
-DEFAULT_SYSTEMS = ("base", "lora", "lora+rag")
 
 
-@dataclass
-class EvalConfig:
-    tasks: list[str]
-    model: str
-    adapters: dict[str, str] = field(default_factory=dict)  # domain -> fine-tune run folder
-    indexes: dict[str, str] = field(default_factory=dict)   # domain -> index folder
-    systems: list[str] = field(default_factory=lambda: list(DEFAULT_SYSTEMS))
-    limit: int | None = None
-    k: int = 4
-    gpu_hour_price: float = 2.5
-    seed: int = 0
-    endpoint: str | None = None                                 # system `api`: an OpenAI-compatible base URL
-    api_models: dict[str, str] = field(default_factory=dict)    # domain -> the endpoint's model id
-    api_key_env: str = "VERITUNE_API_KEY"                        # the key is read from this variable, never stored
-    allow_unfinished: bool = False                               # load adapters of runs without a valid manifest
-
-
-class Generator:
-    """Greedy generation with the KV cache, and log-likelihoods of given continuations, counting tokens and time."""
+class Scorer:
+    """Log-likelihoods of given continuations after a chat (multiple-choice tasks), counting time."""
 
     def __init__(self, model: Any, tokenizer: Any) -> None:
         self.model, self.tokenizer = model, tokenizer
-        self.tokens = 0
         self.seconds = 0.0
-
-    def _context(self, messages: list[dict[str, str]]) -> list[int]:
-        return list(self.tokenizer.apply_chat_template(messages, add_generation_prompt=True,
-                                                       return_dict=True)["input_ids"])
-
-    @torch.no_grad()
-    def __call__(self, messages: list[dict[str, str]], max_new_tokens: int) -> Answer:
-        inputs = torch.tensor([self._context(messages)])
-        started = time.perf_counter()
-        output = self.model.generate(input_ids=inputs, attention_mask=torch.ones_like(inputs),
-                                     max_new_tokens=max_new_tokens, do_sample=False, use_cache=True,
-                                     pad_token_id=self.tokenizer.pad_token_id)
-        self.seconds += time.perf_counter() - started
-        new = output[0, inputs.shape[1]:]
-        self.tokens += int(new.shape[0])
-        return Answer(self.tokenizer.decode(new, skip_special_tokens=True).strip())
 
     @torch.no_grad()
     def loglikelihoods(self, messages: list[dict[str, str]], continuations: Sequence[str]) -> list[tuple[float, int]]:
         """(sum of log-probabilities, length in characters) of each continuation after the chat context: all
         choices in one right-padded forward pass."""
-        context = self._context(messages)
+        from retrieval import chat_ids
+
+        context = chat_ids(self.tokenizer, messages)
         conts = [self.tokenizer(text, add_special_tokens=False)["input_ids"] for text in continuations]
         width = len(context) + max(len(c) for c in conts)
         pad = self.tokenizer.pad_token_id
@@ -127,9 +96,22 @@ class ApiGenerator:
         citations = [c["doc_id"] for c in (getattr(response, "citations", None) or [])]
         return Answer((response.choices[0].message.content or "").strip(), citations)
 
-    def loglikelihoods(self, messages: list[dict[str, str]], continuations: Sequence[str]) -> list[tuple[float, int]]:
-        raise VerituneError("multiple-choice tasks are scored by log-likelihood, which a chat endpoint does not "
-                            "expose: evaluate them on a local model", field="systems")
+
+@dataclass
+class LocalSystem:
+    """A model (base, or base + one domain's adapter) answering through the grounded-answer path, with or
+    without that domain's index."""
+
+    answerer: Any              # retrieval.GroundedAnswerer
+    scorer: Scorer
+
+    @property
+    def tokens(self) -> int:
+        return self.answerer.tokens
+
+    @property
+    def seconds(self) -> float:
+        return self.answerer.seconds + self.scorer.seconds
 
 
 def _item_scores(task: Task, item: dict, output: str) -> dict[str, float]:
@@ -148,19 +130,6 @@ def _item_scores(task: Task, item: dict, output: str) -> dict[str, float]:
     return scores
 
 
-def grounded_prompt(task: Task, item: dict, lang: str, hits: Sequence[Any]) -> str:
-    """The task's retrieval prompt (its rag_prompt and evidence_line), or the grounded QA format."""
-    from retrieval.answer import build_prompt
-
-    text = item[task.spec.input_field]
-    if not task.spec.rag_prompt:
-        return build_prompt(text, hits, lang)
-    evidence = "\n".join(task.spec.evidence_line.format(**{**h.metadata, "n": n, "doc_id": h.doc_id, "text": h.text})
-                         for n, h in enumerate(hits, start=1))
-    template = task.spec.rag_prompt.get(lang, next(iter(task.spec.rag_prompt.values())))
-    return template.format(evidence=evidence, input=text)
-
-
 def _retrieval_scores(task: Task, item: dict, ranked: list[str], k: int) -> dict[str, float]:
     gold_evidence = item.get(task.spec.evidence_field or "", []) or []
     if not gold_evidence or not ranked:
@@ -169,56 +138,100 @@ def _retrieval_scores(task: Task, item: dict, ranked: list[str], k: int) -> dict
             "mrr": METRICS.get("mrr").fn(ranked, gold_evidence, k=k)}
 
 
-def _choose(task: Task, generate: Any, messages: list[dict[str, str]], lang: str) -> tuple[str, str, dict]:
+def _choose(task: Task, scorer: Scorer, messages: list[dict[str, str]], lang: str) -> tuple[str, str, dict]:
     """multiple_choice: (label by summed log-likelihood, label by log-likelihood per character, the scores)."""
     continuations = task.continuations(lang)
-    scores = dict(zip(continuations, generate.loglikelihoods(messages, list(continuations.values())), strict=True))
+    scores = dict(zip(continuations, scorer.loglikelihoods(messages, list(continuations.values())), strict=True))
     raw = max(scores, key=lambda label: scores[label][0])
     normalized = max(scores, key=lambda label: scores[label][0] / scores[label][1])
     return raw, normalized, {label: round(total, 4) for label, (total, _) in scores.items()}
 
 
-def _run_system(task: Task, items: Sequence[dict], system: str, generate: Any, index: Any, verifier: Any,
-                leak_detector: Any, k: int, pool: Sequence[dict] = (), seed: int = 0) -> list[dict[str, Any]]:
-    from retrieval.answer import ABSTAIN, retrieve
+def _prepare(task: Task, item: dict, system: str, local: LocalSystem, pool: Sequence[dict], seed: int) -> Any:
+    """The item through the grounded-answer path's `prepare`: the question itself with retrieval (the task's
+    evidence prompt), the task's prompt without."""
+    text = item[task.spec.input_field]
+    lang = item.get("lang") or detect_language(text)
+    rag = system == "lora+rag"
+    return local.answerer.prepare(text if rag else task.prompt(item, lang), lang=lang,
+                                  history=task.shots(item, pool, seed), rag=rag, prompt=task.evidence_prompt())
 
+
+def _generate(local: LocalSystem, answers: list[Any], max_new_tokens: int, batch_size: int) -> None:
+    """Every answer that needs generating, in padded batches of similar prompt length (faster; greedy decoding
+    gives each the same tokens as alone)."""
+    pending = sorted((a for a in answers if not a.done), key=lambda a: a.prompt_tokens)
+    for start in range(0, len(pending), batch_size):
+        local.answerer.generate(pending[start:start + batch_size], max_new_tokens=max_new_tokens)
+
+
+def _run_local(task: Task, items: Sequence[dict], system: str, local: LocalSystem, leak_detector: Any, k: int,
+               pool: Sequence[dict], seed: int, batch_size: int) -> list[dict[str, Any]]:
+    answers = [_prepare(task, item, system, local, pool, seed) for item in items]
+    if task.spec.output != "multiple_choice":
+        limit = min(task.spec.max_new_tokens, local.answerer.settings.max_new_tokens)
+        _generate(local, answers, limit, batch_size)
     rows = []
-    for item in items:
-        text = item[task.spec.input_field]
-        lang = item.get("lang") or detect_language(text)
-        record: dict[str, Any] = {"id": item.get("id"), "lang": lang, "system": system}
+    for item, answer in zip(items, answers, strict=True):
+        record: dict[str, Any] = {"id": item.get("id"), "lang": answer.lang, "system": system}
         scores: dict[str, float] = {}
-        hits, weak = [], False
         if system == "lora+rag":
-            hits, weak = retrieve(index, text, k=k)
-            record["evidence"] = [h.doc_id for h in hits]
+            record["evidence"] = [h.doc_id for h in answer.hits]
             scores.update(_retrieval_scores(task, item, record["evidence"], k))
-            scores["abstained"] = float(weak)
-            prompt = grounded_prompt(task, item, lang, hits)
-        else:
-            prompt = task.prompt(item, lang)
-        messages = task.shots(item, pool, seed) + [{"role": "user", "content": prompt}]
+            scores["abstained"] = float(answer.abstained)
         if task.spec.output == "multiple_choice":
-            raw, normalized, record["choice_loglik"] = _choose(task, generate, messages, lang)
-            record["predicted_label"], output = raw, task.continuations(lang)[raw]
-            scores.update(mc_accuracy=float(raw == item[task.spec.gold_field]),
-                          mc_accuracy_norm=float(normalized == item[task.spec.gold_field]))
+            output = _multiple_choice(task, item, answer, local, record, scores)
         else:
-            answer = Answer(ABSTAIN[lang]) if weak else generate(messages, task.spec.max_new_tokens)
             output = answer.text
-            if answer.citations:  # an endpoint that retrieved on its own: score its evidence too
-                record["evidence"] = answer.citations
-                scores.update(_retrieval_scores(task, item, answer.citations, k))
-            if system == "lora+rag" and not weak:
-                check = verifier.check(output, [h.text for h in hits])
-                claims = [s for s in check.sentences if s.reason != "no claim"]
-                scores.update(groundedness=check.groundedness,
-                              unsupported_claim_rate=(len(check.unsupported) / len(claims)) if claims else 0.0)
+            if answer.verification is not None:
+                claims = [s for s in answer.verification.sentences if s.reason != "no claim"]
+                scores.update(groundedness=answer.verification.groundedness,
+                              unsupported_claim_rate=(len(answer.verification.unsupported) / len(claims))
+                              if claims else 0.0)
             scores.update(_item_scores(task, item, output))
             if task.spec.output == "label":
                 record["predicted_label"] = task.read_label(output)
         scores["pii_leak"] = float(bool(_leaks(output, leak_detector)))
-        record.update(prompt=_render(messages), output=output, gold=item[task.spec.gold_field], scores=scores)
+        shown = answer.messages or [{"role": "user", "content": answer.question}]
+        record.update(prompt=_render(shown), output=output, gold=item[task.spec.gold_field], scores=scores)
+        rows.append(record)
+    return rows
+
+
+def _multiple_choice(task: Task, item: dict, answer: Any, local: LocalSystem, record: dict, scores: dict) -> str:
+    """Scores the choices by log-likelihood after the prepared chat; an abstention chooses nothing (wrong)."""
+    gold = item[task.spec.gold_field]
+    if answer.abstained:
+        record["predicted_label"], record["choice_loglik"] = "", {}
+        scores.update(mc_accuracy=0.0, mc_accuracy_norm=0.0)
+        return answer.text
+    raw, normalized, record["choice_loglik"] = _choose(task, local.scorer, answer.messages, answer.lang)
+    record["predicted_label"] = raw
+    scores.update(mc_accuracy=float(raw == gold), mc_accuracy_norm=float(normalized == gold))
+    return task.continuations(answer.lang)[raw]
+
+
+def _run_api(task: Task, items: Sequence[dict], generate: ApiGenerator, leak_detector: Any, k: int,
+             pool: Sequence[dict], seed: int) -> list[dict[str, Any]]:
+    if task.spec.output == "multiple_choice":
+        raise VerituneError("multiple-choice tasks are scored by log-likelihood, which a chat endpoint does not "
+                            "expose: evaluate them on a local model", field="systems")
+    rows = []
+    for item in items:
+        text = item[task.spec.input_field]
+        lang = item.get("lang") or detect_language(text)
+        messages = task.shots(item, pool, seed) + [{"role": "user", "content": task.prompt(item, lang)}]
+        answer = generate(messages, task.spec.max_new_tokens)
+        record: dict[str, Any] = {"id": item.get("id"), "lang": lang, "system": "api"}
+        scores: dict[str, float] = {}
+        if answer.citations:  # an endpoint that retrieved on its own: score its evidence too
+            record["evidence"] = answer.citations
+            scores.update(_retrieval_scores(task, item, answer.citations, k))
+        scores.update(_item_scores(task, item, answer.text))
+        if task.spec.output == "label":
+            record["predicted_label"] = task.read_label(answer.text)
+        scores["pii_leak"] = float(bool(_leaks(answer.text, leak_detector)))
+        record.update(prompt=_render(messages), output=answer.text, gold=item[task.spec.gold_field], scores=scores)
         rows.append(record)
     return rows
 
@@ -231,7 +244,7 @@ def _render(messages: list[dict[str, str]]) -> str:
 
 
 def _leaks(text: str, detector: Any) -> list:
-    from desensitize.verify import scan_text
+    from desensitize import scan_text
 
     return scan_text(text, detector) if text.strip() else []
 
@@ -261,14 +274,9 @@ def summarize(task: Task, per_system: dict[str, list[dict]], seed: int) -> dict[
 
 
 def run_eval(config: EvalConfig, out: str | Path) -> Path:
-    from desensitize import DesensitizeConfig, Detector, DetectorSettings, RecordDesensitizer
-    from desensitize.verify import STRICT_THRESHOLD
-    from retrieval.embedders import load_embedder
-    from retrieval.verifier import GroundingVerifier
+    from desensitize import STRICT_THRESHOLD, DesensitizeConfig, Detector, DetectorSettings, RecordDesensitizer
+    from retrieval import GroundingVerifier, load_embedder
 
-    unknown = [s for s in config.systems if s not in SYSTEMS]
-    if unknown:
-        raise VerituneError(f"unknown system {unknown[0]!r} (base, lora, lora+rag, api)", field="systems")
     tasks = [get_task(name) for name in config.tasks]
     torch.manual_seed(config.seed)
     leak_detector = Detector(DetectorSettings(threshold=STRICT_THRESHOLD))
@@ -276,36 +284,33 @@ def run_eval(config: EvalConfig, out: str | Path) -> Path:
     verifier = GroundingVerifier(embed=load_embedder("minilm").passages)
     results: dict[str, Any] = {"tasks": {}}
     samples: list[dict] = []
+    systems: dict[str, Any] = {}   # "adapter|index" or "api:model" -> LocalSystem / ApiGenerator
     loaded: dict[str | None, tuple[Any, Any]] = {}
-    generators: dict[str | None, Any] = {}
-    indexes: dict[str, Any] = {}  # path -> loaded index, shared by the tasks of one domain
     for task in tasks:
-        domain = task.spec.domain
         items = task.items(config.limit)
         per_system: dict[str, list[dict]] = {}
         for system in config.systems:
-            if system == "api":
-                generator, index = _api_generator(config, domain, generators), None
-            else:
-                generator, index = _local_system(config, system, domain, loaded, generators, indexes)
             log.info("%s: %s on %d items", task.spec.name, system, len(items))
-            per_system[system] = _run_system(task, items, system, generator, index, verifier, leak_detector,
-                                             config.k, pool=task.items(), seed=config.seed)
+            if system == "api":
+                api = _api_generator(config, task.spec.domain, systems)
+                per_system[system] = _run_api(task, items, api, leak_detector, config.answer.k, task.items(),
+                                              config.seed)
+            else:
+                local = _local_system(config, system, task.spec.domain, loaded, systems, verifier)
+                per_system[system] = _run_local(task, items, system, local, leak_detector, config.answer.k,
+                                                task.items(), config.seed, config.batch_size)
             samples += [{"task": task.spec.name, **r} for r in per_system[system]]
         results["tasks"][task.spec.name] = {"version": task.spec.version, "dataset": str(task.dataset),
                                             "dataset_sha256": sha256_file(task.dataset), "items": len(items),
                                             **summarize(task, per_system, config.seed)}
-    speed = {name or "base": {"tokens": g.tokens, "seconds": round(g.seconds, 2),
-                              "tokens_per_second": round(g.tokens / g.seconds, 1) if g.seconds else None}
-             for name, g in generators.items()}
-    total_tokens = sum(g.tokens for g in generators.values())
-    total_seconds = sum(g.seconds for g in generators.values())
-    results["speed"] = speed
+    results["speed"] = _speed(systems)
+    total_tokens = sum(g.tokens for g in systems.values())
+    total_seconds = sum(g.seconds for g in systems.values())
     results["cost"] = {"gpu_hour_price": config.gpu_hour_price, "device": "cuda" if torch.cuda.is_available() else
                        "cpu", "cost_per_1k_tokens": round(config.gpu_hour_price * total_seconds / 3600 /
                                                           max(total_tokens, 1) * 1000, 6)}
     samples = _scrub(samples, scrubber)
-    with open_run(out, kind="eval", config=vars(config), seed=config.seed,
+    with open_run(out, kind="eval", config=config.model_dump(), seed=config.seed,
                   inputs=[t.dataset for t in tasks]) as run:
         (run.path / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
         (run.path / "samples.jsonl").write_text("".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples),
@@ -318,30 +323,45 @@ def run_eval(config: EvalConfig, out: str | Path) -> Path:
     return Path(out)
 
 
-def _local_system(config: EvalConfig, system: str, domain: str | None, loaded: dict, generators: dict,
-                  indexes: dict) -> tuple[Generator, Any]:
-    """The generator (model + adapter, loaded once) and the index a local system needs."""
-    from retrieval.index import RetrievalIndex
+def _speed(systems: dict[str, Any]) -> dict[str, Any]:
+    """Generated tokens and generation (and scoring) time per model: systems sharing an adapter add up."""
+    totals: dict[str, list[float]] = {}
+    for name, system in systems.items():
+        key = name.split("|")[0] or "base"
+        totals.setdefault(key, [0, 0.0])
+        totals[key][0] += system.tokens
+        totals[key][1] += system.seconds
+    return {name: {"tokens": int(tokens), "seconds": round(seconds, 2),
+                   "tokens_per_second": round(tokens / seconds, 1) if seconds else None}
+            for name, (tokens, seconds) in totals.items()}
+
+
+def _local_system(config: EvalConfig, system: str, domain: str | None, loaded: dict, systems: dict,
+                  verifier: Any) -> LocalSystem:
+    """The model (+ adapter, loaded once) answering through the grounded-answer path, with the domain's index
+    for lora+rag."""
+    from retrieval import GroundedAnswerer, RetrievalIndex
 
     adapter = config.adapters.get(domain or "") if system != "base" else None
     if system != "base" and not adapter:
         raise VerituneError(f"system {system} needs an adapter for domain {domain!r} (--adapter {domain}=RUN)",
                             field="adapter")
-    if adapter not in loaded:
-        loaded[adapter] = load_for_inference(config.model, adapter, allow_unfinished=config.allow_unfinished)
-        generators[adapter] = Generator(*loaded[adapter])
-    if system != "lora+rag":
-        return generators[adapter], None
-    path = config.indexes.get(domain or "")
-    if not path:
+    path = config.indexes.get(domain or "") if system == "lora+rag" else None
+    if system == "lora+rag" and not path:
         raise VerituneError(f"system lora+rag needs an index for domain {domain!r} (--index {domain}=INDEX)",
                             field="index")
-    if path not in indexes:
-        indexes[path] = RetrievalIndex.load(path)
-    return generators[adapter], indexes[path]
+    if adapter not in loaded:
+        loaded[adapter] = load_for_inference(config.model, adapter, allow_unfinished=config.allow_unfinished)
+    name = f"{adapter or ''}|{path or ''}"
+    if name not in systems:
+        model, tokenizer = loaded[adapter]
+        index = RetrievalIndex.load(path) if path else None
+        systems[name] = LocalSystem(GroundedAnswerer(model, tokenizer, index, config.answer, verifier),
+                                    Scorer(model, tokenizer))
+    return systems[name]
 
 
-def _api_generator(config: EvalConfig, domain: str | None, generators: dict) -> ApiGenerator:
+def _api_generator(config: EvalConfig, domain: str | None, systems: dict) -> ApiGenerator:
     import os
 
     model = config.api_models.get(domain or "")
@@ -351,9 +371,9 @@ def _api_generator(config: EvalConfig, domain: str | None, generators: dict) -> 
     if not key:
         raise VerituneError(f"system api reads its key from ${config.api_key_env}, which is not set", field="endpoint")
     name = f"api:{model}"
-    if name not in generators:
-        generators[name] = ApiGenerator(config.endpoint, key, model)
-    return generators[name]
+    if name not in systems:
+        systems[name] = ApiGenerator(config.endpoint, key, model)
+    return systems[name]
 
 
 def _scrub(samples: list[dict], scrubber: Any) -> list[dict]:

@@ -8,9 +8,9 @@ import random
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from veritune.config import read_yaml, validate
 from veritune.errors import VerituneError
@@ -22,14 +22,16 @@ BUILTIN = Path(__file__).resolve().parent / "tasks"
 
 class TaskSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str
-    version: int = Field(ge=1)
+    name: str = Field(description="the name the CLI and configs use (the file's stem)")
+    version: int = Field(ge=1, description="bumped when items, prompts or scoring change (recorded in results)")
     domain: str | None = Field(default=None, description="pack whose adapter and index serve this task")
     dataset: str = Field(description="JSONL, relative to the task file")
-    input_field: str = Field(default="question")
-    gold_field: str = Field(default="answer")
+    input_field: str = Field(default="question", description="item field holding the input")
+    gold_field: str = Field(default="answer", description="item field holding the gold answer or label")
     evidence_field: str | None = Field(default="evidence_ids", description="gold evidence ids (retrieval metrics)")
-    output: Literal["generate", "label", "multiple_choice"] = "generate"
+    output: Literal["generate", "label", "multiple_choice"] = Field(
+        default="generate", description="generate: free text; label: a label read from the text by `labels`; "
+        "multiple_choice: scored by log-likelihood")
     labels: dict[str, str] = Field(default_factory=dict, description="label -> regex that finds it in the output")
     choices: dict[str, dict[str, str]] = Field(default_factory=dict, description="multiple_choice: per language, "
                                                "label -> choice text; the gold field holds the label")
@@ -41,12 +43,26 @@ class TaskSpec(BaseModel):
                                                                         "the grounded QA format")
     evidence_line: str = Field(default="[{n}] ({doc_id}) {text}", description="how rag_prompt lists each passage: "
                                "{n}, {doc_id}, {text} and any metadata field of the passage, e.g. {severity}")
-    metrics: list[str] = Field(min_length=1)
-    max_new_tokens: int = Field(default=64, ge=1, le=1024)
+    metrics: list[str] = Field(min_length=1, description="metric names from the registry (eval.METRICS)")
+    max_new_tokens: int = Field(default=64, ge=1, le=1024, description="longest answer (the settings' own "
+                                                                    "limit also applies)")
     n_shot: int = Field(default=0, ge=0, le=8, description="solved examples shown first, as earlier chat turns: "
                                                           "other items of the dataset, same language, seeded")
     fewshot_target: dict[str, str] = Field(default_factory=dict, description="per language, an example's answer "
                                            "built from its fields, e.g. 'Department: {answer}.' (default: the gold)")
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, metrics: list[str]) -> list[str]:
+        import difflib
+
+        from eval.metrics import METRICS
+
+        for name in metrics:
+            if name not in METRICS:
+                near = difflib.get_close_matches(name, list(METRICS), n=1)
+                raise ValueError(f"unknown metric {name!r}" + (f"; did you mean {near[0]!r}?" if near else ""))
+        return metrics
 
     @model_validator(mode="after")
     def _choices_fit_the_output(self) -> TaskSpec:
@@ -86,6 +102,15 @@ class Task:
     def prompt(self, item: dict, lang: str) -> str:
         template = self.spec.prompt.get(lang, self.spec.prompt.get("en", "{input}"))
         return template.format(input=item[self.spec.input_field])
+
+    def evidence_prompt(self) -> Any:
+        """The task's retrieval prompt (`rag_prompt` with `evidence_line`), or the grounded QA format: a
+        `retrieval.EvidencePrompt`, what the grounded-answer path fills with the evidence and the item's input."""
+        from retrieval import GROUNDED_QA, EvidencePrompt
+
+        if not self.spec.rag_prompt:
+            return GROUNDED_QA
+        return EvidencePrompt(self.spec.rag_prompt, self.spec.evidence_line)
 
     def continuations(self, lang: str) -> dict[str, str]:
         """multiple_choice: label -> the text whose log-likelihood scores that choice."""

@@ -1,6 +1,5 @@
 """Fine-tuning stage: LoRA recipes for MoE bases on TRL's SFTTrainer and PEFT, with LoRA proven to reach the
-experts. Public API (loaded on first use): `Recipe`, `run_recipe`, `lora_config`, `check_reach`, `discover`,
-`load_for_inference`."""
+experts. Public API (loaded on first use): the names in `__all__`."""
 
 from __future__ import annotations
 
@@ -8,7 +7,8 @@ from veritune.lazy import lazy_exports
 
 _EXPORTS = {"Recipe": "finetune.recipe", "run_recipe": "finetune.train", "lora_config": "finetune.targets",
             "check_reach": "finetune.targets", "discover": "finetune.targets",
-            "load_for_inference": "finetune.inference"}
+            "load_for_inference": "finetune.inference", "merge_run": "finetune.merge", "DTYPES": "finetune.merge",
+            "run_with_accelerate": "finetune.launch"}
 __all__ = sorted(_EXPORTS)
 
 

@@ -29,7 +29,8 @@ class LoraSettings(_Strict):
     alpha: int = Field(default=16, ge=1, description="LoRA scaling numerator (scale = alpha / r)")
     dropout: float = Field(default=0.0, ge=0, lt=1, description="LoRA dropout; must be 0 when experts are "
                                                                  "targeted (PEFT's target_parameters has none)")
-    targets: LoraTargets = Field(default_factory=LoraTargets)
+    targets: LoraTargets = Field(default_factory=LoraTargets, description="which modules get adapters "
+                                                                    "(attention, experts, shared experts, router)")
     expert_path: Literal["lowrank", "peft"] = Field(
         default="lowrank", description="lowrank: routed experts compute x·W + s·(x·A)·B per expert on its tokens "
         "(no W + B·A copy; same adapter files); peft: PEFT's ParamWrapper, which materialises W + B·A every forward. "
@@ -64,11 +65,11 @@ class DpoSettings(_Strict):
 
 class TrainSettings(_Strict):
     max_steps: int = Field(default=-1, description="optimizer steps (-1: run `epochs`)")
-    epochs: float = Field(default=1.0, gt=0)
+    epochs: float = Field(default=1.0, gt=0, description="passes over the data when max_steps is -1")
     batch_size: int = Field(default=4, ge=1, description="sequences per device per step")
     grad_accum: int = Field(default=1, ge=1, description="gradient accumulation steps")
-    learning_rate: float = Field(default=2e-4, gt=0)
-    warmup_ratio: float = Field(default=0.03, ge=0, lt=1)
+    learning_rate: float = Field(default=2e-4, gt=0, description="peak AdamW learning rate of the LoRA weights")
+    warmup_ratio: float = Field(default=0.03, ge=0, lt=1, description="share of steps with linear warm-up")
     seq_len: int = Field(default=512, ge=16, description="maximum tokens per (packed) sequence")
     packing: bool = Field(default=True, description="padding-free packing (no attention across boundaries)")
     varlen_attention: bool = Field(default=True, description="with packing, each packed document attends on its "
@@ -78,11 +79,12 @@ class TrainSettings(_Strict):
                                    "trained token (their answer) to the seq_len cut; by default the run stops")
     bf16: Literal["auto", "on", "off"] = Field(default="auto", description="auto: bf16 on GPUs that have it; on: "
                                                                           "also on CPU (bf16 base, fp32 LoRA)")
-    gradient_checkpointing: bool = Field(default=False)
+    gradient_checkpointing: bool = Field(default=False, description="recompute activations in the backward "
+                                                              "pass: less memory, slower steps")
     router_aux_loss_coef: float = Field(default=0.01, ge=0, description="load-balancing loss weight (0: off)")
-    seed: int = 0
+    seed: int = Field(default=0, description="data order, LoRA initialisation and dropout")
     save_steps: int = Field(default=50, ge=1, description="checkpoint every N steps")
-    logging_steps: int = Field(default=5, ge=1)
+    logging_steps: int = Field(default=5, ge=1, description="log loss and tokens/s every N steps")
 
 
     @field_validator("bf16", mode="before")
@@ -102,11 +104,11 @@ class Recipe(_Strict):
     method: Literal["lora", "qlora", "full"] = Field(default="lora", description="lora: bf16/fp32 base + LoRA; "
                                                      "qlora: base stored in NF4 (experts, projections, embeddings) "
                                                      "+ LoRA; full: every weight trains")
-    data: DataSettings
-    lora: LoraSettings = Field(default_factory=LoraSettings)
-    train: TrainSettings = Field(default_factory=TrainSettings)
+    data: DataSettings = Field(description="training data: a pack or a desensitized JSONL")
+    lora: LoraSettings = Field(default_factory=LoraSettings, description="adapter shape and targets")
+    train: TrainSettings = Field(default_factory=TrainSettings, description="optimisation and sequence layout")
     dpo: DpoSettings = Field(default_factory=DpoSettings, description="used when stage is dpo")
-    cost: CostSettings = Field(default_factory=CostSettings)
+    cost: CostSettings = Field(default_factory=CostSettings, description="prices for the run's cost figures")
     output_dir: str = Field(description="the run folder")
 
     @model_validator(mode="after")

@@ -17,9 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from basemodel.build import parameter_counts
-from desensitize.config import split_fields
-from desensitize.gate import require_desensitized
+from basemodel import parameter_counts
+from desensitize import require_desensitized, split_fields
 from finetune.expert_load import expert_load, plot_expert_load, plot_losses
 from finetune.expert_lora import use_lowrank_experts
 from finetune.lengths import check_truncation

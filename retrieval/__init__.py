@@ -1,8 +1,7 @@
-"""Retrieval stage: FAISS + BM25 hybrid over a domain's knowledge, cited answers, an offline grounding verifier.
+"""Retrieval stage: FAISS + BM25 hybrid over a domain's knowledge, the one grounded-answer path (retrieve, abstain,
+prompt, generate streamed or batched, verify), an offline grounding verifier.
 
-Public API (loaded on first use): `IndexSettings`, `RetrievalIndex`, `Hit`, `build_index`, `EMBEDDERS`,
-`load_embedder`, `GroundingVerifier`, `answer`, `build_prompt`, `retrieve`, `stream_generate`, `ABSTAIN` (the
-abstention text per language), `GenerationStats`.
+Public API (loaded on first use): the names in `__all__`.
 """
 
 from __future__ import annotations
@@ -10,11 +9,16 @@ from __future__ import annotations
 from veritune.lazy import lazy_exports
 
 _EXPORTS = {
-    "IndexSettings": "retrieval.config", "RetrievalIndex": "retrieval.index", "Hit": "retrieval.index",
-    "build_index": "retrieval.build", "EMBEDDERS": "retrieval.embedders", "load_embedder": "retrieval.embedders",
-    "GroundingVerifier": "retrieval.verifier", "answer": "retrieval.answer", "build_prompt": "retrieval.answer",
-    "retrieve": "retrieval.answer", "stream_generate": "retrieval.answer", "ABSTAIN": "retrieval.answer",
-    "GenerationStats": "retrieval.answer", "tune_dense_weight": "retrieval.tuning",
+    **dict.fromkeys(["IndexSettings", "AnswerSettings"], "retrieval.config"),
+    **dict.fromkeys(["RetrievalIndex", "Hit"], "retrieval.index"),
+    **dict.fromkeys(["build_index", "add_to_index", "remove_from_index"], "retrieval.build"),
+    **dict.fromkeys(["EMBEDDERS", "load_embedder"], "retrieval.embedders"),
+    **dict.fromkeys(["GroundingVerifier", "Verification"], "retrieval.verifier"),
+    **dict.fromkeys(["GroundedAnswerer", "GroundedAnswer", "EvidencePrompt", "GROUNDED_QA", "build_prompt", "retrieve",
+                     "ABSTAIN", "PromptBuilder", "Retriever"], "retrieval.answer"),
+    **dict.fromkeys(["stream_generate", "generate_batch", "chat_ids", "GenerationStats", "Generated"],
+                    "retrieval.generation"),
+    "split_sentences": "retrieval.chunking", "tokenize": "retrieval.sparse", "tune_dense_weight": "retrieval.tuning",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -1,127 +1,197 @@
-"""Grounded answering: numbered evidence in the prompt, streamed generation that cites [n], the verifier's
-verdict, and abstention when retrieval finds nothing close enough.
+"""The grounded answer, in one place: retrieve → abstain on weak evidence → prompt → generate (streamed or in
+batches) → verify → count tokens and time. The apps, the API (its `+rag` models and its plain ones) and the eval
+all answer through `GroundedAnswerer`, so what the eval measures is what the apps serve.
 
-The prompt is the format the packs' SFT data teaches (`qa_rag` examples), so a fine-tuned model copies from the
-evidence and cites it.
+The default prompt is the format the packs' SFT data teaches (`qa_rag` examples), so a fine-tuned model copies from
+the evidence and cites it; a task or an app with its own taught format passes its own `EvidencePrompt`.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from desensitize.lang import detect_language
-from retrieval.index import Hit, RetrievalIndex
-from retrieval.verifier import GroundingVerifier, Verification
+from desensitize import detect_language
+from retrieval.config import AnswerSettings
+from retrieval.generation import GenerationStats, chat_ids, cut_at_stop, generate_batch, stream_generate
 
-PROMPTS = {"en": "Evidence:\n{evidence}\n\nQuestion: {question}\nAnswer using the evidence and cite it as [n].",
-           "zh": "证据：\n{evidence}\n\n问题：{question}\n请依据证据回答，并以[n]标注引用。"}
+if TYPE_CHECKING:
+    import threading
+
+    from retrieval.index import Hit, RetrievalIndex
+    from retrieval.verifier import Verification
+
 ABSTAIN = {"en": "Not enough evidence in the knowledge base to answer this.",
            "zh": "知识库中没有足够的证据回答这个问题。"}
+
+PromptBuilder = Callable[[str, "Sequence[Hit]", str], str]      # (question, hits, lang) -> the user turn
+Retriever = Callable[..., "tuple[list[Hit], bool]"]             # (index, question, k, filters, abstain_below)
+
+
+class EvidencePrompt:
+    """A prompt that lists numbered evidence before the question: a template per language with {evidence} and
+    {input}, and how each passage is written ({n}, {doc_id}, {text} and any metadata field of the passage)."""
+
+    def __init__(self, templates: Mapping[str, str], evidence_line: str = "[{n}] ({doc_id}) {text}") -> None:
+        self.templates, self.evidence_line = dict(templates), evidence_line
+
+    def __call__(self, question: str, hits: Sequence[Hit], lang: str) -> str:
+        evidence = "\n".join(self.evidence_line.format(**{**hit.metadata, "n": n, "doc_id": hit.doc_id,
+                                                          "text": hit.text})
+                             for n, hit in enumerate(hits, start=1))
+        template = self.templates.get(lang, next(iter(self.templates.values())))
+        return template.format(evidence=evidence, input=question)
+
+
+GROUNDED_QA = EvidencePrompt({
+    "en": "Evidence:\n{evidence}\n\nQuestion: {input}\nAnswer using the evidence and cite it as [n].",
+    "zh": "证据：\n{evidence}\n\n问题：{input}\n请依据证据回答，并以[n]标注引用。"})
+
+
+def build_prompt(question: str, hits: Sequence[Hit], lang: str) -> str:
+    """The grounded QA prompt (`GROUNDED_QA`)."""
+    return GROUNDED_QA(question, hits, lang)
+
+
+def retrieve(index: RetrievalIndex, question: str, k: int = 4, filters: dict[str, str] | None = None,
+             abstain_below: Mapping[str, float] | None = None) -> tuple[list[Hit], bool]:
+    """Hits, and whether the evidence is too weak to answer from (best dense cosine under the threshold: the
+    index's own per language unless `abstain_below` overrides it)."""
+    lang = (filters or {}).get("lang") or detect_language(question)
+    hits = index.search(question, k=k, filters=filters)
+    thresholds = abstain_below if abstain_below is not None else index.settings.abstain_below
+    threshold = thresholds.get(lang, 0.3)
+    return hits, not hits or index.best_dense_score(question, filters) < threshold
 
 
 @dataclass
 class GroundedAnswer:
+    """One answer as it grows: prepared (evidence, chat, prompt size), then generated, then verified."""
+
     question: str
     lang: str
-    hits: list[Hit]
-    text: str = ""
+    hits: list[Hit] = field(default_factory=list)
+    messages: list[dict[str, str]] = field(default_factory=list)   # the chat the model sees
     abstained: bool = False
+    text: str = ""
+    done: bool = False
     verification: Verification | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    first_token_seconds: float | None = None
+    seconds: float = 0.0               # compute time charged to this answer (its share of a batch)
+    batch_size: int = 1                # answers generated in the same call as this one
+    started: float = field(default_factory=time.perf_counter, repr=False)
 
     @property
-    def groundedness(self) -> float:
-        return 0.0 if self.verification is None else self.verification.groundedness
+    def groundedness(self) -> float | None:
+        return None if self.verification is None else self.verification.groundedness
 
 
-def build_prompt(question: str, hits: Sequence[Hit], lang: str) -> str:
-    evidence = "\n".join(f"[{n}] ({hit.doc_id}) {hit.text}" for n, hit in enumerate(hits, start=1))
-    return PROMPTS.get(lang, PROMPTS["en"]).format(evidence=evidence, question=question)
+class GroundedAnswerer:
+    """Answers questions with one model, optionally from one index; every collaborator can be injected.
 
+    `prepare` then `stream` or `generate`: a caller that meters answers (the API) reserves quota in between, when
+    the prompt's size is known. `answer` does both."""
 
-def retrieve(index: RetrievalIndex, question: str, k: int = 4, filters: dict[str, str] | None = None
-             ) -> tuple[list[Hit], bool]:
-    """Hits, and whether the evidence is too weak to answer from (best dense cosine under the threshold)."""
-    lang = (filters or {}).get("lang") or detect_language(question)
-    hits = index.search(question, k=k, filters=filters)
-    threshold = index.settings.abstain_below.get(lang, 0.3)
-    return hits, not hits or index.best_dense_score(question, filters) < threshold
+    def __init__(self, model: Any, tokenizer: Any, index: RetrievalIndex | None = None,
+                 settings: AnswerSettings | None = None, verifier: Any = None,
+                 prompt: PromptBuilder = build_prompt, retriever: Retriever = retrieve) -> None:
+        self.model, self.tokenizer, self.index = model, tokenizer, index
+        self.settings = settings or AnswerSettings()
+        self._verifier, self.prompt, self.retriever = verifier, prompt, retriever
+        self.tokens = 0        # generated by this answerer, for throughput and cost figures
+        self.seconds = 0.0
 
+    @property
+    def verifier(self) -> Any:
+        if self._verifier is None:
+            from retrieval.embedders import load_embedder
+            from retrieval.verifier import GroundingVerifier
 
-class GenerationStats:
-    """Filled in by `stream_generate`: exact prompt and generated token counts, and time to the first token."""
+            self._verifier = GroundingVerifier(embed=load_embedder("minilm").passages)
+        return self._verifier
 
-    def __init__(self) -> None:
-        self.prompt_tokens = 0
-        self.completion_tokens = 0
-        self.first_token_seconds: float | None = None
+    def prepare(self, question: str, *, lang: str | None = None, history: Sequence[dict[str, str]] = (),
+                rag: bool = True, k: int | None = None, filters: dict[str, str] | None = None,
+                prompt: PromptBuilder | None = None, answer: GroundedAnswer | None = None) -> GroundedAnswer:
+        """Retrieve (with `rag` and an index), abstain when the evidence is weak, and build the chat: `history`
+        (earlier turns or solved examples) then the question, as the evidence prompt when there is evidence.
+        `answer` is a record to fill (a subclass carrying the caller's own fields); filters default to the
+        question's language."""
+        answer = answer if answer is not None else GroundedAnswer(question, lang or detect_language(question))
+        content = question
+        if rag and self.index is not None:
+            answer.hits, weak = self.retriever(self.index, question, k=k or self.settings.k,
+                                               filters=filters if filters is not None else {"lang": answer.lang},
+                                               abstain_below=self.settings.abstain_below)
+            if weak:
+                answer.text, answer.abstained, answer.done = ABSTAIN.get(answer.lang, ABSTAIN["en"]), True, True
+                answer.seconds = time.perf_counter() - answer.started
+                return answer
+            content = (prompt or self.prompt)(question, answer.hits, answer.lang)
+        answer.messages = [*history, {"role": "user", "content": content}]
+        answer.prompt_tokens = len(chat_ids(self.tokenizer, answer.messages))
+        return answer
 
-
-def stream_generate(model: Any, tokenizer: Any, prompt: str | list[dict[str, str]], max_new_tokens: int = 128,
-                    use_cache: bool = True, stop: threading.Event | None = None, min_new_tokens: int = 0,
-                    stats: GenerationStats | None = None, repetition_penalty: float = 1.0) -> Iterator[str]:
-    """Yield text pieces as the model writes them (TextIteratorStreamer on a generation thread).
-
-    `prompt` is one user turn or a whole chat; `stop` ends generation early; `stats` receives exact token counts
-    (the ids the model produced, the end-of-turn token included, as OpenAI's usage counts them)."""
-    from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
-
-    stats = stats if stats is not None else GenerationStats()
-    stop = stop if stop is not None else threading.Event()
-    started = time.perf_counter()
-
-    class _Stop(StoppingCriteria):
-        def __call__(self, input_ids, scores, **kwargs) -> bool:  # noqa: ANN001, ANN003
-            return stop.is_set()
-
-    class _CountingStreamer(TextIteratorStreamer):
-        def put(self, value) -> None:  # noqa: ANN001 - a tensor of new ids
-            if not self.next_tokens_are_prompt:
-                stats.completion_tokens += int(value.numel())
-                if stats.first_token_seconds is None:
-                    stats.first_token_seconds = time.perf_counter() - started
-            super().put(value)
-
-    messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
-    inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
-                                           return_dict=True)
-    stats.prompt_tokens = int(inputs["input_ids"].shape[1])
-    streamer = _CountingStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=120)
-    kwargs = dict(**inputs, streamer=streamer, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
-                  do_sample=False, use_cache=use_cache, pad_token_id=tokenizer.pad_token_id,
-                  repetition_penalty=repetition_penalty,
-                  stopping_criteria=StoppingCriteriaList([_Stop()]))
-    worker = threading.Thread(target=model.generate, kwargs=kwargs, daemon=True)
-    worker.start()
-    try:
-        yield from streamer
-    finally:
-        if worker.is_alive():
-            stop.set()  # the consumer went away (a closed stream, a cancelled request): free the model
-        worker.join()
-
-
-def answer(question: str, index: RetrievalIndex, model: Any, tokenizer: Any, k: int = 4,
-           filters: dict[str, str] | None = None, max_new_tokens: int = 128,
-           verifier: GroundingVerifier | None = None) -> GroundedAnswer:
-    started = time.perf_counter()
-    lang = (filters or {}).get("lang") or detect_language(question)
-    hits, weak = retrieve(index, question, k, filters)
-    result = GroundedAnswer(question, lang, hits)
-    if weak:
-        result.text, result.abstained = ABSTAIN.get(lang, ABSTAIN["en"]), True
-    else:
-        prompt = build_prompt(question, hits, lang)
+    def stream(self, answer: GroundedAnswer, *, max_new_tokens: int | None = None, min_new_tokens: int = 0,
+               cancel: threading.Event | None = None) -> Iterator[GroundedAnswer]:
+        """The same answer after each streamed piece, then verified; setting `cancel` ends generation within one
+        decode step, and the answer then counts every token generated."""
+        if answer.done:                                   # abstained: nothing to generate
+            yield answer
+            return
         stats = GenerationStats()
-        result.text = "".join(stream_generate(model, tokenizer, prompt, max_new_tokens, stats=stats)).strip()
-        result.prompt_tokens, result.completion_tokens = stats.prompt_tokens, stats.completion_tokens
-        result.verification = (verifier or GroundingVerifier()).check(result.text, [h.text for h in hits])
-    result.seconds = time.perf_counter() - started
-    return result
+        pieces = stream_generate(self.model, self.tokenizer, answer.messages, self.settings,
+                                 max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens, cancel=cancel,
+                                 stats=stats)
+        try:
+            for piece in pieces:
+                answer.text += piece
+                answer.completion_tokens, answer.prompt_tokens = stats.completion_tokens, stats.prompt_tokens
+                answer.first_token_seconds = stats.first_token_seconds
+                answer.seconds = time.perf_counter() - answer.started
+                yield answer
+        finally:
+            # also when the caller closed this stream (Stop): closing `pieces` halts generation and waits for it,
+            # so the answer then counts every token the model produced, which is what a meter bills
+            pieces.close()
+            answer.prompt_tokens, answer.completion_tokens = stats.prompt_tokens, stats.completion_tokens
+            answer.seconds = time.perf_counter() - answer.started
+            self.tokens += stats.completion_tokens
+            self.seconds += answer.seconds
+        answer.text = cut_at_stop(answer.text, self.settings.stop).strip()
+        self.verify(answer)
+        answer.seconds, answer.done = time.perf_counter() - answer.started, True
+        yield answer
+
+    def generate(self, answers: Sequence[GroundedAnswer], *, max_new_tokens: int | Sequence[int] | None = None,
+                 min_new_tokens: int = 0) -> list[GroundedAnswer]:
+        """The prepared answers finished in one left-padded generate call (abstained ones are left as they are);
+        each is charged its share of the batch's compute. `max_new_tokens`: one limit, or one per answer."""
+        if isinstance(max_new_tokens, Sequence):
+            max_new_tokens = [n for a, n in zip(answers, max_new_tokens, strict=True) if not a.done]
+        pending = [a for a in answers if not a.done]
+        if pending:
+            rows = generate_batch(self.model, self.tokenizer, [chat_ids(self.tokenizer, a.messages) for a in pending],
+                                  self.settings, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens)
+            self.tokens += sum(row.completion_tokens for row in rows)
+            self.seconds += rows[0].seconds
+            for answer, row in zip(pending, rows, strict=True):
+                answer.text, answer.prompt_tokens, answer.completion_tokens = row.text, row.prompt_tokens, \
+                    row.completion_tokens
+                answer.seconds, answer.batch_size = row.seconds / row.batch_size, row.batch_size
+                self.verify(answer)
+                answer.done = True
+        return list(answers)
+
+    def verify(self, answer: GroundedAnswer) -> None:
+        """Check an answer written from evidence against that evidence (nothing to check otherwise)."""
+        if answer.hits and not answer.abstained:
+            answer.verification = self.verifier.check(answer.text, [hit.text for hit in answer.hits])
+
+    def answer(self, question: str, **options: Any) -> GroundedAnswer:
+        """Prepared and generated (options: those of `prepare`)."""
+        return self.generate([self.prepare(question, **options)])[0]

@@ -28,3 +28,21 @@ class IndexSettings(BaseModel):
     rerank_depth: int = Field(default=20, ge=1, description="fused candidates the reranker reorders")
     abstain_below: dict[str, float] = Field(default_factory=lambda: {"en": 0.30, "zh": 0.80},
                                             description="best dense cosine under which evidence counts as weak")
+
+
+class AnswerSettings(BaseModel):
+    """How a grounded answer is made: retrieval depth, abstention and decoding. The apps, the API and the eval
+    read these same fields (the apps' and the API's settings extend this model; the eval has one of them)."""
+
+    model_config = ConfigDict(extra="forbid")
+    k: int = Field(default=4, ge=1, le=20, description="passages retrieved per question")
+    abstain_below: dict[str, float] | None = Field(default=None, description="best dense cosine under which the "
+                                                   "evidence counts as weak, per language; None: the index's own")
+    max_new_tokens: int = Field(default=160, ge=1, le=4096, description="tokens generated per answer")
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="0: greedy decoding (reproducible, and "
+                               "exact under batching); above 0: sampling at this temperature")
+    repetition_penalty: float = Field(default=1.15, ge=1.0, le=2.0, description="penalty on repeated tokens "
+                                      "(1.0: off); small models loop without it")
+    stop: list[str] = Field(default_factory=list, description="generation ends at the first of these strings, "
+                            "which is not part of the answer")
+    use_cache: bool = Field(default=True, description="KV cache during generation (off only to measure it)")

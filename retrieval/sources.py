@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from desensitize.gate import require_desensitized
+from desensitize import require_desensitized
 from veritune.errors import VerituneError
 from veritune.jsonl import iter_jsonl
 from veritune.packs import PACK_FILE, default_domains_root, load_pack

@@ -17,9 +17,14 @@ from rich.table import Table
 from typer._click import exceptions as click_exceptions  # typer vendors click: its exceptions live here
 from typer.core import TyperGroup
 
+from apps import AssistantSettings, ServeConfig
+from desensitize import DesensitizeConfig
+from eval import EvalConfig
+from retrieval import IndexSettings
 from veritune import __version__
 from veritune.errors import VerituneError
 from veritune.logs import STDERR, setup_logging
+from veritune.options import field_option, fields_epilog
 from veritune.threads import apply_thread_limits
 
 
@@ -86,7 +91,7 @@ def base_build(
     overrides: list[str] = OverridesArg,
 ) -> None:
     """Train a tokenizer on the packs and build a Qwen3-MoE base (tiny: 2.8 M params, 8 experts, top-2)."""
-    from basemodel.config import BaseBuildConfig
+    from basemodel import BaseBuildConfig
     from veritune.config import deep_merge, parse_overrides, validate
 
     options = {"out": str(out), "size": size, "pretrain_steps": pretrain_steps, "seed": seed}
@@ -107,12 +112,12 @@ def base_upcycle(
     overrides: list[str] = OverridesArg,
 ) -> None:
     """Sparse-upcycle a dense model into a Mixtral MoE, verified equal to it at init (model card, manifest)."""
-    from basemodel.config import UpcycleConfig
+    from basemodel import UpcycleConfig
     from veritune.config import deep_merge, parse_overrides, validate
 
     options = {"source": source, "out": str(out), "experts": experts, "top_k": top_k, "router": router}
     cfg = validate(UpcycleConfig, deep_merge(options, parse_overrides(overrides or [])), "command line")
-    from basemodel.upcycling import upcycle  # torch loads only once the options are known to be valid
+    from basemodel import upcycle  # torch loads only once the options are known to be valid
 
     path = upcycle(cfg)
     STDOUT.print(f"upcycled base written to [bold]{path}[/bold] (model card: {path / 'README.md'})")
@@ -153,18 +158,16 @@ def packs_raw(
 def desensitize_run(
     source: Path = typer.Argument(..., help="input JSONL (one object a line) or a saved HF dataset folder"),
     out: Path = typer.Option(..., "--out", help="output JSONL (or a folder: a saved HF dataset)"),
-    field: str = typer.Option("text", "--field", help="field(s) to desensitize (strings or chat messages); several "
-                              "comma-separated, e.g. prompt,chosen,rejected"),
-    lang: str = typer.Option("auto", "--lang", help="auto, en or zh"),
-    domain: str | None = typer.Option(None, "--domain", help="pack: entity types, allow list, recognizers"),
-    operator: str = typer.Option("tag", "--operator", help="tag, mask, hash, encrypt or pseudonym"),
-    workers: int = typer.Option(1, "--workers", help="worker processes"),
-    skip_bad: bool = typer.Option(False, "--skip-bad", help="set bad lines aside in OUT.rejects.jsonl"),
-    key_file: Path | None = typer.Option(None, "--key-file", help="secret for hash, encrypt, pseudonym"),
-    vault: Path | None = typer.Option(None, "--vault", help="pseudonym vault (default: beside OUT)"),
+    field: str = field_option(DesensitizeConfig, "field"),
+    lang: str = field_option(DesensitizeConfig, "lang"),
+    domain: str | None = field_option(DesensitizeConfig, "domain"),
+    operator: str = field_option(DesensitizeConfig, "operator"),
+    workers: int = field_option(DesensitizeConfig, "workers"),
+    skip_bad: bool = field_option(DesensitizeConfig, "skip_bad"),
+    key_file: Path | None = field_option(DesensitizeConfig, "key_file"),
+    vault: Path | None = field_option(DesensitizeConfig, "vault"),
     overrides: list[str] = OverridesArg,
 ) -> None:
-    from desensitize.config import DesensitizeConfig
     from veritune.config import deep_merge, parse_overrides, validate
 
     options = {"field": field, "lang": lang, "domain": domain, "operator": operator, "workers": workers,
@@ -221,11 +224,11 @@ def finetune_run(
     if launcher == "accelerate" and not os.environ.get("VERITUNE_UNDER_LAUNCHER"):
         if accelerate_config is None:
             raise VerituneError("--launcher accelerate needs --accelerate-config FILE", field="accelerate_config")
-        from finetune.launch import run_with_accelerate
+        from finetune import run_with_accelerate
 
         raise typer.Exit(run_with_accelerate(recipe, accelerate_config, list(overrides or []) +
                                              (["--allow-raw"] if allow_raw else []), fresh))
-    from finetune.recipe import Recipe
+    from finetune import Recipe
     from veritune.config import load_config
 
     shortcuts = {"max_steps": "train.max_steps", "seed": "train.seed"}  # the overrides users type most
@@ -235,7 +238,7 @@ def finetune_run(
         expanded.append("data.allow_raw=true")
     loaded = load_config(Recipe, recipe, expanded)
     apply_thread_limits()
-    from finetune.train import run_recipe
+    from finetune import run_recipe
 
     out = run_recipe(loaded, str(recipe), resume=not fresh)
     STDOUT.print(f"run written to [bold]{out}[/bold] (adapter/, summary.json, loss.png, expert_load.png)")
@@ -246,7 +249,7 @@ def finetune_merge(run: Path = typer.Argument(..., help="a finished run folder")
                    out: Path = typer.Option(..., "--out", help="merged model folder"),
                    allow_unfinished: bool = ALLOW_UNFINISHED) -> None:
     """Merge the run's adapter into its base and verify: logits equal within 1e-4, every adapted weight changed."""
-    from finetune.merge import merge_run
+    from finetune import merge_run
 
     report = merge_run(run, out, allow_unfinished=allow_unfinished)
     STDOUT.print(f"merged into {out}: max logit difference {report['max_logit_difference']:.1e}, "
@@ -258,7 +261,7 @@ def finetune_export(run: Path = typer.Argument(...), out: Path = typer.Option(..
                     dtype: str = typer.Option("bf16", "--dtype", help="bf16, fp16 or fp32"),
                     allow_unfinished: bool = ALLOW_UNFINISHED) -> None:
     """Merge, verify and write safetensors ready to serve, in a serving dtype."""
-    from finetune.merge import DTYPES, merge_run
+    from finetune import DTYPES, merge_run
 
     if dtype not in DTYPES:
         raise VerituneError(f"unknown dtype {dtype!r} (bf16, fp16 or fp32)", field="dtype")
@@ -277,34 +280,40 @@ def _key_values(items: list[str] | None, option: str, example: str) -> dict[str,
     return mapping
 
 
-@eval_app.command("run", help="Run tasks on the chosen systems and write results.json, samples.jsonl, report.md.")
+@eval_app.command("run", help="Run tasks on the chosen systems and write results.json, samples.jsonl, report.md. "
+                  "KEY=VALUE sets any field below, e.g. answer.k=6 batch_size=16.",
+                  epilog=fields_epilog(EvalConfig))
 def eval_run(
-    tasks: str = typer.Option(..., "--tasks", help="comma-separated task names (veritune eval list)"),
-    model: str = typer.Option("runs/demo/base", "--model", help="base model folder or hub name"),
-    adapters: list[str] | None = typer.Option(None, "--adapter", help="DOMAIN=RUN (repeatable)"),
-    indexes: list[str] | None = typer.Option(None, "--index", help="DOMAIN=INDEX (repeatable)"),
-    systems: str = typer.Option("base,lora,lora+rag", "--systems"),
-    limit: int | None = typer.Option(None, "--limit", help="items per task"),
-    out: Path = typer.Option(Path("runs/eval"), "--out"),
-    gpu_hour_price: float = typer.Option(2.5, "--gpu-hour-price"),
-    endpoint: str | None = typer.Option(None, "--endpoint", help="system api: an OpenAI-compatible base URL"),
-    api_models: list[str] | None = typer.Option(None, "--api-model", help="DOMAIN=MODEL_ID of the endpoint"),
-    api_key_env: str = typer.Option("VERITUNE_API_KEY", "--api-key-env", help="variable holding the API key"),
-    allow_unfinished: bool = ALLOW_UNFINISHED,
+    tasks: str = field_option(EvalConfig, "tasks", default=..., help_suffix=", comma-separated"),
+    model: str = field_option(EvalConfig, "model", default="runs/demo/base"),
+    adapters: list[str] | None = field_option(EvalConfig, "adapters", "--adapter", default=None,
+                                              help_suffix=" (DOMAIN=RUN, repeatable)"),
+    indexes: list[str] | None = field_option(EvalConfig, "indexes", "--index", default=None,
+                                             help_suffix=" (DOMAIN=INDEX, repeatable)"),
+    systems: str = field_option(EvalConfig, "systems", default="base,lora,lora+rag", help_suffix=", comma-separated"),
+    limit: int | None = field_option(EvalConfig, "limit"),
+    out: Path = typer.Option(Path("runs/eval"), "--out", help="eval folder to write"),
+    gpu_hour_price: float = field_option(EvalConfig, "gpu_hour_price"),
+    endpoint: str | None = field_option(EvalConfig, "endpoint"),
+    api_models: list[str] | None = field_option(EvalConfig, "api_models", "--api-model", default=None,
+                                                help_suffix=" (DOMAIN=MODEL_ID, repeatable)"),
+    api_key_env: str = field_option(EvalConfig, "api_key_env"),
+    allow_unfinished: bool = field_option(EvalConfig, "allow_unfinished"),
+    overrides: list[str] = OverridesArg,
 ) -> None:
-    from eval.harness import EvalConfig, run_eval
+    from veritune.config import deep_merge, parse_overrides, validate
 
-    config = EvalConfig(tasks=[t.strip() for t in tasks.split(",") if t.strip()], model=model,
-                        adapters=_key_values(adapters, "--adapter", "medical=runs/demo/medical/finetune"),
-                        indexes=_key_values(indexes, "--index", "medical=runs/demo/medical/index"),
-                        systems=[s.strip() for s in systems.split(",") if s.strip()], limit=limit,
-                        gpu_hour_price=gpu_hour_price, endpoint=endpoint,
-                        api_models=_key_values(api_models, "--api-model", "medical=veritune-medical+rag"),
-                        api_key_env=api_key_env, allow_unfinished=allow_unfinished)
-    from eval.tasks import get_task
+    values = {"tasks": [t.strip() for t in tasks.split(",") if t.strip()], "model": model,
+              "adapters": _key_values(adapters, "--adapter", "medical=runs/demo/medical/finetune"),
+              "indexes": _key_values(indexes, "--index", "medical=runs/demo/medical/index"),
+              "systems": [s.strip() for s in systems.split(",") if s.strip()], "limit": limit,
+              "gpu_hour_price": gpu_hour_price, "endpoint": endpoint,
+              "api_models": _key_values(api_models, "--api-model", "medical=veritune-medical+rag"),
+              "api_key_env": api_key_env, "allow_unfinished": allow_unfinished}
+    # tasks, systems and metrics are checked here, before any model loads
+    config = validate(EvalConfig, deep_merge(values, parse_overrides(overrides or [])), "command line")
+    from eval import run_eval
 
-    for name in config.tasks:
-        get_task(name)  # unknown or invalid tasks fail before any model loads
     apply_thread_limits()
     path = run_eval(config, out)
     STDOUT.print((path / "report.md").read_text(encoding="utf-8"))
@@ -314,7 +323,7 @@ def eval_run(
 @eval_app.command("list")
 def eval_list() -> None:
     """The tasks veritune knows, with their domain, output type and metrics."""
-    from eval.tasks import load_task, task_files
+    from eval import load_task, task_files
 
     table = Table("task", "version", "domain", "output", "metrics", "dataset")
     for name, path in task_files().items():
@@ -325,22 +334,21 @@ def eval_list() -> None:
     STDOUT.print(table)
 
 
-@index_app.command("build")
+@index_app.command("build", epilog=fields_epilog(IndexSettings, exclude=("domain",)))
 def index_build(
     docs: str = typer.Argument(..., help="a pack name, a JSONL of {id, text, ...} or a folder of .txt/.md"),
     out: Path = typer.Option(..., "--out", help="index folder to write"),
-    domain: str | None = typer.Option(None, "--domain", help="domain of every document (isolation)"),
+    domain: str | None = field_option(IndexSettings, "domain"),
     allow_raw: bool = typer.Option(False, "--allow-raw", help="index data that did not pass desensitization"),
     tune_on: Path | None = typer.Option(None, "--tune-on", help="held-out {question, evidence_ids, lang} JSONL"),
     overrides: list[str] = OverridesArg,
 ) -> None:
     """Chunk, embed and index DOCS (hybrid dense + BM25), with a manifest and checksums."""
-    from retrieval.config import IndexSettings
     from veritune.config import deep_merge, parse_overrides, validate
 
     settings = validate(IndexSettings, deep_merge({"domain": domain}, parse_overrides(overrides or [])),
                         "command line")
-    from retrieval.build import build_index
+    from retrieval import build_index
 
     path = build_index(docs, out, settings, allow_raw=allow_raw, tune_on=tune_on)
     STDOUT.print(f"index written to [bold]{path}[/bold]")
@@ -350,7 +358,7 @@ def index_build(
 def index_add(index: Path = typer.Argument(...), docs: str = typer.Argument(...),
               allow_raw: bool = typer.Option(False, "--allow-raw")) -> None:
     """Add documents to an index (incrementally: only new chunks are embedded)."""
-    from retrieval.build import add_to_index
+    from retrieval import add_to_index
 
     STDOUT.print(f"added {add_to_index(index, docs, allow_raw)} chunks to {index}")
 
@@ -358,7 +366,7 @@ def index_add(index: Path = typer.Argument(...), docs: str = typer.Argument(...)
 @index_app.command("remove")
 def index_remove(index: Path = typer.Argument(...), doc_ids: list[str] = typer.Argument(...)) -> None:
     """Remove documents (by doc id) from an index."""
-    from retrieval.build import remove_from_index
+    from retrieval import remove_from_index
 
     STDOUT.print(f"removed {remove_from_index(index, doc_ids)} chunks from {index}")
 
@@ -376,7 +384,7 @@ def index_search(
     """Search an index; batch mode loads the models once."""
     import json
 
-    from retrieval.index import RetrievalIndex
+    from retrieval import RetrievalIndex
     from veritune.jsonl import iter_jsonl
 
     if (query is None) == (queries is None):
@@ -396,9 +404,12 @@ def index_search(
         if as_json or queries is not None:
             print(json.dumps({"query_id": query_id, "hits": [h.to_json() for h in hits]}, ensure_ascii=False))
             continue
-        table = Table("#", "score", "doc", "chunk", title=text)
-        for rank, hit in enumerate(hits, start=1):
-            table.add_row(str(rank), f"{hit.score:.4f}", hit.doc_id, hit.text[:90])
+        # one score a reader can judge, the similarity, and the table sorted by it; `rank` is the hybrid ranking
+        # (the fused rank score is in --json)
+        table = Table("similarity", "rank", "doc", "chunk", title=text)
+        ranked = sorted(enumerate(hits, start=1), key=lambda pair: -pair[1].similarity)
+        for rank, hit in ranked:
+            table.add_row(f"{hit.similarity:.2f}", str(rank), hit.doc_id, hit.text[:90])
         STDOUT.print(table)
 
 
@@ -425,7 +436,7 @@ serve_app.add_typer(key_app, name="key")
 KEYS_OPTION = typer.Option(Path("runs/serve/keys.sqlite"), "--keys", help="key and usage database")
 
 
-@app.command("app")
+@app.command("app", epilog=fields_epilog(AssistantSettings, exclude=("domain", "model", "adapter", "index")))
 def run_app(
     domain: str = typer.Argument(..., help="medical or finance"),
     model: str | None = typer.Option(None, "--model", help="base model (default: the demo's)"),
@@ -434,36 +445,34 @@ def run_app(
     host: str = typer.Option("127.0.0.1", "--host", help="interface to bind; another than 127.0.0.1 is warned "
                                                       "about: the app alone has no key"),
     port: int = typer.Option(7860, "--port"),
-    overrides: list[str] | None = typer.Argument(None, help="key=value settings: k=6 max_new_tokens=256 "
-                                                             "allow_unfinished=true ..."),
+    overrides: list[str] | None = typer.Argument(None, help="KEY=VALUE settings (below), e.g. k=6 max_new_tokens=256"),
 ) -> None:
     """Run the Gradio medical diagnosis or finance compliance-check assistant."""
-    from apps.config import demo_settings
-    from apps.launch import APPS
+    from apps import APPS, demo_settings
     from veritune.config import parse_overrides
 
     APPS.get(domain)
     settings = demo_settings(domain, model=model, adapter=adapter, index=index, **parse_overrides(overrides or []))
-    from apps.launch import launch_app, warn_if_exposed
+    from apps import launch_app, warn_if_exposed
 
     warn_if_exposed(host, "the app has no key of its own: anyone who reaches this port can use the model")
     launch_app(domain, settings, host=host, port=port,
                on_ready=lambda url: STDOUT.print(f"{domain} assistant on {url} (Ctrl+C stops it)"))
 
 
-@serve_app.command("run", help="Serve the API (and the apps at /ui/medical, /ui/finance).")
+@serve_app.command("run", help="Serve the API (and the apps at /ui/medical, /ui/finance).",
+                   epilog=fields_epilog(ServeConfig))
 def serve_run(
     config: Path | None = typer.Option(None, "--config", help="serve.yaml (default: the demo's models)"),
     host: str | None = typer.Option(None, "--host"),
     port: int | None = typer.Option(None, "--port"),
-    overrides: list[str] | None = typer.Argument(None, help="key=value settings: keys=PATH mount_apps=false"),
+    overrides: list[str] | None = typer.Argument(None, help="KEY=VALUE settings (below), e.g. mount_apps=false"),
 ) -> None:
-    from apps.config import ServeConfig
     from veritune.config import load_config
 
     extra = [*(overrides or []), *([f"host={host}"] if host else []), *([f"port={port}"] if port is not None else [])]
     settings = load_config(ServeConfig, config, extra)
-    from apps.server import run_server
+    from apps import run_server
 
     run_server(settings, on_ready=lambda url: STDOUT.print(
         f"API on {url}/v1 · health {url}/health · apps {url}/ui/medical/, {url}/ui/finance/ (a key opens each)"))
@@ -478,7 +487,7 @@ def key_add(
     keys: Path = KEYS_OPTION,
 ) -> None:
     """Make a key and print it once: only its hash is stored."""
-    from apps.keys import KeyStore
+    from apps import KeyStore
 
     key, record = KeyStore(keys).add(name, rate=rate, quota=quota, models=tuple(models or ()))
     STDERR.print(f"key for {record.name} (rate {record.rate}, quota {record.quota or 'none'}); "
@@ -489,7 +498,7 @@ def key_add(
 @key_app.command("list")
 def key_list(keys: Path = KEYS_OPTION) -> None:
     """Keys with their limits and usage (never the keys themselves)."""
-    from apps.keys import KeyStore
+    from apps import KeyStore
 
     store = KeyStore(keys)
     table = Table("name", "key", "rate", "quota", "models", "revoked", "requests", "tokens", "cost")
@@ -504,7 +513,7 @@ def key_list(keys: Path = KEYS_OPTION) -> None:
 @key_app.command("revoke")
 def key_revoke(name: str = typer.Argument(...), keys: Path = KEYS_OPTION) -> None:
     """Revoke a key: its requests get 401 from now on; its usage stays in the ledger."""
-    from apps.keys import KeyStore
+    from apps import KeyStore
 
     KeyStore(keys).revoke(name)
     STDOUT.print(f"revoked the key of {name}")

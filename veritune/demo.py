@@ -68,8 +68,7 @@ def finetune_pack(pack, root: Path) -> Path:
     """The pack's tiny SFT recipe on the demo's base and the desensitized SFT data (the gate checks it)."""
     import json
 
-    from finetune.recipe import Recipe
-    from finetune.train import run_recipe
+    from finetune import Recipe, run_recipe
     from veritune.config import load_config
 
     recipe = load_config(Recipe, pack.path(pack.spec.recipes["tiny_sft"]), [
@@ -87,7 +86,7 @@ DEMO_EVAL_LIMIT = 16  # items per task: enough for intervals, a couple of minute
 
 
 def evaluate(root: Path) -> Path:
-    from eval.harness import EvalConfig, run_eval
+    from eval import EvalConfig, run_eval
     from veritune.packs import load_all_packs
 
     packs = load_all_packs()

@@ -25,8 +25,8 @@ class PackSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(description="domain name; also the `domain` metadata value of its documents")
     version: int = Field(ge=1, description="bump when the pack's data changes meaning")
-    description: str
-    languages: list[Language] = Field(min_length=1)
+    description: str = Field(description="what the pack covers, one paragraph")
+    languages: list[Language] = Field(min_length=1, description="languages of its data (en, zh)")
     knowledge_base: str = Field(description="JSONL of {id, title, lang, text, ...metadata}")
     raw_templates: str = Field(description="YAML templates for the seeded synthetic raw-record generator")
     raw_records: int = Field(default=200, ge=1, description="how many raw records the demo generates")

@@ -143,11 +143,11 @@ def test_bad_multiple_choice_yaml(tmp_path: Path, edit, message: str) -> None:
 def test_loglikelihoods_of_padded_choices_equal_one_at_a_time(tiny_base: Path) -> None:
     import torch
 
-    from eval.harness import Generator
+    from eval.harness import Scorer
     from finetune.inference import load_for_inference
 
     model, tokenizer = load_for_inference(str(tiny_base))
-    generator = Generator(model, tokenizer)
+    generator = Scorer(model, tokenizer)
     messages = [{"role": "user", "content": "Which department sees chest pain?"}]
     choices = ["Department: Cardiology.", "Department: Otolaryngology (ENT).", "就诊科室：心内科。"]
     batched = generator.loglikelihoods(messages, choices)
@@ -203,8 +203,7 @@ def test_retrieval_prompts_are_the_sft_format() -> None:
     """The lora+rag prompt of finance_compliance is, character for character, what check_rag SFT examples teach."""
     import re
 
-    from eval.harness import grounded_prompt
-    from retrieval.index import Hit
+    from retrieval import Hit
 
     task = get_task("finance_compliance")
     examples = [r for r in read_jsonl(DOMAINS / "finance/sft/train.jsonl") if r["task"] == "check_rag"]
@@ -215,4 +214,4 @@ def test_retrieval_prompts_are_the_sft_format() -> None:
         hits = [Hit(f"{doc_id}#0", doc_id, 0.0, None, None, text, {"severity": severity})
                 for doc_id, severity, text in rules]
         lang = "en" if prompt.startswith("Rules:") else "zh"
-        assert grounded_prompt(task, {"document": document}, lang, hits) == prompt
+        assert task.evidence_prompt()(document, hits, lang) == prompt

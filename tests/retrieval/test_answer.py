@@ -2,7 +2,16 @@ from __future__ import annotations
 
 import threading
 
-from retrieval.answer import ABSTAIN, answer, build_prompt, retrieve, stream_generate
+import pytest
+
+from retrieval import ABSTAIN, AnswerSettings, GroundedAnswerer, build_prompt, retrieve, stream_generate
+
+
+@pytest.fixture(scope="module")
+def model_and_tokenizer(tiny_base):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    return AutoModelForCausalLM.from_pretrained(tiny_base), AutoTokenizer.from_pretrained(tiny_base)
 
 
 def test_prompt_numbers_the_evidence(index) -> None:
@@ -12,31 +21,53 @@ def test_prompt_numbers_the_evidence(index) -> None:
     assert "[2] (" in prompt and prompt.endswith("cite it as [n].")
 
 
-def test_answer_streams_and_is_verified(index, tiny_base) -> None:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model, tokenizer = AutoModelForCausalLM.from_pretrained(tiny_base), AutoTokenizer.from_pretrained(tiny_base)
+def test_answer_streams_and_is_verified(index, model_and_tokenizer) -> None:
+    model, tokenizer = model_and_tokenizer
     pieces = list(stream_generate(model, tokenizer, "Evidence:\n[1] x\n\nQuestion: y", max_new_tokens=12))
     assert len(pieces) >= 2  # streamed in pieces, not one block
-    result = answer("What tests are key for acute coronary syndrome?", index, model, tokenizer, k=2,
-                    max_new_tokens=16)
+    answerer = GroundedAnswerer(model, tokenizer, index, AnswerSettings(k=2, max_new_tokens=16))
+    result = answerer.answer("What tests are key for acute coronary syndrome?")
     assert not result.abstained and result.completion_tokens > 0 and result.verification is not None
     assert 0.0 <= result.groundedness <= 1.0 and len(result.hits) == 2
+    assert result.messages[-1]["content"] == build_prompt(result.question, result.hits, "en")
 
 
-def test_stop_event_ends_generation_early(tiny_base) -> None:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def test_streamed_and_batched_answers_are_the_same(index, model_and_tokenizer) -> None:
+    model, tokenizer = model_and_tokenizer
+    answerer = GroundedAnswerer(model, tokenizer, index, AnswerSettings(max_new_tokens=20))
+    questions = ["What tests are key for acute coronary syndrome?", "Which drugs treat asthma attacks?",
+                 "What are the red flags of a headache?"]
+    *_, streamed = answerer.stream(answerer.prepare(questions[0]))
+    batched = answerer.generate([answerer.prepare(q) for q in questions])
+    assert batched[0].text == streamed.text and batched[0].completion_tokens == streamed.completion_tokens
+    assert batched[0].prompt_tokens == streamed.prompt_tokens
+    assert batched[0].batch_size == sum(not a.abstained for a in batched) >= 2
+    assert answerer.tokens == streamed.completion_tokens + sum(a.completion_tokens for a in batched)
 
-    model, tokenizer = AutoModelForCausalLM.from_pretrained(tiny_base), AutoTokenizer.from_pretrained(tiny_base)
-    stop = threading.Event()
-    stop.set()
-    text = "".join(stream_generate(model, tokenizer, "hello", max_new_tokens=200, stop=stop))
+
+def test_stop_strings_end_the_answer(model_and_tokenizer) -> None:
+    model, tokenizer = model_and_tokenizer
+    free = GroundedAnswerer(model, tokenizer, settings=AnswerSettings(max_new_tokens=24)).answer("hello", rag=False)
+    assert len(free.text) > 4
+    stop = free.text[len(free.text) // 2:][:3]
+    stopped = GroundedAnswerer(model, tokenizer, settings=AnswerSettings(max_new_tokens=24, stop=[stop]))
+    batched = stopped.answer("hello", rag=False)
+    *_, streamed = stopped.stream(stopped.prepare("hello", rag=False))
+    assert stop not in batched.text and free.text.startswith(batched.text) and streamed.text == batched.text
+
+
+def test_cancel_ends_generation_early(model_and_tokenizer) -> None:
+    model, tokenizer = model_and_tokenizer
+    cancel = threading.Event()
+    cancel.set()
+    text = "".join(stream_generate(model, tokenizer, "hello", max_new_tokens=200, cancel=cancel))
     assert len(tokenizer(text)["input_ids"]) <= 2
 
 
-def test_abstains_when_evidence_is_weak(index, tiny_base) -> None:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model, tokenizer = AutoModelForCausalLM.from_pretrained(tiny_base), AutoTokenizer.from_pretrained(tiny_base)
-    result = answer("zzkx qwpf vbnm lorem ipsum dolor", index, model, tokenizer)
+def test_abstains_when_evidence_is_weak(index, model_and_tokenizer) -> None:
+    answerer = GroundedAnswerer(*model_and_tokenizer, index)
+    result = answerer.answer("zzkx qwpf vbnm lorem ipsum dolor")
     assert result.abstained and result.text == ABSTAIN["en"] and result.completion_tokens == 0
+    assert answerer.tokens == 0 and result.messages == []
+    strict = GroundedAnswerer(*model_and_tokenizer, index, AnswerSettings(abstain_below={"en": 0.99}))
+    assert strict.answer("What tests are key for acute coronary syndrome?").abstained

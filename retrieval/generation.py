@@ -1,0 +1,145 @@
+"""Generation, in one place: streamed (one answer, piece by piece) or in left-padded batches (many answers in one
+`generate` call), both with the same decoding settings (`AnswerSettings`: max tokens, temperature, repetition
+penalty, stop strings) and exact token counts. The grounded-answer path, the API's batcher and the eval all call
+these two functions.
+
+Greedy decoding makes batching exact: each row's tokens are those it would get alone (a longer neighbour only adds
+steps after this row ends, which are cut off).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from retrieval.config import AnswerSettings
+
+
+class GenerationStats:
+    """Filled in by `stream_generate`: exact prompt and generated token counts, and time to the first token."""
+
+    def __init__(self) -> None:
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.first_token_seconds: float | None = None
+
+
+@dataclass
+class Generated:
+    """One row of a batched `generate` call."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float             # the batch's generate time (shared by its rows)
+    batch_size: int
+
+
+def chat_ids(tokenizer: Any, messages: str | Sequence[dict[str, str]]) -> list[int]:
+    """The token ids the model sees for a chat (or one user turn), generation prompt included."""
+    chat = [{"role": "user", "content": messages}] if isinstance(messages, str) else list(messages)
+    return list(tokenizer.apply_chat_template(chat, add_generation_prompt=True, return_dict=True)["input_ids"])
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> str:
+    """The text before the first stop string (OpenAI's convention: the stop string is not returned)."""
+    ends = [text.find(s) for s in stop if s and s in text]
+    return text[: min(ends)] if ends else text
+
+
+def _decoding(model: Any, tokenizer: Any, settings: AnswerSettings, max_new_tokens: int, min_new_tokens: int
+              ) -> dict[str, Any]:
+    kwargs: dict[str, Any] = dict(max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
+                                  use_cache=settings.use_cache, pad_token_id=tokenizer.pad_token_id,
+                                  repetition_penalty=settings.repetition_penalty)
+    if settings.temperature > 0:
+        kwargs.update(do_sample=True, temperature=settings.temperature)
+    else:
+        kwargs.update(do_sample=False)
+    if settings.stop:
+        kwargs.update(stop_strings=list(settings.stop), tokenizer=tokenizer)
+    return kwargs
+
+
+def stream_generate(model: Any, tokenizer: Any, prompt: str | Sequence[dict[str, str]],
+                    settings: AnswerSettings | None = None, *, max_new_tokens: int | None = None,
+                    min_new_tokens: int = 0, cancel: threading.Event | None = None,
+                    stats: GenerationStats | None = None) -> Iterator[str]:
+    """Yield text pieces as the model writes them (TextIteratorStreamer on a generation thread).
+
+    `prompt` is one user turn or a whole chat; setting `cancel` ends generation within one decode step; `stats`
+    receives exact token counts (the ids the model produced, the end-of-turn token included, as OpenAI's usage
+    counts them). Stop strings end generation; the caller cuts them off the joined text (`cut_at_stop`)."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+    settings = settings or AnswerSettings()
+    stats = stats if stats is not None else GenerationStats()
+    cancel = cancel if cancel is not None else threading.Event()
+    started = time.perf_counter()
+
+    class _Cancel(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs) -> bool:  # noqa: ANN001, ANN003
+            return cancel.is_set()
+
+    class _CountingStreamer(TextIteratorStreamer):
+        def put(self, value) -> None:  # noqa: ANN001 - a tensor of new ids
+            if not self.next_tokens_are_prompt:
+                stats.completion_tokens += int(value.numel())
+                if stats.first_token_seconds is None:
+                    stats.first_token_seconds = time.perf_counter() - started
+            super().put(value)
+
+    ids = torch.tensor([chat_ids(tokenizer, prompt)])
+    stats.prompt_tokens = int(ids.shape[1])
+    streamer = _CountingStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=120)
+    kwargs = dict(input_ids=ids, attention_mask=torch.ones_like(ids), streamer=streamer,
+                  stopping_criteria=StoppingCriteriaList([_Cancel()]),
+                  **_decoding(model, tokenizer, settings, max_new_tokens or settings.max_new_tokens, min_new_tokens))
+    worker = threading.Thread(target=model.generate, kwargs=kwargs, daemon=True)
+    worker.start()
+    try:
+        yield from streamer
+    finally:
+        if worker.is_alive():
+            cancel.set()  # the consumer went away (a closed stream, a cancelled request): free the model
+        worker.join()
+
+
+def generate_batch(model: Any, tokenizer: Any, prompts: Sequence[Sequence[int]], settings: AnswerSettings | None = None,
+                   *, max_new_tokens: Sequence[int] | int | None = None, min_new_tokens: int = 0) -> list[Generated]:
+    """Answers to several prompts (token ids, see `chat_ids`) in one left-padded `generate` call; each row keeps
+    its own token limit and ends at its first end-of-turn token or stop string."""
+    import torch
+
+    settings = settings or AnswerSettings()
+    limits = ([max_new_tokens or settings.max_new_tokens] * len(prompts) if not isinstance(max_new_tokens, Sequence)
+              else list(max_new_tokens))
+    pad = tokenizer.pad_token_id
+    width = max(len(p) for p in prompts)
+    input_ids = torch.tensor([[pad] * (width - len(p)) + list(p) for p in prompts])
+    attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+    started = time.perf_counter()
+    with torch.no_grad():
+        output = model.generate(input_ids=input_ids, attention_mask=attention,
+                                **_decoding(model, tokenizer, settings, max(limits), min_new_tokens))
+    seconds = time.perf_counter() - started
+    eos = _eos_ids(model, tokenizer)
+    rows = []
+    for row, (prompt, limit) in enumerate(zip(prompts, limits, strict=True)):
+        new = output[row, width:].tolist()[:limit]
+        new = new[: next((i + 1 for i, token in enumerate(new) if token in eos), len(new))]
+        while new and new[-1] == pad and pad not in eos:  # a row ended by a stop string is padded to the batch's end
+            new.pop()
+        text = cut_at_stop(tokenizer.decode(new, skip_special_tokens=True), settings.stop).strip()
+        rows.append(Generated(text, len(prompt), len(new), seconds, len(prompts)))
+    return rows
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
+    eos = model.generation_config.eos_token_id
+    ids = set(eos if isinstance(eos, list) else [eos]) if eos is not None else set()
+    return ids | ({tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set())
