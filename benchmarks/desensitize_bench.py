@@ -7,7 +7,11 @@
 On `../shared/data/pii/presidio_research_synth_dataset_v2.json` (presidio-research, MIT): per-entity precision,
 recall and F1 (a prediction matches a gold span when they overlap and have the same type, after mapping the
 dataset's types onto Presidio's), any-PII precision/recall (overlap, any type), and documents per second.
-On veritune's own seeded Chinese synthetic set: recall per type. Two checks on the English figures:
+On veritune's own seeded Chinese synthetic set: recall per type.
+On real text (the headline): `../shared/data/deid_physionet/notes.jsonl` (real nursing notes, gold PHI spans) with
+the medical pack's settings, and `../shared/data/zh_ner/cluener_train.jsonl` (real Chinese sentences): span-overlap
+recall by type, precision, replacements per gold span, characters lost outside any gold entity, speed; Presidio's
+defaults on the same texts in the same run. Two checks on the English figures:
 - names: veritune's name lists come from Faker, and presidio-research generated its data with Faker too, so PERSON
   recall is also reported for gold names with no word in the lists (what the lists cannot have taught us);
 - over-masking: detections per 1,000 words on 300 PubMedQA abstracts (`../shared/data/retrieval`), text without
@@ -31,6 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, SHARED_DATA, pretty, setup_threads, write_results  # noqa: E402
 
 DATASET = SHARED_DATA / "pii" / "presidio_research_synth_dataset_v2.json"
+DEID_NOTES = SHARED_DATA / "deid_physionet" / "notes.jsonl"       # real ICU nursing notes (development split)
+ZH_NER = SHARED_DATA / "zh_ner" / "cluener_train.jsonl"           # real Chinese sentences (development split)
+ZH_TYPES = {"name": "PERSON", "address": "LOCATION", "company": "ORGANIZATION"}
 ABSTRACTS = SHARED_DATA / "retrieval" / "pubmedqa_ori_pqal.json"
 ABSTRACT_COUNT = 300
 # presidio-research types -> the Presidio types both systems emit. TITLE (Dr., Mrs., job titles) is not personal
@@ -180,6 +187,94 @@ def chinese_recall() -> dict:
             "spans": dict(sorted(total.items()))}
 
 
+def _overlap_recall(golds: list[list[tuple]], preds: list[list[tuple]]) -> dict:
+    """Recall by gold type (a gold span counts when any prediction overlaps it, whatever its type: a replaced name
+    is gone either way), precision (predictions overlapping a gold span) and replacements per gold span."""
+    found, total = Counter(), Counter()
+    correct = sum(any(overlaps(p, g) for g in gold) for gold, pred in zip(golds, preds, strict=True) for p in pred)
+    for gold, pred in zip(golds, preds, strict=True):
+        for g in gold:
+            total[g[0]] += 1
+            found[g[0]] += any(overlaps(g, p) for p in pred)
+    predicted = sum(len(pred) for pred in preds)
+    return {"recall": _r(sum(found.values()) / max(sum(total.values()), 1)),
+            "precision": _r(correct / predicted if predicted else 0.0),
+            "replacements_per_gold_span": _r(predicted / max(sum(total.values()), 1)),
+            "recall_by_type": {t: {"recall": _r(found[t] / total[t]), "gold": total[t]} for t in sorted(total)}}
+
+
+def clinical_notes() -> dict | None:
+    """Real nursing notes: veritune with the medical pack's settings (its allow list) beside Presidio's defaults."""
+    if not DEID_NOTES.is_file():
+        print(f"real clinical notes skipped: {DEID_NOTES} is absent")
+        return None
+    from desensitize import DesensitizeConfig, Detector, detector_settings
+
+    notes = [json.loads(line) for line in DEID_NOTES.read_text(encoding="utf-8").splitlines() if line.strip()]
+    texts = [n["text"] for n in notes]
+    golds = [[(g["type"], g["start"], g["end"]) for g in n["phi"]] for n in notes]
+    detector = Detector(detector_settings(DesensitizeConfig(domain="medical")))
+    detector.analyze(texts[0], "en")
+    started = time.perf_counter()
+    ours = [[(s.entity_type, s.start, s.end) for s in spans] for spans in detector.analyze_batch(texts, "en")]
+    our_seconds = time.perf_counter() - started
+    presidio, presidio_seconds = run_presidio(texts)
+    return {"dataset": str(DEID_NOTES.relative_to(ROOT.parent)), "notes": len(texts),
+            "gold_spans": sum(len(g) for g in golds),
+            "veritune": {**_overlap_recall(golds, ours), "docs_per_second": round(len(texts) / our_seconds, 1)},
+            "baseline_presidio": {**_overlap_recall(golds, presidio),
+                                  "docs_per_second": round(len(texts) / presidio_seconds, 1)},
+            "targets": {"recall": ">= 0.95", "replacements_per_gold_span": "<= 1.5", "speed_vs_presidio": ">= 5"}}
+
+
+def _zh_gold(row: dict) -> tuple[list[tuple], list[tuple]]:
+    """(scored spans: name, address, company; every labelled span, for the characters outside entities)."""
+    every = [(t, s, e + 1) for t, spans in row["label"].items() for locs in spans.values() for s, e in locs]
+    return [span for span in every if span[0] in ZH_TYPES], every
+
+
+def chinese_real() -> dict | None:
+    """Real Chinese sentences: person, address and company recall, and the characters replaced outside every
+    labelled entity (what over-masking costs a reader), veritune beside Presidio's defaults on the same pipeline."""
+    if not ZH_NER.is_file():
+        print(f"real Chinese text skipped: {ZH_NER} is absent")
+        return None
+    from presidio_analyzer import AnalyzerEngine
+
+    from desensitize import Detector
+    from desensitize.nlp import build_nlp_engine
+
+    rows = [json.loads(line) for line in ZH_NER.read_text(encoding="utf-8").splitlines() if line.strip()]
+    texts = [r["text"] for r in rows]
+    golds = [_zh_gold(r) for r in rows]
+    detector = Detector()
+    detector.analyze(texts[0], "zh")
+    started = time.perf_counter()
+    ours = [[(s.entity_type, s.start, s.end) for s in spans] for spans in detector.analyze_batch(texts, "zh")]
+    our_seconds = time.perf_counter() - started
+    presidio = AnalyzerEngine(nlp_engine=build_nlp_engine(("zh",)), supported_languages=["zh"])
+    started = time.perf_counter()
+    baseline = [[(r.entity_type, r.start, r.end) for r in presidio.analyze(text=t, language="zh")] for t in texts]
+    presidio_seconds = time.perf_counter() - started
+    characters = sum(len(t) for t in texts)
+
+    def report(preds: list[list[tuple]], seconds: float) -> dict:
+        scored = _overlap_recall([g for g, _ in golds], preds)
+        outside = lost = 0
+        for text, (_, every), pred in zip(texts, golds, preds, strict=True):
+            inside = {i for _, s, e in every for i in range(s, e)}
+            outside += len(text) - len(inside)
+            lost += len({i for _, s, e in pred for i in range(s, e)} - inside)
+        return {**scored, "characters_lost_outside_entities": _r(lost / max(outside, 1)),
+                "characters_per_second": round(characters / seconds)}
+
+    return {"dataset": str(ZH_NER.relative_to(ROOT.parent)), "sentences": len(texts),
+            "scored_types": {k: v for k, v in ZH_TYPES.items()},
+            "veritune": report(ours, our_seconds), "baseline_presidio": report(baseline, presidio_seconds),
+            "targets": {"name_recall": ">= 0.90", "address_recall": ">= 0.85",
+                        "characters_lost_outside_entities": "<= 0.02"}}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, default=2)
@@ -215,11 +310,13 @@ def main() -> int:
         "baseline_presidio": baseline, "veritune": ours,
         "speedup": round(ours["docs_per_second"] / baseline["docs_per_second"], 2),
         "chinese_synthetic": chinese_recall(),
+        "real_clinical_notes": clinical_notes(),
+        "real_chinese_text": chinese_real(),
         "targets": {"any_pii_recall": ">= 0.95", "any_pii_precision": ">= 0.85", "speedup": ">= 5",
                     "chinese_id_phone_card_uscc_recall": "1.00", "chinese_person_recall": ">= 0.95"},
     }
     path = write_results("desensitize", results)
-    print(pretty({k: results[k] for k in ("speedup", "chinese_synthetic")}))
+    print(pretty({k: results[k] for k in ("speedup", "chinese_synthetic", "real_clinical_notes", "real_chinese_text")}))
     for label, system in (("presidio", baseline), ("veritune", ours)):
         print(f"{label} any-PII:", system["any_pii"], f"{system['docs_per_second']} docs/s;",
               "PERSON recall by name lists:", system["person_recall_by_name_lists"], "; abstracts:",

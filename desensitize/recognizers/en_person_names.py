@@ -16,7 +16,7 @@ import re
 from presidio_analyzer import RecognizerResult
 
 from desensitize.gazetteers import NameLists, name_lists
-from desensitize.lang import lower_case_record
+from desensitize.lang import caseless_record, written_as_name
 from desensitize.recognizers._base import TextRecognizer
 from desensitize.registry import recognizer
 
@@ -45,22 +45,25 @@ class EnPersonNamesRecognizer(TextRecognizer):
         return self._names
 
     def find(self, text: str) -> list[RecognizerResult]:
-        lower_case = lower_case_record(text)
+        lower_case = caseless_record(text)
         tokens = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(text)]
         results = []
         for index, (start, _, token) in enumerate(tokens):
             word = token.rstrip(".")
-            if not self.names.is_first_name(word) or not _written_as_name(word, lower_case):
+            if not self.names.is_first_name(word) or not written_as_name(word, lower_case):
                 continue
-            surname_end = self._surname_end(text, tokens, index, lower_case)
+            surname_end = self._surname_end(text, tokens, index, lower_case,
+                                            strict=lower_case and self.names.is_ambiguous(word))
             if surname_end is not None:
                 results.append(self.result(start, surname_end, FULL_NAME_SCORE))
             elif self._cued(text, tokens, index) or not (lower_case or self.names.is_ambiguous(word)):
                 results.append(self.result(start, start + len(word), FIRST_NAME_SCORE))
         return results
 
-    def _surname_end(self, text: str, tokens: list[Token], index: int, lower_case: bool) -> int | None:
-        """End of the surname that follows the first name at `index` on the same line, or None."""
+    def _surname_end(self, text: str, tokens: list[Token], index: int, lower_case: bool, strict: bool = False
+                     ) -> int | None:
+        """End of the surname that follows the first name at `index` on the same line, or None. `strict` (a first
+        name that is also a word, in a record without case: 'comfort', 'brown'): only a listed surname counts."""
         position = index + 1
         while position < len(tokens) and position - index <= 3 and _adjacent(text, tokens[position - 1],
                                                                                tokens[position]):
@@ -71,13 +74,13 @@ class EnPersonNamesRecognizer(TextRecognizer):
             if word.lower() in PARTICLES and position - index < 3:
                 position += 1
                 continue
-            if self._surname_like(word, lower_case):
+            if self._surname_like(word, lower_case) and (not strict or self.names.is_last_name(word)):
                 return tokens[position][0] + len(word)
             return None
         return None
 
     def _surname_like(self, word: str, lower_case: bool) -> bool:
-        if len(word) < 2 or not _written_as_name(word, lower_case):
+        if len(word) < (3 if lower_case else 2) or not written_as_name(word, lower_case):   # 'brown bm', 'line dc'
             return False
         return self.names.is_last_name(word) or not self.names.is_common_word(word)
 
@@ -95,12 +98,6 @@ class EnPersonNamesRecognizer(TextRecognizer):
         neighbours = [i for i in (index - 1, index + 1) if 0 <= i < len(tokens)]
         return any(_LIST_GAP.fullmatch(text[min(tokens[i][1], end):max(tokens[i][0], start)])
                    and self.names.is_first_name(tokens[i][2].rstrip(".")) for i in neighbours)
-
-
-def _written_as_name(word: str, lower_case: bool) -> bool:
-    if lower_case:
-        return word.islower()
-    return word[0].isupper() and (len(word) == 1 or not word[1:].isupper())
 
 
 def _adjacent(text: str, left: Token, right: Token) -> bool:

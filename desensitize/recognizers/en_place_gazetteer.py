@@ -12,7 +12,7 @@ import re
 from presidio_analyzer import RecognizerResult
 
 from desensitize.gazetteers import NameLists, name_lists, place_names
-from desensitize.lang import lower_case_record
+from desensitize.lang import lower_case_record, upper_case_record
 from desensitize.recognizers._base import TextRecognizer
 from desensitize.registry import recognizer
 
@@ -33,6 +33,7 @@ class EnPlaceGazetteerRecognizer(TextRecognizer):
         places = self._places if self._places is not None else place_names()
         names = self._names or name_lists()
         lower_case = lower_case_record(text)
+        shouting = upper_case_record(text)     # written in capitals: a word in capitals is no deliberate name
         results = []
         for cue in CUE.finditer(text):
             words = []
@@ -45,7 +46,8 @@ class EnPlaceGazetteerRecognizer(TextRecognizer):
             for count in range(len(words), 0, -1):
                 start, end = words[0].start(), words[count - 1].end()
                 value = text[start:end].rstrip(".")
-                if value.lower() in places and not (count == 1 and names.is_common_word(value) and not value.isupper()):
+                common = count == 1 and names.is_common_word(value) and (shouting or not value.isupper())
+                if value.lower() in places and not common:
                     results.append(self.result(start, start + len(value), SCORE))
                     break
         return results

@@ -4,6 +4,11 @@ Goiânia)."""
 
 from __future__ import annotations
 
+from presidio_analyzer import RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
+
+from desensitize.gazetteers import name_lists, place_names
+from desensitize.lang import upper_case_record
 from desensitize.recognizers._base import LabeledValueRecognizer
 from desensitize.registry import recognizer
 
@@ -19,6 +24,20 @@ PLACE = (rf"\b(?i:from|in|at|to|near|where:|city:|town:)\s+(?P<value>{_CAPS}|{_G
          rf"(?P<value4>[A-Z][\w'-]*(?:[ \t]+(?:[a-z]{{1,6}}(?!\w)|[A-Z(][\w'()-]*)){{0,4}})")
 
 
+class EnPlaceNameRecognizer(LabeledValueRecognizer):
+    """In a record written in capitals ('TRANSFERRED TO CHAIR', 'AT BEDSIDE') capitals say nothing: there only a
+    known place (GeoNames) that is no dictionary word counts."""
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+                ) -> list[RecognizerResult]:
+        results = super().analyze(text, entities, nlp_artifacts)
+        if not results or not upper_case_record(text):
+            return results
+        places, names = place_names(), name_lists()
+        return [r for r in results if text[r.start:r.end].lower() in places
+                and not names.is_common_word(text[r.start:r.end])]
+
+
 @recognizer("en_place_name", ("LOCATION",), ("en",))
-def build(language: str) -> LabeledValueRecognizer:
-    return LabeledValueRecognizer("LOCATION", PLACE, 0.5, language, "en_place_name")
+def build(language: str) -> EnPlaceNameRecognizer:
+    return EnPlaceNameRecognizer("LOCATION", PLACE, 0.5, language, "en_place_name")

@@ -54,6 +54,14 @@ CASES = [
     ("cn_person", "zh", "患者平卧时气短", []),
     ("cn_person", "zh", "患者高军，男", [("PERSON", "高军")]),             # a common surname that is also a word
     ("cn_person", "zh", "家属权玉华电话", [("PERSON", "权玉华")]),
+    # names in running text, without a cue: jieba's tagger, a surname, and a given name that is no word
+    ("cn_person", "zh", "记者从孙海涛处获悉，该项目已经启动。", [("PERSON", "孙海涛")]),
+    ("cn_person", "zh", "连胜三场之后，球队晋级。", []),
+    # places without address grammar: jieba's tagger, GeoNames' Chinese names, place endings, units after them
+    ("cn_place_name", "zh", "他上周去了重庆出差。", [("LOCATION", "重庆")]),
+    ("cn_place_name", "zh", "会议在西昌市太和镇举行。", [("LOCATION", "西昌市太和镇")]),
+    ("cn_place_name", "zh", "城市发展很快，公司上市了。", []),
+    ("cn_place_name", "zh", "中方表示欢迎，国内反应积极。", []),
     # addresses: at least two levels
     ("cn_address", "zh", "住址北京市朝阳区建国路88号。", [("LOCATION", "北京市朝阳区建国路88号")]),
     ("cn_address", "zh", "来自广东省深圳市南山区", [("LOCATION", "广东省深圳市南山区")]),
@@ -74,6 +82,21 @@ CASES = [
     ("en_clinical_date", "en", "DOB August 14, 1982, seen", [("DATE_TIME", "August 14, 1982")]),
     ("en_clinical_date", "en", "born 14 Aug 1982.", [("DATE_TIME", "14 Aug 1982")]),
     ("en_clinical_date", "en", "DOB: 1998-02-18.", [("DATE_TIME", "1998-02-18")]),
+    ("en_clinical_date", "en", "Extubated 4/17. Doing well.", [("DATE_TIME", "4/17")]),
+    ("en_clinical_date", "en", "11-02-19 nursing note", [("DATE_TIME", "11-02-19")]),
+    ("en_clinical_date", "en", "last drink on june 3 per family", [("DATE_TIME", "june 3")]),
+    ("en_clinical_date", "en", "PMH: s/p CABG 2011, stent in 2014.", [("DATE_TIME", "2011"), ("DATE_TIME", "2014")]),
+    ("en_clinical_date", "en", "PMH: appendectomy '88, asthma", [("DATE_TIME", "'88")]),
+    ("en_clinical_date", "en", "May 5 mg dose, HR 97, pH 7.35/45/80", []),
+    # transfers, residences and facility words name places
+    ("en_facility", "en", "Pt transferred to Brookhollow 4 this evening.", [("LOCATION", "Brookhollow 4")]),
+    ("en_facility", "en", "lives alone in tamsworth, son nearby", [("LOCATION", "tamsworth")]),
+    ("en_facility", "en", "Seen at Ridgeline Medical Center for follow up", [("LOCATION", "Ridgeline Medical Center")]),
+    ("en_facility", "en", "back to floor after the procedure", []),
+    # clinicians: an initial and a surname, a name and a credential
+    ("en_clinician", "en", "Plan discussed with R. Okonkwo, team aware.", [("PERSON", "R. Okonkwo")]),
+    ("en_clinician", "en", "Called Tamsin Vale RN for coverage", [("PERSON", "Tamsin Vale")]),
+    ("en_clinician", "en", "Blood cx grew S. aureus; discussed with covering MD.", []),
     # English medical record numbers by their labels
     ("en_medical_record_number", "en", "MRN 1234567, seen today", [("MEDICAL_RECORD_NUMBER", "1234567")]),
     ("en_medical_record_number", "en", "MRN: #1234567.", [("MEDICAL_RECORD_NUMBER", "1234567")]),
@@ -137,6 +160,14 @@ CASES = [
     ("en_person_names", "en", "tracy:\"i'm roberto's daughter\"", [("PERSON", "tracy"), ("PERSON", "roberto")]),
     # names after a cue only a name follows
     ("en_person_cue", "en", "my name is vitoria", [("PERSON", "vitoria")]),
+    # clinical notes: a title takes a name in any case; kinship words take listed first names only
+    ("en_person_cue", "en", "spoke with Dr. ferreira about the plan", [("PERSON", "ferreira")]),
+    ("en_person_cue", "en", "PER DR. HOLLOWAY WILL HOLD DOSE. FAMILY AT BEDSIDE AND UPDATED ON PLAN.",
+     [("PERSON", "HOLLOWAY")]),
+    ("en_person_cue", "en", "Pressure low, NP Ingrid notified.", [("PERSON", "Ingrid")]),
+    ("en_person_cue", "en", "daughter maria visited, wife updated by phone", [("PERSON", "maria")]),
+    ("en_person_cue", "en", "daughter lives close by", []),
+    ("en_person_cue", "en", "per MD order, continue drip", []),
     ("en_person_cue", "en", "my name is borna jerković but everyone calls me borna",
      [("PERSON", "borna jerković"), ("PERSON", "borna")]),
     ("en_person_cue", "en", "Name:    Nayla Montero\nAddress: unknown", [("PERSON", "Nayla Montero")]),
@@ -198,6 +229,10 @@ def test_every_registered_recognizer_has_a_table() -> None:
         "Wells score is high; consider Cushing syndrome.",
         "Fever is a red flag in Atopic eczema; seizures are a red flag in Pre-eclampsia.",   # inside KB titles
         "Give anti-D when Rh negative. What is Insulin glargine used for?",
+        # shorthand no name or date hides in: ventilator settings, shifts, fractions, strength and pain scores
+        "Vent 500x10x35x5, shift 1900-0700. 1/2 NS at 100cc/hr. Strength 5/5, pain 4/10 on Monday.",
+        "pt oob to chair, abd soft, neo gtt weaned. transfer to micu. back to floor.",
+        "PT OOB TO CHAIR. WEAN AS TOLERATED. FAMILY PRESENT AT BEDSIDE. TRANSFER TO CATH LAB.",
     ],
 )
 def test_clinical_text_without_pii_stays_untouched(text: str) -> None:
@@ -314,7 +349,30 @@ def test_filters_read_declared_attributes_not_class_names() -> None:
     declared = {name: (s.case_aware, s.list_confirmed, s.statistical) for name in RECOGNIZERS.names()
                 for s in [RECOGNIZERS.get(name)]}
     assert declared["en_person_names"][0] and declared["en_person_cue"][0] and declared["en_place_gazetteer"][1]
-    assert declared["spacy_ner"][2] and sum(any(v) for v in declared.values()) == 4
+    assert declared["spacy_ner"][2] and sum(any(v) for v in declared.values()) == 6
     assert "Recognizer\"" not in (REPO / "desensitize/filters.py").read_text(encoding="utf-8")
     assert filters.spec_of({"recognizer_name": "en_person_names"}) is RECOGNIZERS.get("en_person_names")
     assert filters.spec_of({"recognizer_name": "NameList"}) is None          # added by a filter, not a recognizer
+
+
+@pytest.mark.parametrize(("value", "phone"), [
+    ("(415) 555-0132", True), ("415.555.0132", True), ("+1 415 555 0132", True), ("415-555-0132 x12", True),
+    ("1900-0700", False),          # a shift
+    ("500x10x35x5", False),        # ventilator settings
+    ("7.38-41-96", False),         # a blood gas
+    ("31.2- 30.8- 29.9", False),   # daily weights
+])
+def test_phone_filter_keeps_phones_and_drops_clinical_numbers(value: str, phone: bool) -> None:
+    from desensitize.filters import _phone_without_lab_separators
+
+    assert _phone_without_lab_separators("PHONE_NUMBER", value) is phone
+
+
+@pytest.mark.parametrize(("value", "date"), [("7/22", True), ("3/9", True), ("1/2", False), ("5/5", False),
+                                              ("6/10", False), ("Monday", False), ("0700-1900", False),
+                                              ("'95", True), ("June 3", True)])
+def test_date_filter_drops_fractions_scores_weekdays_and_shifts(value: str, date: bool) -> None:
+    from desensitize.filters import _date_shaped
+
+    assert _date_shaped("DATE_TIME", value) is date
+
