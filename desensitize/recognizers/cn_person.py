@@ -38,11 +38,26 @@ CUES = ("患者", "病人", "姓名", "家属", "客户", "法定代表人", "�
         "受益人", "经办人", "户名", "持卡人", "收款人", "汇款人", "委托人", "监护人", "记录：")
 TAGGED_SCORE = 0.6   # above the analysis threshold: real text names people without a cue ('彭小军认为，...')
 # function characters that follow a name far more often than they end one (家属张伟的电话 -> 张伟)
-_NOT_IN_NAMES = set("的在是和与及于因已被将向说等到从对把给让请为也都")
+_NOT_IN_NAMES = set("的在是和与及于因已被将向说等到从对把给让请为也都副")
 _HAN = r"[\u4e00-\u9fa5]"
 _SURNAME = "(?:" + "|".join(COMPOUND_SURNAMES) + "|[" + "".join(sorted(SURNAMES)) + "])"
 _CUED = re.compile(rf"(?:{'|'.join(CUES)})\s*[:：]?\s*(?P<value>{_SURNAME}{_HAN}{{1,2}})")
 _TITLED = re.compile(rf"(?P<value>{_SURNAME}{_HAN}{{0,2}})(?=先生|女士|医生|大夫|护士|老师|经理)")
+# News writes a person's role right before the name ('副主任张新生介绍', '分析师温彬表示') and a verb of saying right
+# after it; jieba splits many such names ('张/q 新生/n').
+ROLES = ("记者", "主任", "专家", "经理", "主席", "总裁", "董事长", "总经理", "教授", "分析师", "秘书长", "局长", "部长",
+         "市长", "省长", "院长", "校长", "老师", "医生", "律师", "主编", "编剧", "导演", "演员", "歌手", "作家", "画家",
+         "发言人", "负责人", "书记", "总监", "研究员", "工程师", "队长", "教练", "球员", "选手", "主持人", "创始人",
+         "通讯员", "实习生", "代表", "委员", "厅长", "处长", "科长", "行长", "总理", "大使", "法官", "检察官", "警官")
+SPEECH = "表示|认为|指出|介绍|透露|坦言|强调|告诉|称|说道|提醒|解释|回忆|建议|感叹"
+_ROLE_NAME = re.compile(rf"(?:{'|'.join(ROLES)})(?P<value>{_SURNAME}{_HAN}{{1,2}})")
+_SPEAKER = re.compile(rf"(?:^|(?<=[，。；：、“”\s]))(?P<value>{_SURNAME}{_HAN}{{1,2}})(?={SPEECH})")
+# Characters transliterated foreign names are written with (布朗, 奥尼尔, 米开朗琪罗): a name jieba tags that is made
+# of them only is a person even without a Chinese surname.
+TRANSLITERATION = set("阿埃艾安奥巴贝本比彼波伯布查达德迪蒂丁杜多厄恩尔法菲芬弗福盖甘戈格古哈汉赫亨华霍吉加杰金卡"
+                      "凯坎科克库拉莱兰朗劳勒雷里利莉丽林琳卢鲁伦罗洛马玛迈麦曼梅门蒙米姆默穆纳娜内尼妮宁纽诺欧帕"
+                      "佩皮普齐乔切琪丘萨塞瑟森沙什史斯索塔泰坦特提汀托瓦威维温沃乌西希夏谢辛休雅亚扬耶伊易英尤约"
+                      "泽扎詹珍朱卓兹佐")
 
 
 COMMON_WORD_FREQUENCY = 50  # jieba counts: 信息 12256, 高热 75 are words; the name 高军 has 3
@@ -107,7 +122,9 @@ class CnPersonRecognizer(LocalRecognizer):
                     continue
             found.append(RecognizerResult(ENTITY, start, end, 0.85))
         found += [RecognizerResult(ENTITY, m.start("value"), m.end("value"), 0.6) for m in _TITLED.finditer(text)
-                  if m.end("value") - m.start("value") >= 2]
+                  if m.end("value") - m.start("value") >= 2
+                  and not any(ch in _NOT_IN_NAMES for ch in m.group("value")[1:])]     # 公司副总经理: no 司副总
+        found += self._role_and_speaker_names(text, words)
         found += self._tagged_names(text)
         return found
 
@@ -130,6 +147,16 @@ class CnPersonRecognizer(LocalRecognizer):
             if cut in words or name[cut - start] in _NOT_IN_NAMES:
                 return cut
         return start + len(name)
+
+    def _role_and_speaker_names(self, text: str, words: dict[int, int]) -> list[RecognizerResult]:
+        found = []
+        for pattern in (_ROLE_NAME, _SPEAKER):
+            for match in pattern.finditer(text):
+                start = match.start("value")
+                end = self._name_end(match.group("value"), start, words) if pattern is _ROLE_NAME else match.end()
+                if end - start >= 2 and not _dictionary_word(text[start:end]):
+                    found.append(RecognizerResult(ENTITY, start, end, 0.7))
+        return found
 
     @staticmethod
     def _tagged_names(text: str) -> list[RecognizerResult]:
@@ -157,7 +184,7 @@ def _tagged_name(word: str, flag: str) -> bool:
     surname = _surname_length(word) if word[:2] in COMPOUND_SURNAMES or word[0] in SURNAMES else 0
     if surname:
         return len(word) > surname and not (word[0] in AMBIGUOUS_SURNAMES and len(word) == 2)
-    return flag in ("nrfg", "nrt")          # transliterations: 贝克汉姆, 马拉多纳
+    return flag in ("nrfg", "nrt") or all(ch in TRANSLITERATION for ch in word)     # 贝克汉姆, 布朗, 奥尼尔
 
 
 @recognizer("cn_person", (ENTITY,), ("zh",))

@@ -26,6 +26,10 @@ CUE = re.compile(r"\b(?i:(?:transfer(?:r?ed|ring)?|tx(?:'?d)?|sent|admitted|read
                  r"discharged|moved|came|arrived|going|brought|d/?c'?d)\s+(?:back\s+)?(?:to|from|in|at)"
                  r"|lives?(?:\s+alone)?\s+(?:in|at|near)|(?:grew\s+up|was\s+born|resides?)\s+in)"
                  r"(?:\s+the)?\s+")
+# A ward: a name that is no dictionary word and its number, after a preposition or a plan ('to quartermain 3',
+# 'PLAN: QUARTERMAIN 2'); allowed shorthand such as 'to levo 2' is dropped by the detector's allow list.
+WARD = re.compile(rf"(?:\b(?i:to|from|at|in|transfer)|(?i:plan|p|a/p)\s*:)\s+"
+                  rf"(?P<value>{_WORD}[ \t]+\d{{1,2}})(?![\d./:%])")
 FACILITY = re.compile(rf"((?:{_WORD}\s+){{1,{MAX_WORDS}}})(?i:hospital|hosp\b|medical\s+cent(?:er|re)|med\s+ctr|"
                       r"campus|nursing\s+home|rehab(?:ilitation)?\s+(?:center|hospital|facility))")
 
@@ -42,6 +46,10 @@ class EnFacilityRecognizer(TextRecognizer):
             end = _place_end(text, cue.end(), names)
             if end is not None:
                 results.append(self.result(cue.end(), end, SCORE))
+        for match in WARD.finditer(text):
+            word = match.group("value").split()[0]
+            if not names.is_common_word(word) and len(word) > 2:
+                results.append(self.result(match.start("value"), match.end("value"), SCORE))
         caseless = caseless_record(text)
         for match in FACILITY.finditer(text):
             words = list(re.finditer(_WORD, match.group(1)))

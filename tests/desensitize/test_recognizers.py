@@ -57,6 +57,10 @@ CASES = [
     # names in running text, without a cue: jieba's tagger, a surname, and a given name that is no word
     ("cn_person", "zh", "记者从孙海涛处获悉，该项目已经启动。", [("PERSON", "孙海涛")]),
     ("cn_person", "zh", "连胜三场之后，球队晋级。", []),
+    ("cn_person", "zh", "公司副总经理韩立群介绍，项目进展顺利。", [("PERSON", "韩立群")]),      # a role before
+    ("cn_person", "zh", "温启明表示，市场仍将波动。", [("PERSON", "温启明")]),                    # a verb of saying after
+    ("cn_person", "zh", "中锋麦克唐纳完成了绝杀。", [("PERSON", "麦克唐纳")]),                    # a transliteration
+    ("cn_person", "zh", "代表团成员表示赞同。", []),
     # places without address grammar: jieba's tagger, GeoNames' Chinese names, place endings, units after them
     ("cn_place_name", "zh", "他上周去了重庆出差。", [("LOCATION", "重庆")]),
     ("cn_place_name", "zh", "会议在西昌市太和镇举行。", [("LOCATION", "西昌市太和镇")]),
@@ -93,6 +97,8 @@ CASES = [
     ("en_facility", "en", "lives alone in tamsworth, son nearby", [("LOCATION", "tamsworth")]),
     ("en_facility", "en", "Seen at Ridgeline Medical Center for follow up", [("LOCATION", "Ridgeline Medical Center")]),
     ("en_facility", "en", "back to floor after the procedure", []),
+    ("en_facility", "en", "PLAN: BRIARWOOD 3 WHEN BED AVAILABLE.", [("LOCATION", "BRIARWOOD 3")]),
+    ("en_facility", "en", "increase to 2 and wean to 4 by morning", []),
     # clinicians: an initial and a surname, a name and a credential
     ("en_clinician", "en", "Plan discussed with R. Okonkwo, team aware.", [("PERSON", "R. Okonkwo")]),
     ("en_clinician", "en", "Called Tamsin Vale RN for coverage", [("PERSON", "Tamsin Vale")]),
