@@ -167,9 +167,28 @@ def _specificity(entity: str) -> int:
     return _SPECIFIC_FIRST.index(entity) if entity in _SPECIFIC_FIRST else len(_SPECIFIC_FIRST)
 
 
+def _merge_same_type(results: list[RecognizerResult]) -> list[RecognizerResult]:
+    """Overlapping results of one type are one entity seen twice: their union, so no part of it is left behind
+    ('澳门特别行政区齐齐哈尔县…' found whole by one recognizer and from '行政区' on by another)."""
+    merged: list[RecognizerResult] = []
+    for result in sorted(results, key=lambda r: (r.entity_type, r.start, -r.end)):
+        last = merged[-1] if merged else None
+        if last is not None and last.entity_type == result.entity_type and result.start < last.end:
+            if result.score > last.score:
+                last.score, last.recognition_metadata = result.score, result.recognition_metadata
+            last.end = max(last.end, result.end)
+        else:
+            merged.append(RecognizerResult(result.entity_type, result.start, result.end, result.score,
+                                           analysis_explanation=result.analysis_explanation,
+                                           recognition_metadata=result.recognition_metadata))
+    return merged
+
+
 def resolve_overlaps(results: list[RecognizerResult]) -> list[RecognizerResult]:
-    """Keep one result per stretch of text: a span inside a longer one gives way to it (a name inside a full
-    address); otherwise the higher score, then the more specific type, then the longer span. In text order."""
+    """Keep one result per stretch of text: overlapping results of one type become their union; a span inside a
+    longer one gives way to it (a name inside a full address); otherwise the higher score, then the more specific
+    type, then the longer span. In text order."""
+    results = _merge_same_type(results)
     outer = [r for r in results if not any(o is not r and o.start <= r.start and r.end <= o.end
                                            and (o.end - o.start) > (r.end - r.start) for o in results)]
     kept: list[RecognizerResult] = []

@@ -410,3 +410,10 @@ def test_verify_reads_a_mixed_record_in_both_languages(strict) -> None:
     for value in ("John Carter", "555-0132", "张伟", "13912345678", "北京市朝阳区建国路88号"):
         start = text.index(value)
         assert any(s < start + len(value) and start < e for _, s, e in found), value
+
+
+def test_overlapping_results_of_one_type_become_one_span(detector) -> None:
+    """Two recognizers read one address from different starts: the union is replaced, no part left behind."""
+    text = "客户住址澳门特别行政区长宁县望江区临江路88号，请核实。"
+    [(entity, value)] = found(detector, text, "zh")
+    assert entity == "LOCATION" and "澳门特别行政区长宁县望江区临江路88号" in value
