@@ -118,7 +118,7 @@ def _clinical_phrase(entity: str, value: str, allowed: frozenset[str]) -> bool:
         return True
     names = name_lists()
     return entity in ("PERSON", "LOCATION") and all(
-        w in allowed or (names.is_common_word(w) and not names.is_first_name(w) and not names.is_last_name(w))
+        w in allowed or not names.could_be_name(w)
         for w in words)
 
 

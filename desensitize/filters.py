@@ -125,7 +125,7 @@ def _ordinary_words_only(value: str) -> bool:
     names = name_lists()
     if value.lower() in place_names():
         return False
-    return all(names.is_common_word(w) and not names.is_first_name(w) and not names.is_last_name(w) for w in words)
+    return not any(names.could_be_name(w) for w in words)
 
 
 def _mid_sentence_name(text: str, result: RecognizerResult) -> bool:
@@ -240,7 +240,7 @@ def coordinated_names(text: str, results: list[RecognizerResult]) -> list[Recogn
 
     def name_like(word: str) -> bool:
         shaped = written_as_name(word, caseless)
-        return shaped and (names.is_first_name(word) or names.is_last_name(word) or not names.is_common_word(word))
+        return shaped and names.could_be_name(word)
 
     added: list[RecognizerResult] = []
     frontier = [r for r in results if r.entity_type == "PERSON"]

@@ -46,6 +46,11 @@ class NameLists:
     def is_ambiguous(self, word: str) -> bool:
         return word.lower() in self.ambiguous
 
+    def could_be_name(self, word: str) -> bool:
+        """A listed first name or surname, or no dictionary word: what a name-shaped word must be ('Price', 'renna';
+        not 'chair')."""
+        return self.is_first_name(word) or self.is_last_name(word) or not self.is_common_word(word)
+
     def is_common_word(self, word: str) -> bool:
         """A dictionary word or a regular inflection of one ('oriented', 'reviewed', 'caring', 'notes'): the 1934
         dictionary lists base forms."""

@@ -188,14 +188,25 @@ def _run_local(task: Task, items: Sequence[dict], system: str, local: LocalSyste
                 scores.update(groundedness=answer.verification.groundedness,
                               unsupported_claim_rate=(len(answer.verification.unsupported) / len(claims))
                               if claims else 0.0)
-            scores.update(_item_scores(task, item, output))
-            if task.spec.output == "label":
-                record["predicted_label"] = task.read_label(output)
-        scores["pii_leak"] = float(bool(_leaks(output, leak_detector)))
+            _score_text(task, item, output, record, scores)
         shown = answer.messages or [{"role": "user", "content": answer.question}]
-        record.update(prompt=_render(shown), output=output, gold=item[task.spec.gold_field], scores=scores)
-        rows.append(record)
+        rows.append(_finish(task, item, shown, output, record, scores, leak_detector))
     return rows
+
+
+def _score_text(task: Task, item: dict, output: str, record: dict, scores: dict) -> None:
+    """A generated answer's task metrics, and the label read from it for label tasks."""
+    scores.update(_item_scores(task, item, output))
+    if task.spec.output == "label":
+        record["predicted_label"] = task.read_label(output)
+
+
+def _finish(task: Task, item: dict, messages: list[dict[str, str]], output: str, record: dict, scores: dict,
+            leak_detector: Any) -> dict[str, Any]:
+    """The sample row: leak check of the output, the prompt as shown, the gold and every score."""
+    scores["pii_leak"] = float(bool(_leaks(output, leak_detector)))
+    record.update(prompt=_render(messages), output=output, gold=item[task.spec.gold_field], scores=scores)
+    return record
 
 
 def _multiple_choice(task: Task, item: dict, answer: Any, local: LocalSystem, record: dict, scores: dict) -> str:
@@ -227,12 +238,8 @@ def _run_api(task: Task, items: Sequence[dict], generate: ApiGenerator, leak_det
         if answer.citations:  # an endpoint that retrieved on its own: score its evidence too
             record["evidence"] = answer.citations
             scores.update(_retrieval_scores(task, item, answer.citations, k))
-        scores.update(_item_scores(task, item, answer.text))
-        if task.spec.output == "label":
-            record["predicted_label"] = task.read_label(answer.text)
-        scores["pii_leak"] = float(bool(_leaks(answer.text, leak_detector)))
-        record.update(prompt=_render(messages), output=answer.text, gold=item[task.spec.gold_field], scores=scores)
-        rows.append(record)
+        _score_text(task, item, answer.text, record, scores)
+        rows.append(_finish(task, item, messages, answer.text, record, scores, leak_detector))
     return rows
 
 

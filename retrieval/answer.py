@@ -74,6 +74,7 @@ class GroundedAnswer:
     lang: str
     hits: list[Hit] = field(default_factory=list)
     messages: list[dict[str, str]] = field(default_factory=list)   # the chat the model sees
+    prompt_ids: list[int] = field(default_factory=list, repr=False)  # its token ids (counted once, at prepare)
     abstained: bool = False
     text: str = ""
     done: bool = False
@@ -133,7 +134,8 @@ class GroundedAnswerer:
                 return answer
             content = (prompt or self.prompt)(question, answer.hits, answer.lang)
         answer.messages = [*history, {"role": "user", "content": content}]
-        answer.prompt_tokens = len(chat_ids(self.tokenizer, answer.messages))
+        answer.prompt_ids = chat_ids(self.tokenizer, answer.messages)
+        answer.prompt_tokens = len(answer.prompt_ids)
         return answer
 
     def stream(self, answer: GroundedAnswer, *, max_new_tokens: int | None = None, min_new_tokens: int = 0,
@@ -175,7 +177,7 @@ class GroundedAnswerer:
             max_new_tokens = [n for a, n in zip(answers, max_new_tokens, strict=True) if not a.done]
         pending = [a for a in answers if not a.done]
         if pending:
-            rows = generate_batch(self.model, self.tokenizer, [chat_ids(self.tokenizer, a.messages) for a in pending],
+            rows = generate_batch(self.model, self.tokenizer, [a.prompt_ids for a in pending],
                                   self.settings, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens)
             self.tokens += sum(row.completion_tokens for row in rows)
             self.seconds += rows[0].seconds

@@ -49,8 +49,7 @@ class EnClinicianRecognizer(TextRecognizer):
 
 
 def _surname(word: str, names: NameLists, caseless: bool) -> bool:
-    return len(word) > 2 and written_as_name(word, caseless) and (
-        names.is_first_name(word) or names.is_last_name(word) or not names.is_common_word(word))
+    return len(word) > 2 and written_as_name(word, caseless) and names.could_be_name(word)
 
 
 @recognizer("en_clinician", (ENTITY,), ("en",), case_aware=True)

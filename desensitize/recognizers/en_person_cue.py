@@ -75,7 +75,7 @@ def _name_end(match: re.Match, names: NameLists, caseless: bool, title: bool = F
         if word.lower() in STOP_WORDS or word.lower() in NOT_NAMES:      # 'Hello I moved', 'Dear Sir'
             break
         # 'call me grace' (a listed name), 'my name is vitoria' (no dictionary word)
-        listed = names.is_first_name(word) or names.is_last_name(word) or not names.is_common_word(word)
+        listed = names.could_be_name(word)
         if title and end is None and word.lower() not in NOT_AFTER_TITLE and len(word) > 1:
             listed = True          # the word right after a title: 'dr. pica', 'Dr. White', 'NP CAROL'
         if caseless:
