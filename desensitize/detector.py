@@ -7,9 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import version
 
-from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResult
-from presidio_analyzer.nlp_engine import NlpEngine
-
 import desensitize.recognizers  # noqa: F401 - registers the recognizers
 from desensitize.filters import (
     absorb_address_numbers,
@@ -23,6 +20,7 @@ from desensitize.gazetteers import name_lists
 from desensitize.lang import CJK_CHARS
 from desensitize.layout import contact_card_employers, extend_address_blocks
 from desensitize.nlp import build_nlp_engine
+from desensitize.presidio_api import AnalyzerEngine, NlpEngine, RecognizerRegistry, RecognizerResult
 from desensitize.registry import RECOGNIZERS
 from veritune.errors import VerituneError
 

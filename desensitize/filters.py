@@ -9,10 +9,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from presidio_analyzer import RecognizerResult
-
 from desensitize.gazetteers import name_lists, place_names
 from desensitize.lang import caseless_record, written_as_name
+from desensitize.presidio_api import RecognizerResult
 from desensitize.registry import spec_of
 
 _MONTH_OR_DAY = re.compile(

@@ -12,11 +12,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from presidio_analyzer import RecognizerResult
 from spacy.lang.en.stop_words import STOP_WORDS
 
 from desensitize.gazetteers import name_lists, place_names
 from desensitize.lang import lower_case_record
+from desensitize.presidio_api import RecognizerResult
 
 # A town line may read as a name ('María Albina'); names inside a block neither end it nor are re-typed.
 NAME_TYPES = ("LOCATION", "PERSON", "ORGANIZATION", "NRP")

@@ -15,10 +15,10 @@ import logging
 import os
 
 import spacy
-from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from desensitize.presidio_api import NerModelConfiguration, SpacyNlpEngine
 from veritune.errors import VerituneError
 
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")  # tldextract must not reach for the network

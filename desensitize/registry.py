@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from presidio_analyzer import EntityRecognizer
-
+from desensitize.presidio_api import EntityRecognizer
 from veritune.registry import Registry
 
 

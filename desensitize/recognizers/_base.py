@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from presidio_analyzer import LocalRecognizer, Pattern, PatternRecognizer, RecognizerResult
-from presidio_analyzer.nlp_engine import NlpArtifacts
+from desensitize.presidio_api import LocalRecognizer, NlpArtifacts, Pattern, PatternRecognizer, RecognizerResult
 
 # `\b` does not work next to Chinese characters (they are word characters): use explicit lookarounds.
 NO_ALNUM_BEFORE = r"(?<![0-9A-Za-z])"

@@ -4,8 +4,7 @@ knows the classic brand prefixes only and misses, e.g., Mastercard's 2-series. A
 
 from __future__ import annotations
 
-from presidio_analyzer import Pattern
-
+from desensitize.presidio_api import Pattern
 from desensitize.recognizers._base import NO_DIGIT_AFTER, NO_DIGIT_BEFORE, ChecksumPatternRecognizer
 from desensitize.registry import recognizer
 from veritune.checksums import luhn_valid

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import re
 
-from presidio_analyzer import RecognizerResult
-
+from desensitize.presidio_api import RecognizerResult
 from desensitize.recognizers._base import TextRecognizer
 from desensitize.registry import recognizer
 

@@ -5,8 +5,7 @@ word (卡号, 账户, ...) is needed to report it."""
 
 from __future__ import annotations
 
-from presidio_analyzer import Pattern
-
+from desensitize.presidio_api import Pattern
 from desensitize.recognizers._base import NO_DIGIT_AFTER, NO_DIGIT_BEFORE, ChecksumPatternRecognizer
 from desensitize.registry import recognizer
 from veritune.checksums import luhn_valid

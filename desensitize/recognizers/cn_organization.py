@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-from presidio_analyzer import Pattern, PatternRecognizer
-
+from desensitize.presidio_api import Pattern, PatternRecognizer
 from desensitize.registry import recognizer
 
 ENTITY = "ORGANIZATION"

@@ -4,8 +4,7 @@ needed."""
 
 from __future__ import annotations
 
-from presidio_analyzer import Pattern, PatternRecognizer
-
+from desensitize.presidio_api import Pattern, PatternRecognizer
 from desensitize.recognizers._base import NO_ALNUM_AFTER, NO_ALNUM_BEFORE
 from desensitize.registry import recognizer
 

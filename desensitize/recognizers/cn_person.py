@@ -10,9 +10,8 @@ import re
 
 import jieba
 import jieba.posseg
-from presidio_analyzer import LocalRecognizer, RecognizerResult
-from presidio_analyzer.nlp_engine import NlpArtifacts
 
+from desensitize.presidio_api import LocalRecognizer, NlpArtifacts, RecognizerResult
 from desensitize.registry import recognizer
 
 ENTITY = "PERSON"

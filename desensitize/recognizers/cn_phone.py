@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from presidio_analyzer import Pattern, PatternRecognizer
-
+from desensitize.presidio_api import Pattern, PatternRecognizer
 from desensitize.recognizers._base import NO_DIGIT_AFTER, NO_DIGIT_BEFORE
 from desensitize.registry import recognizer
 

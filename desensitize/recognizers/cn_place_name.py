@@ -10,9 +10,9 @@ import re
 
 import jieba
 import jieba.posseg
-from presidio_analyzer import RecognizerResult
 
 from desensitize.gazetteers import chinese_place_names
+from desensitize.presidio_api import RecognizerResult
 from desensitize.recognizers._base import TextRecognizer
 from desensitize.registry import recognizer
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from presidio_analyzer import Pattern
-
+from desensitize.presidio_api import Pattern
 from desensitize.recognizers._base import NO_ALNUM_AFTER, NO_ALNUM_BEFORE, ChecksumPatternRecognizer
 from desensitize.registry import recognizer
 from veritune.checksums import cn_id_valid

@@ -4,8 +4,7 @@ A random 18-character string passes the check 1 time in 31, so a context word is
 
 from __future__ import annotations
 
-from presidio_analyzer import Pattern
-
+from desensitize.presidio_api import Pattern
 from desensitize.recognizers._base import NO_ALNUM_AFTER, NO_ALNUM_BEFORE, ChecksumPatternRecognizer
 from desensitize.registry import recognizer
 from veritune.checksums import uscc_valid

@@ -4,8 +4,7 @@ written-out ones (August 14, 1982; 14 Aug 1982) and ISO dates (1998-02-18)."""
 
 from __future__ import annotations
 
-from presidio_analyzer import Pattern, PatternRecognizer
-
+from desensitize.presidio_api import Pattern, PatternRecognizer
 from desensitize.registry import recognizer
 
 ENTITY = "DATE_TIME"

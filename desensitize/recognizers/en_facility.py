@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 
-from presidio_analyzer import RecognizerResult
 from spacy.lang.en.stop_words import STOP_WORDS
 
 from desensitize.gazetteers import NameLists, name_lists
 from desensitize.lang import caseless_record
+from desensitize.presidio_api import RecognizerResult
 from desensitize.recognizers._base import TextRecognizer
 from desensitize.registry import recognizer
 

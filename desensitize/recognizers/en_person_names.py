@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import re
 
-from presidio_analyzer import RecognizerResult
-
 from desensitize.gazetteers import NameLists, name_lists
 from desensitize.lang import caseless_record, written_as_name
+from desensitize.presidio_api import RecognizerResult
 from desensitize.recognizers._base import TextRecognizer
 from desensitize.registry import recognizer
 

@@ -4,11 +4,9 @@ Goiânia)."""
 
 from __future__ import annotations
 
-from presidio_analyzer import RecognizerResult
-from presidio_analyzer.nlp_engine import NlpArtifacts
-
 from desensitize.gazetteers import name_lists, place_names
 from desensitize.lang import upper_case_record
+from desensitize.presidio_api import NlpArtifacts, RecognizerResult
 from desensitize.recognizers._base import LabeledValueRecognizer
 from desensitize.registry import recognizer
 

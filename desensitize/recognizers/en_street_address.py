@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import re
 
-from presidio_analyzer import Pattern, PatternRecognizer
-
+from desensitize.presidio_api import Pattern, PatternRecognizer
 from desensitize.registry import recognizer
 
 # Capitals carry the meaning here; Presidio matches case-insensitively unless told otherwise.

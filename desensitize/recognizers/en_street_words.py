@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import re
 
-from presidio_analyzer import RecognizerResult
 from spacy.lang.en.stop_words import STOP_WORDS
 
+from desensitize.presidio_api import RecognizerResult
 from desensitize.recognizers._base import TextRecognizer
 from desensitize.registry import recognizer
 

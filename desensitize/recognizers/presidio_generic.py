@@ -3,11 +3,11 @@ are left out on purpose: on clinical text they fire on lab values (a US phone wa
 
 from __future__ import annotations
 
-from presidio_analyzer import EntityRecognizer
-from presidio_analyzer.predefined_recognizers import (
+from desensitize.presidio_api import (
     CreditCardRecognizer,
     DateRecognizer,
     EmailRecognizer,
+    EntityRecognizer,
     IbanRecognizer,
     IpRecognizer,
     PhoneRecognizer,
@@ -15,7 +15,6 @@ from presidio_analyzer.predefined_recognizers import (
     UrlRecognizer,
     UsSsnRecognizer,
 )
-
 from desensitize.registry import recognizer
 
 PHONE_REGIONS = ("US", "CA", "GB")
