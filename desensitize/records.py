@@ -14,8 +14,9 @@ from desensitize.detector import Detector, DetectorSettings
 from desensitize.keys import load_secret
 from desensitize.lang import detect_language
 from desensitize.operators import OPERATORS, DocumentState, Operator
-from veritune.errors import VerituneError
-from veritune.packs import load_pack
+from desensitize.registry import RECOGNIZERS
+from veritune.errors import VerituneError, nearest_hint
+from veritune.packs import PACK_FILE, load_pack
 
 SPANS_FIELD = "desensitized_spans"  # offsets of replacements in the output (never values)
 
@@ -33,8 +34,22 @@ def detector_settings(cfg: DesensitizeConfig, domains_root: Path | None = None) 
     if pack.spec.allow_list:
         lines = pack.path(pack.spec.allow_list).read_text(encoding="utf-8").splitlines()
         allow += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-    return DetectorSettings(entities=pack.spec.entities, threshold=cfg.threshold, allow_list=allow,
-                            extra_recognizers=pack.spec.recognizers)
+    settings = DetectorSettings(entities=pack.spec.entities, threshold=cfg.threshold, allow_list=allow,
+                                extra_recognizers=pack.spec.recognizers)
+    _check_pack_names(settings, pack.root / PACK_FILE)
+    return settings
+
+
+def _check_pack_names(settings: DetectorSettings, pack_file: Path) -> None:
+    """A pack's recognizer and entity names, checked before spaCy loads: a misspelt entity type would otherwise
+    detect nothing, silently."""
+    for name in settings.extra_recognizers:
+        RECOGNIZERS.get(name, path=pack_file, field="recognizers")
+    known = sorted({e for name in RECOGNIZERS.names() for e in RECOGNIZERS.get(name).entities})
+    for entity in settings.entities or ():
+        if entity not in known:
+            raise VerituneError(f"no recognizer finds entity type '{entity}'{nearest_hint(entity, known)}",
+                                path=pack_file, field="entities")
 
 
 def build_operator(cfg: DesensitizeConfig, default_vault: Path | None = None) -> Operator:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from veritune.config import read_yaml, validate
-from veritune.errors import VerituneError
+from veritune.errors import VerituneError, nearest_hint
 from veritune.jsonl import iter_jsonl
 from veritune.packs import load_all_packs
 
@@ -54,14 +54,11 @@ class TaskSpec(BaseModel):
     @field_validator("metrics")
     @classmethod
     def _known_metrics(cls, metrics: list[str]) -> list[str]:
-        import difflib
-
         from eval.metrics import METRICS
 
         for name in metrics:
             if name not in METRICS:
-                near = difflib.get_close_matches(name, list(METRICS), n=1)
-                raise ValueError(f"unknown metric {name!r}" + (f"; did you mean {near[0]!r}?" if near else ""))
+                raise ValueError(f"unknown metric '{name}'{nearest_hint(name, METRICS, list_all=False)}")
         return metrics
 
     @model_validator(mode="after")
@@ -173,11 +170,7 @@ def task_files(domains_root: Path | None = None) -> dict[str, Path]:
 
 
 def get_task(name: str, domains_root: Path | None = None) -> Task:
-    import difflib
-
     files = task_files(domains_root)
     if name not in files:
-        near = difflib.get_close_matches(name, list(files), n=1)
-        hint = f"; did you mean '{near[0]}'?" if near else f"; known: {', '.join(sorted(files))}"
-        raise VerituneError(f"unknown task '{name}'{hint}", field="tasks")
+        raise VerituneError(f"unknown task '{name}'{nearest_hint(name, files)}", field="tasks")
     return load_task(files[name])

@@ -5,14 +5,13 @@ Errors name the file and the field; an unknown key also names the nearest valid 
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from veritune.errors import VerituneError
+from veritune.errors import VerituneError, nearest_hint
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -78,8 +77,7 @@ def validation_error(exc: ValidationError, model: type[BaseModel], source: str |
     field = ".".join(str(part) for part in loc)
     if first["type"] == "extra_forbidden":
         valid = _fields_at(model, loc[:-1])
-        near = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
-        hint = f"; did you mean '{near[0]}'?" if near else (f"; valid keys: {', '.join(valid)}" if valid else "")
+        hint = nearest_hint(str(loc[-1]), valid, cutoff=0.5).replace("; known:", "; valid keys:")
         return VerituneError(f"unknown key '{loc[-1]}'{hint}", path=source, field=field)
     return VerituneError(first["msg"], path=source, field=field)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -25,3 +27,13 @@ class VerituneError(Exception):
         if self.field:
             where += f" [{self.field}]" if where else f"[{self.field}]"
         return f"{where}: {self.message}" if where else self.message
+
+
+def nearest_hint(name: str, known: Iterable[str], *, cutoff: float = 0.6, list_all: bool = True) -> str:
+    """"; did you mean 'x'?" for the closest known name, else "; known: a, b" (or "" with list_all=False): the one
+    wording of every unknown-name error."""
+    choices = sorted(known)
+    near = difflib.get_close_matches(name, choices, n=1, cutoff=cutoff)
+    if near:
+        return f"; did you mean '{near[0]}'?"
+    return f"; known: {', '.join(choices)}" if list_all and choices else ""

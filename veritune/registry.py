@@ -5,11 +5,11 @@ Stages and domain packs add entries by name; lookups of unknown names fail with 
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Generic, TypeVar
 
-from veritune.errors import VerituneError
+from veritune.errors import VerituneError, nearest_hint
 
 T = TypeVar("T")
 
@@ -31,11 +31,11 @@ class Registry(Generic[T]):
 
         return decorate
 
-    def get(self, name: str) -> T:
+    def get(self, name: str, *, path: str | Path | None = None, field: str | None = None) -> T:
+        """The entry; an unknown name fails with the nearest known one (and the file and field that named it)."""
         if name not in self._entries:
-            near = difflib.get_close_matches(name, list(self._entries), n=1)
-            hint = f"; did you mean '{near[0]}'?" if near else f"; known: {', '.join(sorted(self._entries))}"
-            raise VerituneError(f"unknown {self.kind} '{name}'{hint}")
+            raise VerituneError(f"unknown {self.kind} '{name}'{nearest_hint(name, self._entries)}", path=path,
+                                field=field)
         return self._entries[name]
 
     def names(self) -> list[str]:

@@ -263,3 +263,26 @@ def test_an_index_records_that_raw_data_went_in(tmp_path: Path) -> None:
     docs = write_jsonl(tmp_path / "docs.jsonl", [{"id": "d1", "text": "Chest pain with sweating needs an ECG."}])
     folder = build_index(docs, tmp_path / "index", allow_raw=True)
     assert read_manifest(folder / "manifest.json").stats["allow_raw"] is True
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("recognizers", ["cn_persn"], "unknown recognizer 'cn_persn'; did you mean 'cn_person'?"),
+    ("entities", ["PERSON", "MEDICAL_RECORD_NUMBR"], "no recognizer finds entity type 'MEDICAL_RECORD_NUMBR'; did you "
+                                                  "mean 'MEDICAL_RECORD_NUMBER'?"),
+])
+def test_a_packs_unknown_names_fail_before_spacy_loads(tmp_path: Path, key: str, value: list[str],
+                                                       message: str) -> None:
+    import shutil
+
+    import yaml
+
+    from desensitize import detector_settings
+
+    shutil.copytree(DOMAINS / "medical", tmp_path / "medical")
+    pack_file = tmp_path / "medical" / "pack.yaml"
+    spec = yaml.safe_load(pack_file.read_text(encoding="utf-8"))
+    pack_file.write_text(yaml.safe_dump({**spec, key: value}), encoding="utf-8")
+    with pytest.raises(VerituneError) as caught:
+        detector_settings(DesensitizeConfig(domain="medical"), tmp_path)
+    assert caught.value.path == str(pack_file) and caught.value.field == key
+    assert message in str(caught.value)
