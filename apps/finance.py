@@ -18,10 +18,10 @@ from apps.ui import (
     action_buttons,
     badge,
     heading,
-    idle_badge,
     language_radio,
     masked_line,
     relabel_settings,
+    reworded,
     sentence_report,
     settings_panel,
     stream_answers,
@@ -90,9 +90,20 @@ def build_finance_app(assistant: Assistant, variants: dict[str, Assistant] | Non
     def respond(document: str, k: int, variant: str, ui: str, request: gr.Request) -> Iterator[tuple]:
         yield from stream_answers(choices.get(variant, assistant), document, k, ui, render, meter, request)
 
-    def render(turn: Turn, lang: str) -> tuple:
+    def risk_of(turn: Turn) -> tuple[list, str | None]:
         rows = findings(turn.question, turn.hits, turn.text)
-        risk = risk_level(rows) if turn.done else None
+        return rows, risk_level(rows) if turn.done else None
+
+    def words(turn: Turn, lang: str, risk: str | None = None) -> tuple:
+        """The outputs whose text depends on the interface language: masked, risk, grounded, ..., usage."""
+        if risk is None and turn.done:
+            risk = risk_of(turn)[1]
+        return (masked_line(turn, lang), risk_badge(risk, lang), badge(turn, lang),
+                heading("explanation", lang, turn.text or "…"), heading("verifier", lang, sentence_report(turn, lang)),
+                usage_line(turn, lang))
+
+    def render(turn: Turn, lang: str) -> tuple:
+        rows, risk = risk_of(turn)
         table = [[f"[{f.n}]", f.rule_id, f.severity, f.sentence, f.rule_text, f"{f.score:.2f}",
                   "yes" if f.flagged_by_model else "no"] for f in rows]
         json_file = csv_file = None
@@ -101,9 +112,8 @@ def build_finance_app(assistant: Assistant, variants: dict[str, Assistant] | Non
             json_file, csv_file = stem.with_suffix(".json"), stem.with_suffix(".csv")
             json_file.write_text(to_json(rows, risk or ""), encoding="utf-8")
             csv_file.write_text(to_csv(rows), encoding="utf-8")
-        return (masked_line(turn, lang), risk_badge(risk, lang), badge(turn, lang), table,
-                heading("explanation", lang, turn.text or "…"), heading("verifier", lang, sentence_report(turn, lang)),
-                usage_line(turn, lang),
+        masked_text, risk_html, badge_html, *texts = words(turn, lang, risk)
+        return (masked_text, risk_html, badge_html, table, *texts,
                 str(json_file) if json_file else None, str(csv_file) if csv_file else None)
 
     def upload(path: str | None) -> str:
@@ -145,26 +155,29 @@ def build_finance_app(assistant: Assistant, variants: dict[str, Assistant] | Non
         table = gr.Dataframe(headers=FINDING_HEADERS["en"], label=t("findings", "en"), elem_id="findings", wrap=True,
                              interactive=False, column_widths=FINDING_WIDTHS)
         file.upload(upload, file, document, api_name="upload")
-        outputs = [masked, risk, grounded, table, explanation, sentences, usage, json_button, csv_button]
+        last = gr.State(None)      # the shown turn, re-rendered on a language switch
+        worded = [masked, risk, grounded, explanation, sentences, usage]
+        outputs = [masked, risk, grounded, table, explanation, sentences, usage, json_button, csv_button, last]
         event = check.click(respond, [document, k, variant, ui], outputs, concurrency_limit=concurrency_limit,
                             concurrency_id="finance", api_name="check")
         stop_button.click(None, cancels=[event])
 
-        def relabel(choice: str, current_badge: str, current_risk: str) -> tuple:
+        def relabel(choice: str, turn: Turn | None) -> tuple:
             lang = LANGS.get(choice, "en")
             heading = "合规检查助手" if lang == "zh" else "finance compliance-check assistant"
-            idle_risk = gr.update(value=risk_badge(None, lang)) if "badge-idle" in (current_risk or "") \
-                else gr.update()
+            texts = list(reworded(turn, lang, words, len(worded), 2))
+            if turn is None:
+                texts[1] = risk_badge(None, lang)
             return (gr.update(value=f"## veritune · {heading}"), gr.update(value=NOTICE[lang]),
                     gr.update(label=t("document", lang)), gr.update(label=t("upload", lang)),
                     gr.update(value=t("check", lang)), gr.update(value=t("stop", lang)), *relabel_settings(lang),
                     gr.update(label=t("findings", lang), headers=FINDING_HEADERS[lang]),
-                    gr.update(label=t("examples", lang)), idle_badge(current_badge, lang), idle_risk,
+                    gr.update(label=t("examples", lang)), *texts,
                     gr.update(label=t("export_json", lang)), gr.update(label=t("export_csv", lang)))
 
-        ui.change(relabel, [ui, grounded, risk], [title, notice, document, file, check, stop_button, settings, k,
-                                                  variant, table, shown.dataset, grounded, risk, json_button,
-                                                  csv_button], api_visibility="private")
+        ui.change(relabel, [ui, last], [title, notice, document, file, check, stop_button, settings, k, variant,
+                                        table, shown.dataset, *worded, json_button, csv_button],
+                  api_visibility="private")
     return demo
 
 

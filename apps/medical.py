@@ -17,10 +17,10 @@ from apps.ui import (
     badge,
     evidence_rows,
     heading,
-    idle_badge,
     language_radio,
     masked_line,
     relabel_settings,
+    reworded,
     sentence_report,
     settings_panel,
     stream_answers,
@@ -91,10 +91,15 @@ def build_medical_app(assistant: Assistant, variants: dict[str, Assistant] | Non
     def respond(question: str, k: int, variant: str, ui: str, request: gr.Request) -> Iterator[tuple]:
         yield from stream_answers(choices.get(variant, assistant), question, k, ui, render, meter, request)
 
-    def render(turn: Turn, lang: str) -> tuple:
+    def words(turn: Turn, lang: str) -> tuple:
+        """The outputs whose text depends on the interface language: masked, grounded, ..., usage."""
         return (masked_line(turn, lang), badge(turn, lang), heading("answer", lang, turn.text or "…"),
                 evidence_summary(turn.hits, lang), heading("verifier", lang, sentence_report(turn, lang)),
-                evidence_rows(turn.hits), usage_line(turn, lang))
+                usage_line(turn, lang))
+
+    def render(turn: Turn, lang: str) -> tuple:
+        *shown, usage_text = words(turn, lang)
+        return (*shown, evidence_rows(turn.hits), usage_text)
 
     with gr.Blocks(title="veritune · medical assistant") as demo:
         title = gr.Markdown("## veritune · medical diagnosis assistant")
@@ -115,20 +120,22 @@ def build_medical_app(assistant: Assistant, variants: dict[str, Assistant] | Non
                 usage = gr.Markdown(elem_id="usage")
         evidence = gr.Dataframe(headers=EVIDENCE_HEADERS["en"], label=t("evidence", "en"), elem_id="evidence",
                                 wrap=True, interactive=False, column_widths=EVIDENCE_WIDTHS)
-        outputs = [masked, grounded, answer, summary, sentences, evidence, usage]
+        last = gr.State(None)      # the shown turn, re-rendered on a language switch
+        worded = [masked, grounded, answer, summary, sentences, usage]
+        outputs = [masked, grounded, answer, summary, sentences, evidence, usage, last]
         event = gr.on([ask.click, question.submit], respond, inputs=[question, k, variant, ui], outputs=outputs,
                       concurrency_limit=concurrency_limit, concurrency_id="medical", api_name="ask")
         stop_button.click(None, cancels=[event])
 
-        def relabel(choice: str, current_badge: str) -> tuple:
+        def relabel(choice: str, turn: Turn | None) -> tuple:
             lang = LANGS.get(choice, "en")
             heading = "医疗诊断助手" if lang == "zh" else "medical diagnosis assistant"
             return (gr.update(value=f"## veritune · {heading}"),
                     gr.update(value=DISCLAIMER[lang]), gr.update(label=t("question", lang)),
                     gr.update(value=t("ask", lang)), gr.update(value=t("stop", lang)), *relabel_settings(lang),
                     gr.update(label=t("evidence", lang), headers=EVIDENCE_HEADERS[lang]),
-                    gr.update(label=t("examples", lang)), idle_badge(current_badge, lang))
+                    gr.update(label=t("examples", lang)), *reworded(turn, lang, words, len(worded), 1))
 
-        ui.change(relabel, [ui, grounded], [title, disclaimer, question, ask, stop_button, settings, k, variant,
-                                             evidence, shown.dataset, grounded], api_visibility="private")
+        ui.change(relabel, [ui, last], [title, disclaimer, question, ask, stop_button, settings, k, variant,
+                                        evidence, shown.dataset, *worded], api_visibility="private")
     return demo

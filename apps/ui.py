@@ -98,11 +98,15 @@ def badge(turn: Turn | None, lang: str) -> str:
             f"{html.escape(t('supported_share', lang).format(share=score))}</span>")
 
 
-def idle_badge(current: str, lang: str) -> Any:
-    """On a language switch: the waiting badge in the new language; a badge that shows a verdict stays."""
+def reworded(turn: Turn | None, lang: str, words: Callable[[Turn, str], tuple], count: int, badge_at: int) -> tuple:
+    """On a language switch: what the last answer showed, in the new language (`words` renders the `count` outputs
+    whose text depends on the language); before any answer, the waiting badge (at `badge_at`) and the rest left as
+    they are."""
     import gradio as gr
 
-    return gr.update(value=badge(None, lang)) if "badge-idle" in (current or "") else gr.update()
+    if turn is None:
+        return tuple(badge(None, lang) if i == badge_at else gr.update() for i in range(count))
+    return words(turn, lang)
 
 
 def similarity(hit: Any) -> str:
@@ -156,7 +160,8 @@ def stream_answers(assistant: Any, text: str, k: int, ui: str, render: Callable[
                    meter: Any = None, request: Any = None) -> Iterator[tuple]:
     """An app's event handler body: the assistant's turns rendered as they grow; rejected input as a gr.Error.
     With a `meter` (the app mounted in `veritune serve`), the caller's key is admitted, the answer reserved and
-    billed like an API call. The Stop button closes this generator, and closing it ends generation too."""
+    billed like an API call. The Stop button closes this generator, and closing it ends generation too. Each
+    yield ends with the turn itself, kept in a `gr.State` so a language switch re-renders the shown answer."""
     import gradio as gr
 
     from apps.door import ApiError
@@ -169,9 +174,9 @@ def stream_answers(assistant: Any, text: str, k: int, ui: str, render: Callable[
         prepared = assistant.prepare([{"role": "user", "content": text}], rag=True, k=int(k))
         turn = prepared.turn
         budget = meter.budget(key, assistant, prepared) if meter is not None else None
-        yield render(turn, lang)
+        yield (*render(turn, lang), turn)
         for turn in assistant.stream(prepared, budget.max_tokens if budget else None, cancel=stop):
-            yield render(turn, lang)
+            yield (*render(turn, lang), turn)
     except InputRejected as exc:
         raise gr.Error(exc.message, print_exception=False) from None      # the app's own words, no field codes
     except ApiError as exc:

@@ -18,6 +18,7 @@ pytestmark = [
                        reason="Debian's chromium is not installed (`apt-get install chromium`; .ci/run does it)"),
 ]
 TIMEOUT_MS = 90_000
+VERDICT_ZH = re.compile("有据可依|部分有据|缺乏依据|证据不足")
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,9 @@ def shots(tmp_path: Path) -> Path:
 
 def open_page(browser, url: str):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(url, wait_until="networkidle")
+    # not "networkidle": an app with session state keeps Gradio's heartbeat stream open for as long as it is shown
+    page.goto(url, wait_until="load")
+    page.locator("#ui-lang").wait_for(timeout=TIMEOUT_MS)
     return page
 
 
@@ -64,10 +67,12 @@ def test_medical_app_in_a_browser(browser, running_apps, shots: Path) -> None:
     page.locator("#ui-lang label", has_text="中文").click()
     expect(page.locator("#disclaimer")).to_contain_text("不是医疗器械")
     expect(page.get_by_text("评测集示例")).to_be_visible()
+    # the English answer's verdict, verifier lines and usage now read in Chinese too
+    expect(page.locator("#groundedness")).to_contain_text(VERDICT_ZH)
+    expect(page.locator("#usage")).not_to_contain_text("tokens")
     page.locator("#question textarea").fill("患者胸痛，向左臂放射，伴出汗和恶心。")
     page.locator("#ask").click()
-    expect(page.locator("#groundedness")).to_contain_text(re.compile("有据可依|部分有据|缺乏依据|证据不足"),
-                                                          timeout=TIMEOUT_MS)
+    expect(page.locator("#groundedness")).to_contain_text(VERDICT_ZH, timeout=TIMEOUT_MS)
     shown = page.locator("#groundedness").inner_text() + page.locator("#sentences").inner_text()
     assert not any(english in shown for english in ("of sentences", "cites no evidence", "not backed", "numbers "))
     page.close()
@@ -94,11 +99,12 @@ def test_finance_app_in_a_browser(browser, running_apps, shots: Path) -> None:
     page.locator("#ui-lang label", has_text="中文").click()
     expect(page.get_by_text("评测集示例")).to_be_visible()
     expect(page.locator("#export-json")).to_contain_text("下载结果")
+    expect(page.locator("#risk")).to_contain_text("风险等级")       # the English check's badges, reworded
+    expect(page.locator("#groundedness")).to_contain_text(VERDICT_ZH)
     page.locator("#document textarea").fill("客户经理向客户承诺该理财产品保本保收益，年化收益率15%。")
     page.locator("#check").click()
     expect(page.locator("#risk")).to_contain_text("风险等级", timeout=TIMEOUT_MS)
-    expect(page.locator("#groundedness")).to_contain_text(re.compile("有据可依|部分有据|缺乏依据|证据不足"),
-                                                          timeout=TIMEOUT_MS)
+    expect(page.locator("#groundedness")).to_contain_text(VERDICT_ZH, timeout=TIMEOUT_MS)
     page.close()
 
 
