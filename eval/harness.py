@@ -22,7 +22,7 @@ import torch
 
 from desensitize import detect_language
 from eval.config import EvalConfig
-from eval.metrics import METRICS
+from eval.metrics import METRICS, REPETITION_METRICS
 from eval.stats import bootstrap, paired_difference
 from eval.tasks import Task, get_task
 from finetune import load_for_inference
@@ -43,24 +43,29 @@ class Scorer:
 
     @torch.no_grad()
     def loglikelihoods(self, messages: list[dict[str, str]], continuations: Sequence[str]) -> list[tuple[float, int]]:
-        """(sum of log-probabilities, length in characters) of each continuation after the chat context: all
-        choices in one right-padded forward pass."""
+        """(sum of log-probabilities, length in characters) of each continuation after the chat context. The context
+        runs once and its KV cache is shared by every choice (as lm-evaluation-harness caches a shared prefix):
+        a 15-choice question costs one context pass plus 15 short continuations, not 15 full passes."""
         from retrieval import chat_ids
 
         context = chat_ids(self.tokenizer, messages)
         conts = [self.tokenizer(text, add_special_tokens=False)["input_ids"] for text in continuations]
-        width = len(context) + max(len(c) for c in conts)
-        pad = self.tokenizer.pad_token_id
-        ids = torch.tensor([context + c + [pad] * (width - len(context) - len(c)) for c in conts])
-        mask = torch.tensor([[1] * (len(context) + len(c)) + [0] * (width - len(context) - len(c)) for c in conts])
         started = time.perf_counter()
-        logprobs = torch.log_softmax(self.model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1)
+        prefix = self.model(input_ids=torch.tensor([context]), use_cache=True)
+        first = torch.log_softmax(prefix.logits[0, -1].float(), dim=-1)     # scores each continuation's first token
+        cache = prefix.past_key_values
+        cache.batch_repeat_interleave(len(conts))
+        width = max(len(c) for c in conts)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        ids = torch.tensor([c + [pad] * (width - len(c)) for c in conts])
+        mask = torch.tensor([[1] * (len(context) + len(c)) + [0] * (width - len(c)) for c in conts])
+        logprobs = torch.log_softmax(self.model(input_ids=ids, attention_mask=mask, past_key_values=cache,
+                                                use_cache=True).logits.float(), dim=-1)
         self.seconds += time.perf_counter() - started
         scores = []
         for row, cont in enumerate(conts):
-            positions = torch.arange(len(context) - 1, len(context) - 1 + len(cont))
-            total = logprobs[row, positions, torch.tensor(cont)].sum().item()
-            scores.append((total, max(len(continuations[row]), 1)))
+            later = logprobs[row, torch.arange(len(cont) - 1), torch.tensor(cont[1:])].sum() if len(cont) > 1 else 0
+            scores.append((float(first[cont[0]] + later), max(len(continuations[row]), 1)))
         return scores
 
 
@@ -195,8 +200,10 @@ def _run_local(task: Task, items: Sequence[dict], system: str, local: LocalSyste
 
 
 def _score_text(task: Task, item: dict, output: str, record: dict, scores: dict) -> None:
-    """A generated answer's task metrics, and the label read from it for label tasks."""
+    """A generated answer's task metrics, its repetition measures (a looping model shows there whatever the
+    task), and the label read from it for label tasks."""
     scores.update(_item_scores(task, item, output))
+    scores.update({name: METRICS.get(name).fn(output, "") for name in REPETITION_METRICS})
     if task.spec.output == "label":
         record["predicted_label"] = task.read_label(output)
 
