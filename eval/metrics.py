@@ -94,6 +94,35 @@ def rouge_l(prediction: str, gold: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+MAX_REPEAT_PERIOD = 8
+
+
+@metric("distinct_2")
+def distinct_2(prediction: str, gold: str = "") -> float:
+    """Share of the answer's word bigrams (character bigrams in Chinese) that are distinct (Li et al. 2016): near 1
+    for normal text, low for a model that loops. An answer of fewer than two tokens scores 1."""
+    words = tokens(prediction)
+    pairs = list(zip(words, words[1:], strict=False))
+    return len(set(pairs)) / len(pairs) if pairs else 1.0
+
+
+@metric("longest_repeat")
+def longest_repeat(prediction: str, gold: str = "") -> float:
+    """Tokens in the longest stretch where the answer repeats itself with a period of 1-8 tokens ('be be be be':
+    3; 'a b a b a b': 4): 0 for text that never loops, the degenerate run's length when it does."""
+    words = tokens(prediction)
+    best = 0
+    for period in range(1, MAX_REPEAT_PERIOD + 1):
+        run = 0
+        for i in range(period, len(words)):
+            run = run + 1 if words[i] == words[i - period] else 0
+            best = max(best, run)
+    return float(best)
+
+
+REPETITION_METRICS = ("distinct_2", "longest_repeat")   # scored on every generated answer, whatever the task
+
+
 @metric("accuracy")
 def accuracy(prediction: str, gold: str) -> float:
     return float(prediction.strip().lower() == gold.strip().lower())

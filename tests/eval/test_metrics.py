@@ -68,3 +68,15 @@ def test_retrieval_metrics_by_hand() -> None:
 def test_normalize() -> None:
     assert normalize("  The  Answer: YES!  ") == "answer yes"
     assert not math.isnan(score("token_f1", "a", "the"))
+
+
+@pytest.mark.parametrize(("text", "distinct", "run"), [
+    ("Chest pain with sweating needs an ECG within ten minutes.", 1.0, 0.0),
+    ("The customer was sent must be be be be", 5 / 7, 3.0),            # 'the' dropped: 7 bigrams, 5 distinct
+    ("x y x y x y", 2 / 5, 4.0),                                       # period 2: four tokens repeat the pair
+    ("ok", 1.0, 0.0), ("", 1.0, 0.0),
+    ("胸痛胸痛胸痛", 2 / 5, 4.0),                                          # Chinese by character
+])
+def test_repetition_measures_by_hand(text: str, distinct: float, run: float) -> None:
+    assert score("distinct_2", text) == pytest.approx(distinct)
+    assert score("longest_repeat", text) == run
