@@ -8,7 +8,7 @@ export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
 export HF_HUB_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: install demo test bench lint clean-demo app-medical app-finance serve screenshots
+.PHONY: install demo demo-tiny test bench lint clean-demo app-medical app-finance serve screenshots
 
 install: $(STAMP)
 
@@ -27,6 +27,10 @@ $(STAMP): pyproject.toml requirements-models.txt
 
 demo: $(STAMP)
 	$(BIN)/python -m veritune.demo
+
+# the same stages on the tiny random model: a few minutes, plumbing only
+demo-tiny: $(STAMP)
+	VERITUNE_DEMO_BASE=tiny $(BIN)/python -m veritune.demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider

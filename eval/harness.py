@@ -274,6 +274,7 @@ def summarize(task: Task, per_system: dict[str, list[dict]], seed: int) -> dict[
                 metrics[name] = {"value": round(METRICS.get(name).fn([r.get("predicted_label", "") for r in rows],
                                                                      [r["gold"] for r in rows]), 4)}
         summary["systems"][system] = metrics
+        summary.setdefault("by_language", {})[system] = _by_language(task, rows)
     for later, earlier in (("lora", "base"), ("lora+rag", "lora"), ("lora+rag", "base"), ("api", "lora+rag")):
         if later in per_system and earlier in per_system:
             pair = {}
@@ -285,6 +286,18 @@ def summarize(task: Task, per_system: dict[str, list[dict]], seed: int) -> dict[
                 pair[name] = paired_difference(a, b, seed=seed).to_json()
             summary["paired"][f"{later} - {earlier}"] = pair
     return summary
+
+
+def _by_language(task: Task, rows: list[dict]) -> dict[str, dict[str, Any]]:
+    """Item-level task metrics per language (mean and item count): a model that knows one language well and the
+    other not at all shows as such instead of as one average."""
+    out: dict[str, dict[str, Any]] = {}
+    for lang in sorted({r["lang"] for r in rows}):
+        chosen = [r for r in rows if r["lang"] == lang]
+        means = {name: round(sum(r["scores"][name] for r in chosen) / len(chosen), 4) for name in task.spec.metrics
+                 if METRICS.get(name).kind == "item" and all(name in r["scores"] for r in chosen)}
+        out[lang] = {"items": len(chosen), **means}
+    return out
 
 
 def run_eval(config: EvalConfig, out: str | Path) -> Path:

