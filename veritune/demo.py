@@ -37,10 +37,10 @@ class DemoPlan:
 
 
 PLANS = {
-    # 12 steps of 1,152 tokens: about 4 min a pack at 2 threads; the eval generates in batches of 8 and scores
-    # multiple choice by log-likelihood, 12 items a task.
+    # 12 steps of 1,152 tokens: about 4 min a pack at 2 threads; the eval generates each system's items in one
+    # padded batch and scores multiple choice by log-likelihood, 10 items a task (12 took the demo to 30.5 min).
     "smollm2": DemoPlan("smollm2", "smollm2_moe_sft",
-                       ("train.max_steps=12", "train.save_steps=12", "train.learning_rate=5e-4"), 12, 2),
+                       ("train.max_steps=12", "train.save_steps=12", "train.learning_rate=5e-4"), 10, 2),
     "tiny": DemoPlan("tiny", "tiny_sft", (), 16, 1),
 }
 
