@@ -9,9 +9,9 @@ import logging
 import re
 
 import jieba
-import jieba.posseg
 
 from desensitize.presidio_api import LocalRecognizer, NlpArtifacts, RecognizerResult
+from desensitize.recognizers._base import jieba_tagger
 from desensitize.registry import recognizer
 
 ENTITY = "PERSON"
@@ -64,7 +64,7 @@ COMMON_WORD_FREQUENCY = 50  # jieba counts: 信息 12256, 高热 75 are words; t
 
 def _dictionary_word(candidate: str) -> bool:
     """jieba knows the candidate as a common word, and not as a person name."""
-    tag = jieba.posseg.dt.word_tag_tab.get(candidate)
+    tag = jieba_tagger().dt.word_tag_tab.get(candidate)
     frequency = jieba.dt.FREQ.get(candidate) or 0
     return tag is not None and not tag.startswith("nr") and frequency >= COMMON_WORD_FREQUENCY
 
@@ -72,7 +72,7 @@ def _dictionary_word(candidate: str) -> bool:
 def _tags_by_start(text: str) -> dict[int, tuple[str, str]]:
     """Start offset -> (word, jieba part-of-speech flag)."""
     tags, offset = {}, 0
-    for word, flag in jieba.posseg.cut(text):
+    for word, flag in jieba_tagger().cut(text):
         tags[offset] = (word, flag)
         offset += len(word)
     return tags
@@ -101,7 +101,7 @@ class CnPersonRecognizer(LocalRecognizer):
         super().__init__(supported_entities=[ENTITY], supported_language=language, name="cn_person")
 
     def load(self) -> None:
-        jieba.initialize()
+        """Nothing up front: jieba loads its dictionary on the first Chinese text it cuts (see `jieba_tagger`)."""
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
                 ) -> list[RecognizerResult]:
@@ -165,7 +165,7 @@ class CnPersonRecognizer(LocalRecognizer):
         (drug names, examination terms) removes those."""
         results = []
         offset = 0
-        for word, flag in jieba.posseg.cut(text):
+        for word, flag in jieba_tagger().cut(text):
             if flag.startswith("nr") and _tagged_name(word, flag):
                 results.append(RecognizerResult(ENTITY, offset, offset + len(word), TAGGED_SCORE))
             offset += len(word)

@@ -9,11 +9,10 @@ import logging
 import re
 
 import jieba
-import jieba.posseg
 
 from desensitize.gazetteers import chinese_place_names
 from desensitize.presidio_api import RecognizerResult
-from desensitize.recognizers._base import TextRecognizer
+from desensitize.recognizers._base import TextRecognizer, jieba_tagger
 from desensitize.registry import recognizer
 
 ENTITY = "LOCATION"
@@ -31,7 +30,7 @@ class CnPlaceNameRecognizer(TextRecognizer):
 
     def find(self, text: str) -> list[RecognizerResult]:
         results, offset = [], 0
-        for word, flag in jieba.posseg.cut(text):
+        for word, flag in jieba_tagger().cut(text):
             start, offset = offset, offset + len(word)
             if flag != "ns" or len(word) < 2 or not re.fullmatch(r"[\u4e00-\u9fa5]+", word):
                 continue
