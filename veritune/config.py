@@ -77,7 +77,7 @@ def validation_error(exc: ValidationError, model: type[BaseModel], source: str |
     field = ".".join(str(part) for part in loc)
     if first["type"] == "extra_forbidden":
         valid = _fields_at(model, loc[:-1])
-        hint = nearest_hint(str(loc[-1]), valid, cutoff=0.5).replace("; known:", "; valid keys:")
+        hint = nearest_hint(str(loc[-1]), valid, cutoff=0.5, listed_as="valid keys")
         return VerituneError(f"unknown key '{loc[-1]}'{hint}", path=source, field=field)
     return VerituneError(first["msg"], path=source, field=field)
 

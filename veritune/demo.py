@@ -22,7 +22,6 @@ from veritune.threads import apply_thread_limits
 CONSOLE = Console()
 DEMO_PRETRAIN_STEPS = 300
 DEMO_SEED = 0
-BASES = ("smollm2", "tiny")
 
 
 @dataclass(frozen=True)
@@ -43,6 +42,7 @@ PLANS = {
                        ("train.max_steps=12", "train.save_steps=12", "train.learning_rate=5e-4"), 10, 2),
     "tiny": DemoPlan("tiny", "tiny_sft", (), 16, 1),
 }
+BASES = tuple(PLANS)
 
 
 def demo_plan(name: str | None = None) -> DemoPlan:

@@ -29,11 +29,12 @@ class VerituneError(Exception):
         return f"{where}: {self.message}" if where else self.message
 
 
-def nearest_hint(name: str, known: Iterable[str], *, cutoff: float = 0.6, list_all: bool = True) -> str:
-    """"; did you mean 'x'?" for the closest known name, else "; known: a, b" (or "" with list_all=False): the one
-    wording of every unknown-name error."""
+def nearest_hint(name: str, known: Iterable[str], *, cutoff: float = 0.6, list_all: bool = True,
+                 listed_as: str = "known") -> str:
+    """"; did you mean 'x'?" for the closest known name, else "; known: a, b" (`listed_as` names the list; "" with
+    list_all=False): the one wording of every unknown-name error."""
     choices = sorted(known)
     near = difflib.get_close_matches(name, choices, n=1, cutoff=cutoff)
     if near:
         return f"; did you mean '{near[0]}'?"
-    return f"; known: {', '.join(choices)}" if list_all and choices else ""
+    return f"; {listed_as}: {', '.join(choices)}" if list_all and choices else ""
