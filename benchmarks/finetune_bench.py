@@ -3,15 +3,18 @@
 Systems, each in its own process (peak memory is its own), on the same data, sequence length, batch, LoRA rank and
 targets (attention q/k/v/o + routed experts, router frozen), steps and threads:
 - `trl_best_<impl>`: TRL `SFTTrainer` + PEFT with TRL's fastest configuration for this hardware: padding-free
-  packing, assistant-only loss, its fused LM head (logits only where a label is), gradient checkpointing off (TRL
+  packing, assistant-only loss, its fused LM head (logits in tiles, never whole; on CPU, where TRL has no Triton,
+  it projects every position and masks after), gradient checkpointing off (TRL
   turns it on by default), and transformers' experts kernel `<impl>` (grouped_mm, the default, and eager: the
   faster one is the baseline). Expert LoRA is PEFT's `target_parameters`, which materialises W + B·A every forward.
 - `trl_default_checkpointing` / `veritune_checkpointing`: both with gradient checkpointing on (TRL's default, its
   lowest-memory setting): the memory comparison at equal settings.
 - `veritune`: `veritune finetune` with the pack's SmolLM2-MoE recipe (same TRL pipeline; expert LoRA on the
-  low-rank path, finetune/expert_lora.py; packed documents attend one by one, finetune/varlen.py).
+  low-rank path that keeps no gate outputs for the backward, finetune/expert_lora.py; packed documents attend one
+  by one, finetune/varlen.py; the LM head projects only labelled positions, finetune/lm_head.py).
 - `dense_floor`: the dense SmolLM2 the MoE was upcycled from, LoRA on the same projections (q/k/v/o +
-  gate/up/down), TRL's best pipeline: the compute floor.
+  gate/up/down), TRL's best pipeline plus veritune's per-document attention and compact LM head (what veritune
+  changes outside the experts): the compute floor, so the MoE's ratio to it is the MoE's own cost.
 - `veritune_top1`: the MoE routed to one expert per token, which is the dense model's active compute: the MoE's
   own overhead (routing, sorting, per-expert products) against the dense floor. At top-2 the MoE does about 1.6x
   the dense model's multiply-adds per token; both ratios are reported.
@@ -141,9 +144,15 @@ def run_trl(model_dir: Path, args: argparse.Namespace, implementation: str | Non
                       target_modules=ATTENTION + (["gate_proj", "up_proj", "down_proj"] if dense else []),
                       target_parameters=None if dense else ["mlp.experts.gate_up_proj", "mlp.experts.down_proj"],
                       task_type="CAUSAL_LM")
+    if dense:  # the floor gets veritune's attention and LM head: the ratio to it is then the MoE's own cost
+        from finetune import use_compact_lm_head, use_varlen_attention
+
+        use_varlen_attention(model)
     timer = _timer_callback(args.warmup)
     trainer = SFTTrainer(model=model, args=config, train_dataset=_dataset(args.data), processing_class=tokenizer,
                          peft_config=lora, callbacks=[timer])
+    if dense:
+        use_compact_lm_head(trainer.model.get_base_model())
     trainer.train()
     return {**timer.result(), "trainable": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)}
 

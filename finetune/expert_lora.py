@@ -183,17 +183,74 @@ def _grouped_mm_op() -> Any:
 
 def _per_expert(experts: torch.nn.Module, x: torch.Tensor, weights: tuple, lora: tuple,
                 counts: list[int]) -> torch.Tensor:
-    linear = torch.nn.functional.linear
     parts, start = [], 0
+    frozen = not any(w.requires_grad for w in weights)
     for expert, count in enumerate(counts):
         if count == 0:
             continue
         h = x[start:start + count]
-        for step, (weight, pair) in enumerate(zip(weights, lora, strict=True)):
-            out = linear(h, weight[expert].to(h.dtype))
-            if pair is not None:
-                out = out + linear(linear(h, pair[0][expert]), pair[1][expert])
-            h = experts._apply_gate(out) if step == 0 else out
-        parts.append(h)
+        factors = [None if pair is None else (pair[0][expert], pair[1][expert]) for pair in lora]
+        if frozen and torch.is_grad_enabled():
+            parts.append(_LeanExpert.apply(h, experts._apply_gate, weights[0][expert], weights[1][expert],
+                                           *_flat(factors)))
+        else:
+            parts.append(_expert_mlp(h, experts._apply_gate, (weights[0][expert], weights[1][expert]), factors))
         start += count
     return torch.cat(parts) if parts else x.new_zeros(0, weights[1].shape[1])
+
+
+def _expert_mlp(h: torch.Tensor, gate: Any, weights: tuple, factors: list) -> torch.Tensor:
+    linear = torch.nn.functional.linear
+    for step, (weight, pair) in enumerate(zip(weights, factors, strict=True)):
+        out = linear(h, weight.to(h.dtype))
+        if pair is not None:
+            out = out + linear(linear(h, pair[0]), pair[1])
+        h = gate(out) if step == 0 else out
+    return h
+
+
+def _flat(factors: list) -> list:
+    return [t for pair in factors for t in (pair if pair is not None else (None, None))]
+
+
+class _LeanExpert(torch.autograd.Function):
+    """One expert's gate_up -> gate -> down with LoRA, frozen weights, saving only its input, the gate_up output and
+    the rank-r intermediates. Autograd's own graph also keeps the gate's two outputs (SiLU(gate) and the product,
+    2·I floats per routed token and layer: 0.85 GB of a 1,152-token step on the upcycled SmolLM2); here the backward
+    recomputes them from the gate_up output, which costs element-wise work and no product."""
+
+    @staticmethod
+    def forward(ctx: Any, h: torch.Tensor, gate: Any, w_gu: torch.Tensor, w_down: torch.Tensor,  # noqa: PLR0913
+                a_gu: torch.Tensor | None, b_gu: torch.Tensor | None, a_down: torch.Tensor | None,
+                b_down: torch.Tensor | None) -> torch.Tensor:
+        linear = torch.nn.functional.linear
+        w_gu, w_down = w_gu.to(h.dtype), w_down.to(h.dtype)
+        low_gu = linear(h, a_gu) if a_gu is not None else None
+        gate_up = linear(h, w_gu) + (linear(low_gu, b_gu) if low_gu is not None else 0)
+        act = gate(gate_up)
+        low_down = linear(act, a_down) if a_down is not None else None
+        out = linear(act, w_down) + (linear(low_down, b_down) if low_down is not None else 0)
+        ctx.gate = gate
+        ctx.save_for_backward(h, gate_up, w_gu, w_down, a_gu, b_gu, a_down, b_down, low_gu, low_down)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, d_out: torch.Tensor) -> tuple:
+        h, gate_up, w_gu, w_down, a_gu, b_gu, a_down, b_down, low_gu, low_down = ctx.saved_tensors
+        with torch.enable_grad():
+            pre = gate_up.detach().requires_grad_()
+            act = ctx.gate(pre)
+        d_act = d_out @ w_down
+        grads_down = (None, None)
+        if a_down is not None:
+            d_low = d_out @ b_down                       # (n, r)
+            d_act = d_act + d_low @ a_down
+            grads_down = (d_low.t() @ act.detach(), d_out.t() @ low_down)
+        (d_pre,) = torch.autograd.grad(act, pre, d_act)
+        d_h = d_pre @ w_gu
+        grads_gu = (None, None)
+        if a_gu is not None:
+            d_low = d_pre @ b_gu
+            d_h = d_h + d_low @ a_gu
+            grads_gu = (d_low.t() @ h, d_pre.t() @ low_gu)
+        return d_h, None, None, None, *grads_gu, *grads_down

@@ -75,6 +75,9 @@ class TrainSettings(_Strict):
     varlen_attention: bool = Field(default=True, description="with packing, each packed document attends on its "
                                    "own (one causal SDPA call per document) instead of through a block-diagonal "
                                    "mask over the whole row; models on flash-attn or eager attention are left alone")
+    compact_lm_head: bool = Field(default=True, description="on devices without Triton (CPU), the LM head projects "
+                                  "only the positions that have a label (TRL projects every position there and masks "
+                                  "after); Triton devices and heads with logit scaling keep TRL's path")
     allow_truncation: bool = Field(default=False, description="train although some examples would lose every "
                                    "trained token (their answer) to the seq_len cut; by default the run stops")
     bf16: Literal["auto", "on", "off"] = Field(default="auto", description="auto: bf16 on GPUs that have it; on: "

@@ -22,6 +22,7 @@ from desensitize import require_desensitized, split_fields
 from finetune.expert_load import expert_load, plot_expert_load, plot_losses
 from finetune.expert_lora import use_lowrank_experts
 from finetune.lengths import check_truncation
+from finetune.lm_head import use_compact_lm_head
 from finetune.quant import BLOCK, patch_param_wrappers, quantize_model_
 from finetune.recipe import Recipe
 from finetune.targets import check_reach, lora_config
@@ -140,6 +141,9 @@ def run_recipe(recipe: Recipe, recipe_path: str = "recipe", resume: bool = True,
             expert_path = use_lowrank_experts(model).as_dict()
     os.environ["TENSORBOARD_LOGGING_DIR"] = str(out / "tensorboard")  # transformers 5 reads it from here
     trainer = _trainer(recipe, out, model, tokenizer, dataset, callbacks)
+    lm_head = None
+    if recipe.stage != "dpo":  # after the trainer, which is what gives the model TRL's fused head
+        lm_head = use_compact_lm_head(_unwrapped(trainer.model)) if recipe.train.compact_lm_head else "trl"
     checkpoint = _latest_checkpoint(out / "checkpoints") if resume else None
     if checkpoint:
         log.info("resuming from %s", checkpoint.name)
@@ -149,7 +153,7 @@ def run_recipe(recipe: Recipe, recipe_path: str = "recipe", resume: bool = True,
         "format": "nf4", "block": BLOCK, "tensors": quantized.tensors, "bytes_as_loaded": quantized.bytes_before,
         "bytes_bf16": quantized.bytes_bf16, "bytes_nf4": quantized.bytes_after,
         "ratio_to_bf16": round(quantized.ratio_to_bf16, 4)}
-    facts = {"groups": groups, "counts": counts, "storage": storage, "expert_lora": expert_path,
+    facts = {"groups": groups, "counts": counts, "storage": storage, "expert_lora": expert_path, "lm_head": lm_head,
              "truncation": truncation}
     return _save(recipe, recipe_path, trainer, out, result, facts, load_before, load_after, started)
 
@@ -186,6 +190,10 @@ def _trainer(recipe: Recipe, out: Path, model, tokenizer, dataset, callbacks: li
     args = SFTConfig(**_common_args(recipe, out), packing=recipe.train.packing, padding_free=recipe.train.packing,
                      assistant_only_loss=recipe.stage == "sft", dataset_text_field="text")
     return SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks)
+
+
+def _unwrapped(model: torch.nn.Module) -> torch.nn.Module:
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
 def _mark_moe_leaves_for_zero3(model: torch.nn.Module) -> None:
@@ -261,6 +269,7 @@ def _summary(recipe: Recipe, trainer, result, facts: dict[str, Any], started: fl
         "storage": facts["storage"] or {"format": "bf16" if _bf16(recipe) else "fp32"},
         "expert_lora": facts["expert_lora"], "truncation": facts["truncation"],
         "attention": trainer.model.config._attn_implementation,
+        "lm_head": facts["lm_head"],
         "distributed": _distributed(trainer),
         "gpus": gpus, "gpu_hours": round(gpu_hours, 6),
         "estimated_cost": round(gpu_hours * recipe.cost.gpu_hour_price, 6),

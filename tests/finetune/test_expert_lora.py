@@ -113,3 +113,50 @@ def test_unknown_layout_keeps_peft_path_and_says_so(caplog: pytest.LogCaptureFix
     batch = torch.randint(0, 97, (2, 9), generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         assert torch.equal(model(input_ids=batch).logits, reference(input_ids=batch).logits)
+
+
+def _saved_activation_floats(fn, rows: int) -> tuple[int, torch.Tensor]:  # noqa: ANN001
+    """Floats autograd keeps for the backward in tensors with one row per routed token (weights excluded)."""
+    saved: list[int] = []
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        if tensor.dim() == 2 and tensor.shape[0] == rows:
+            saved.append(tensor.numel())
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        out = fn()
+    return sum(saved), out
+
+
+@pytest.mark.parametrize("lora_on", [(True, True), (True, False), (False, True)], ids=["both", "gate_up", "down"])
+def test_lean_expert_keeps_no_gate_outputs_and_equals_autograd(lora_on: tuple[bool, bool]) -> None:
+    from finetune.expert_lora import _expert_mlp, _LeanExpert
+
+    rows, hidden, inner, rank = 10, 32, 48, 4
+    generator = torch.Generator().manual_seed(4)
+
+    def tensor(*shape: int, grad: bool = False) -> torch.Tensor:
+        return (torch.randn(*shape, generator=generator) * 0.2).requires_grad_(grad)
+
+    h = tensor(rows, hidden, grad=True)
+    w_gu, w_down = tensor(2 * inner, hidden), tensor(hidden, inner)
+    factors = [(tensor(rank, hidden, grad=True), tensor(2 * inner, rank, grad=True)) if lora_on[0] else None,
+               (tensor(rank, inner, grad=True), tensor(hidden, rank, grad=True)) if lora_on[1] else None]
+
+    def gate(gate_up: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.silu(gate_up[:, :inner]) * gate_up[:, inner:]
+
+    flat = [t for pair in factors for t in (pair if pair else (None, None))]
+    plain_floats, plain = _saved_activation_floats(lambda: _expert_mlp(h, gate, (w_gu, w_down), factors), rows)
+    lean_floats, lean = _saved_activation_floats(lambda: _LeanExpert.apply(h, gate, w_gu, w_down, *flat), rows)
+    # the input, the gate_up output and one rank-r intermediate per LoRA'd projection; no SiLU(gate), no product
+    assert lean_floats == rows * (hidden + 2 * inner + rank * sum(lora_on))
+    assert lean_floats <= plain_floats - rows * inner
+    assert torch.allclose(plain, lean, atol=1e-6)
+    leaves = [h] + [t for t in flat if t is not None]
+    weights = torch.randn(rows, hidden, generator=generator)
+    grads_plain = torch.autograd.grad((plain * weights).sum(), leaves)
+    grads_lean = torch.autograd.grad((lean * weights).sum(), leaves)
+    for ours, reference in zip(grads_lean, grads_plain, strict=True):
+        assert torch.allclose(ours, reference, atol=1e-6)
