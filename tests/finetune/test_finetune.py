@@ -88,6 +88,7 @@ def test_lora_sft_reaches_the_experts_and_writes_the_run(tiny_base: Path, sft_da
     assert summary["steps"] == 3 and summary["tokens_seen"] > 0 and summary["final_aux_loss"] > 0
     assert summary["parameters"]["active_per_token"] < summary["parameters"]["total"]
     assert summary["expert_lora"]["path"] == "lowrank" and summary["expert_lora"]["lowrank_blocks"] == 4
+    assert summary["lm_head"] == "compact"  # CPU: only labelled positions reach the head
     assert summary["truncation"]["rows_without_trained_tokens"] == 0
     load = json.loads((out / "expert_load.json").read_text())
     assert len(load["before"]) == 4 and len(load["before"][0]) == 8
