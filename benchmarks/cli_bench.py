@@ -2,8 +2,9 @@
 memory; the OS file cache is whatever the machine has), 1 thread.
 
 Targets (issue 15): `veritune --help` < 1 s, `veritune index search` on the demo index < 5 s, `veritune desensitize`
-of 5 short records < 8 s (judged with the word-list disk cache that any earlier run leaves; the same command with
-an empty cache, what the very first run pays once, is measured beside it). Baselines in the same run, each in its
+of 5 short records < 8 s (judged with the word-list disk cache that `make install` fills and any run leaves; the
+same command with an empty cache, what a first run under another $VERITUNE_CACHE pays once, is measured beside
+it; the five records hold one Chinese record, so both languages' pipelines load). Baselines in the same run, each in its
 own fresh process: the Python interpreter alone (the floor of any command), a hand-written search script (faiss
 index + the same sentence-transformers embedder, no BM25, no fusion: the least work a search can do) and
 Presidio's own AnalyzerEngine + AnonymizerEngine on the same records with the same spaCy model (what a Presidio

