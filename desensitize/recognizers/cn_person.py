@@ -48,9 +48,12 @@ ROLES = ("记者", "主任", "专家", "经理", "主席", "总裁", "董事长"
          "市长", "省长", "院长", "校长", "老师", "医生", "律师", "主编", "编剧", "导演", "演员", "歌手", "作家", "画家",
          "发言人", "负责人", "书记", "总监", "研究员", "工程师", "队长", "教练", "球员", "选手", "主持人", "创始人",
          "通讯员", "实习生", "代表", "委员", "厅长", "处长", "科长", "行长", "总理", "大使", "法官", "检察官", "警官")
-SPEECH = "表示|认为|指出|介绍|透露|坦言|强调|告诉|称|说道|提醒|解释|回忆|建议|感叹"
+SPEECH = "表示|认为|指出|介绍|透露|坦言|强调|告诉|称|说道|提醒|解释|回忆|建议|感叹|说|问|答|直言|承认|补充|回应|笑言"
 _ROLE_NAME = re.compile(rf"(?:{'|'.join(ROLES)})(?P<value>{_SURNAME}{_HAN}{{1,2}})")
 _SPEAKER = re.compile(rf"(?:^|(?<=[，。；：、“”\s]))(?P<value>{_SURNAME}{_HAN}{{1,2}})(?={SPEECH})")
+# Interviews and transcripts put the speaker's name before a colon at the start of a turn ('王立新：我觉得...').
+_TURN = re.compile(rf"(?:^|(?<=[。！？!?”\s]))(?P<value>{_SURNAME}{_HAN}{{1,2}})(?<![说问答称道])"
+                   r"(?=[：:](?![0-9０-９]))")
 # Characters transliterated foreign names are written with (布朗, 奥尼尔, 米开朗琪罗): a name jieba tags that is made
 # of them only is a person even without a Chinese surname.
 TRANSLITERATION = set("阿埃艾安奥巴贝本比彼波伯布查达德迪蒂丁杜多厄恩尔法菲芬弗福盖甘戈格古哈汉赫亨华霍吉加杰金卡"
@@ -149,7 +152,7 @@ class CnPersonRecognizer(LocalRecognizer):
 
     def _role_and_speaker_names(self, text: str, words: dict[int, int]) -> list[RecognizerResult]:
         found = []
-        for pattern in (_ROLE_NAME, _SPEAKER):
+        for pattern in (_ROLE_NAME, _SPEAKER, _TURN):
             for match in pattern.finditer(text):
                 start = match.start("value")
                 end = self._name_end(match.group("value"), start, words) if pattern is _ROLE_NAME else match.end()

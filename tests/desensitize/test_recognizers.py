@@ -61,6 +61,10 @@ CASES = [
     ("cn_person", "zh", "温启明表示，市场仍将波动。", [("PERSON", "温启明")]),  # a verb of saying after
     ("cn_person", "zh", "中锋麦克唐纳完成了绝杀。", [("PERSON", "麦克唐纳")]),  # a transliteration
     ("cn_person", "zh", "代表团成员表示赞同。", []),
+    ("cn_person", "zh", "王立新：我觉得地价还会涨。", [("PERSON", "王立新")]),   # an interview turn
+    ("cn_person", "zh", "记者问：何时开工？方法：口服。", []),                 # a colon after words, not names
+    ("cn_person", "zh", "会后，林国栋说，项目已经启动。", [("PERSON", "林国栋")]),  # 说 after the name
+    ("cn_person", "zh", "他说，明天再来。", []),
     # places without address grammar: jieba's tagger, GeoNames' Chinese names, place endings, units after them
     ("cn_place_name", "zh", "他上周去了重庆出差。", [("LOCATION", "重庆")]),
     ("cn_place_name", "zh", "会议在西昌市太和镇举行。", [("LOCATION", "西昌市太和镇")]),
