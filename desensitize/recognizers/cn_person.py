@@ -175,6 +175,7 @@ class CnPersonRecognizer(LocalRecognizer):
         return results
 
 
+NICKNAME_PREFIXES = set("小老阿")
 COMMON_NAME_FREQUENCY = 200  # a two-character 'name' jieba counts this often is a word it mis-tags (晋级, 连胜)
 
 
@@ -183,6 +184,8 @@ def _tagged_name(word: str, flag: str) -> bool:
         return False
     if _dictionary_word(word) or (len(word) == 2 and (jieba.dt.FREQ.get(word) or 0) >= COMMON_NAME_FREQUENCY):
         return False
+    if len(word) == 2 and word[0] in NICKNAME_PREFIXES:       # 小李, 老周, 阿强: how people are called
+        return True
     surname = _surname_length(word) if word[:2] in COMPOUND_SURNAMES or word[0] in SURNAMES else 0
     if surname:
         return len(word) > surname and not (word[0] in AMBIGUOUS_SURNAMES and len(word) == 2)

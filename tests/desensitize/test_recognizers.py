@@ -65,6 +65,8 @@ CASES = [
     ("cn_person", "zh", "记者问：何时开工？方法：口服。", []),                 # a colon after words, not names
     ("cn_person", "zh", "会后，林国栋说，项目已经启动。", [("PERSON", "林国栋")]),  # 说 after the name
     ("cn_person", "zh", "他说，明天再来。", []),
+    ("cn_person", "zh", "这件事小琪最清楚。", [("PERSON", "小琪")]),          # called by a nickname
+    ("cn_person", "zh", "小时候他住在乡下。", []),
     # places without address grammar: jieba's tagger, GeoNames' Chinese names, place endings, units after them
     ("cn_place_name", "zh", "他上周去了重庆出差。", [("LOCATION", "重庆")]),
     ("cn_place_name", "zh", "会议在西昌市太和镇举行。", [("LOCATION", "西昌市太和镇")]),
