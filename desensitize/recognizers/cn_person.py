@@ -93,6 +93,16 @@ def _ambiguous_name_confirmed(text: str, start: int, end: int, tags: dict[int, t
     return len(word) == 1 and following[1].startswith("nr") and start + 1 + len(following[0]) == end
 
 
+# A form's field labels end like this (门诊号：, 申请人：, 出生地：), and speech verbs are no part of a name.
+_LABEL_ENDINGS = set("号码名址期间型类式况果量称别位点源因项数率额人地")
+
+
+def _label_like(candidate: str) -> bool:
+    """A field label or a phrase, not a speaker: it ends like a label, or its first two characters are a common
+    word jieba does not file as a name (门诊号, 申请人, 高血压)."""
+    return candidate[-1] in _LABEL_ENDINGS or _dictionary_word(candidate[:2])
+
+
 def _surname_length(name: str) -> int:
     return 2 if name[:2] in COMPOUND_SURNAMES else 1
 
@@ -156,8 +166,11 @@ class CnPersonRecognizer(LocalRecognizer):
             for match in pattern.finditer(text):
                 start = match.start("value")
                 end = self._name_end(match.group("value"), start, words) if pattern is _ROLE_NAME else match.end()
-                if end - start >= 2 and not _dictionary_word(text[start:end]):
-                    found.append(RecognizerResult(ENTITY, start, end, 0.7))
+                if end - start < 2 or _dictionary_word(text[start:end]):
+                    continue
+                if pattern is _TURN and _label_like(text[start:end]):
+                    continue
+                found.append(RecognizerResult(ENTITY, start, end, 0.7))
         return found
 
     @staticmethod

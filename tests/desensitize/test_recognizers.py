@@ -63,6 +63,7 @@ CASES = [
     ("cn_person", "zh", "代表团成员表示赞同。", []),
     ("cn_person", "zh", "王立新：我觉得地价还会涨。", [("PERSON", "王立新")]),   # an interview turn
     ("cn_person", "zh", "记者问：何时开工？方法：口服。", []),                 # a colon after words, not names
+    ("cn_person", "zh", "门诊号：A1023。申请人：见附件。出生地：成都。", []),   # form labels, not speakers
     ("cn_person", "zh", "会后，林国栋说，项目已经启动。", [("PERSON", "林国栋")]),  # 说 after the name
     ("cn_person", "zh", "他说，明天再来。", []),
     ("cn_person", "zh", "这件事小琪最清楚。", [("PERSON", "小琪")]),          # called by a nickname
