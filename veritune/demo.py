@@ -36,11 +36,10 @@ class DemoPlan:
 
 
 PLANS = {
-    # 20 steps of 1,152 tokens: about 4 min a pack at 2 threads (the compact LM head made a step 1.7x faster, so
-    # 20 fit where 12 did); the eval generates each system's items in one padded batch and scores multiple choice
-    # by log-likelihood, 10 items a task (12 took the demo to 30.5 min).
+    # 12 steps of 1,152 tokens: about 4 min a pack at 2 threads; the eval generates each system's items in one
+    # padded batch and scores multiple choice by log-likelihood, 10 items a task (12 took the demo to 30.5 min).
     "smollm2": DemoPlan("smollm2", "smollm2_moe_sft",
-                       ("train.max_steps=20", "train.save_steps=20", "train.learning_rate=5e-4"), 10, 2),
+                       ("train.max_steps=12", "train.save_steps=12", "train.learning_rate=5e-4"), 10, 2),
     "tiny": DemoPlan("tiny", "tiny_sft", (), 16, 1),
 }
 BASES = tuple(PLANS)
