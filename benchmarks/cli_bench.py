@@ -4,7 +4,7 @@ memory; the OS file cache is whatever the machine has), 1 thread.
 Targets (issue 15): `veritune --help` < 1 s, `veritune index search` on the demo index < 5 s, `veritune desensitize`
 of 5 short records < 8 s (judged with the word-list disk cache that `make install` fills and any run leaves; the
 same command with an empty cache, what a first run under another $VERITUNE_CACHE pays once, is measured beside
-it; the five records hold one Chinese record, so both languages' pipelines load). Baselines in the same run, each in its
+it; one of the five records is Chinese, so both languages' pipelines load). Baselines in the same run, each in its
 own fresh process: the Python interpreter alone (the floor of any command), a hand-written search script (faiss
 index + the same sentence-transformers embedder, no BM25, no fusion: the least work a search can do) and
 Presidio's own AnalyzerEngine + AnonymizerEngine on the same records with the same spaCy model (what a Presidio
@@ -70,10 +70,13 @@ def timed(command: list[str], env: dict[str, str]) -> float:
     return seconds
 
 
+def _figures(runs: list[float]) -> dict[str, float]:
+    return {"first_s": round(runs[0], 3), "median_s": round(statistics.median(runs), 3),
+            "runs_s": [round(r, 3) for r in runs]}
+
+
 def measure(command: list[str], env: dict[str, str]) -> dict[str, float]:
-    runs = [timed(command, env) for _ in range(REPEATS)]
-    return {"first_s": round(runs[0], 3), "median_s": round(statistics.median(runs), 3), "runs_s": [round(r, 3)
-                                                                                                   for r in runs]}
+    return _figures([timed(command, env) for _ in range(REPEATS)])
 
 
 def measure_fresh_cache(command: list[str], env: dict[str, str], work: Path) -> dict[str, float]:
@@ -82,8 +85,7 @@ def measure_fresh_cache(command: list[str], env: dict[str, str], work: Path) -> 
         cache = work / f"empty-cache-{i}"
         cache.mkdir()
         runs.append(timed(command, {**env, "VERITUNE_CACHE": str(cache)}))
-    return {"first_s": round(runs[0], 3), "median_s": round(statistics.median(runs), 3), "runs_s": [round(r, 3)
-                                                                                                   for r in runs]}
+    return _figures(runs)
 
 
 def main() -> None:

@@ -56,10 +56,10 @@ def use_compact_lm_head(model: torch.nn.Module) -> str:
 
 
 def _forward_factory(trl_forward: Any) -> Any:
+    from trl.kernels.chunked_logprob import _use_triton  # TRL's own test of which path its head takes
+
     def forward(self: torch.nn.Module, *args: Any, fused_lm_head: bool = False, labels: torch.Tensor | None = None,
                 shift_labels: torch.Tensor | None = None, num_items_in_batch: Any = None, **kwargs: Any) -> Any:
-        from trl.kernels.chunked_logprob import _use_triton
-
         device = self.get_output_embeddings().weight.device
         if not fused_lm_head or _use_triton(device) or (labels is None and shift_labels is None):
             return trl_forward(*args, fused_lm_head=fused_lm_head, labels=labels, shift_labels=shift_labels,
