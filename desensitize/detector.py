@@ -127,9 +127,14 @@ class Detector:
         self.settings = settings or DetectorSettings()
         self.recognizer_specs = _specs(self.settings)
         registry = RecognizerRegistry(supported_languages=list(LANGUAGES))
+        # recognizers with a `prepare_batch(texts)` see a whole batch first (a tagger runs over it at once)
+        self._batch_aware: dict[str, list] = {language: [] for language in LANGUAGES}
         for spec in self.recognizer_specs:
             for language in spec.languages:
-                registry.add_recognizer(spec.build(language))
+                built = spec.build(language)
+                registry.add_recognizer(built)
+                if hasattr(built, "prepare_batch"):
+                    self._batch_aware[language].append(built)
         self.engine = AnalyzerEngine(registry=registry, nlp_engine=nlp_engine or build_nlp_engine(LANGUAGES),
                                      supported_languages=list(LANGUAGES),
                                      default_score_threshold=self.settings.threshold)
@@ -172,6 +177,8 @@ class Detector:
     def _analyze_one_language(self, texts: Sequence[str], language: str, batch_size: int) -> list[list[Span]]:
         nlp_engine = self.engine.nlp_engine
         artifacts = nlp_engine.process_batch(list(texts), language, batch_size=batch_size)
+        for recognizer in self._batch_aware[language]:
+            recognizer.prepare_batch(list(texts))
         spans = []
         for text, (_, nlp_artifacts) in zip(texts, artifacts, strict=True):
             results = self.engine.analyze(text=text, language=language, entities=self._entities[language],

@@ -23,7 +23,6 @@ import functools
 import hashlib
 import importlib
 import inspect
-import os
 import pkgutil
 import re
 from collections.abc import Callable, Iterable
@@ -34,6 +33,7 @@ from typing import Any
 
 from spacy.lang.en.stop_words import STOP_WORDS
 
+from desensitize.cache import cache_dir
 from veritune.errors import VerituneError
 
 # (ending, what replaces it): oriented -> orient, caring -> care, notes -> note, studies -> study, quickly -> quick
@@ -74,10 +74,6 @@ class NameLists:
         stems = [lower[:-len(ending)] + add for ending, add in _INFLECTIONS if lower.endswith(ending)
                  and len(lower) - len(ending) >= 3]
         return any(stem in self.common_words for stem in stems)
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("VERITUNE_CACHE") or Path.home() / ".cache" / "veritune") / "gazetteers"
 
 
 def cached_words(name: str, build: Callable[[], Iterable[str]], packages: tuple[str, ...],
@@ -200,12 +196,16 @@ def _chinese_place_names() -> frozenset[str]:
 
 
 def warm_word_lists() -> list[str]:
-    """Build every cached word list now, so that a user's first command reads them instead of building them (3-4 s
-    of Faker and GeoNames). `make install` runs this (`python -m desensitize.gazetteers`). Returns the lists' files."""
+    """Build every cached word list and the Chinese tagger's NumPy weights now, so that a user's first command reads
+    them instead of building them (3-4 s of Faker and GeoNames, 2 s of torch). `make install` runs this (`python -m
+    desensitize.gazetteers`). Returns the cache's files."""
+    from desensitize.zh_ner import load_zh_ner
+
     name_lists()
     place_names()
     chinese_place_names()
-    return sorted(path.name for path in cache_dir().glob("*.txt"))
+    load_zh_ner()
+    return sorted(path.name for path in cache_dir().glob("*") if path.suffix in (".txt", ".npz"))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from desensitize.recognizers import (  # noqa: F401 - imported for their registr
     cn_bank_card,
     cn_insurance_number,
     cn_medical_record_number,
+    cn_ner_model,
     cn_organization,
     cn_passport,
     cn_person,

@@ -200,7 +200,13 @@ def _tagged_name(word: str, flag: str) -> bool:
     if len(word) == 2 and word[0] in NICKNAME_PREFIXES:       # 小李, 老周, 阿强: how people are called
         return True
     surname = _surname_length(word) if word[:2] in COMPOUND_SURNAMES or word[0] in SURNAMES else 0
+    if word[-1] == "卡" != word[0] and (len(word) == 2 or _dictionary_word(word[:-1])):   # 金卡, 银行卡: cards
+        return False
     if surname:
+        # a one-character surname with a three-character given name is rare; four such characters are mostly an
+        # idiom jieba has not listed (隆重举行, 任重道远), unless jieba reads a foreign name (麦克唐纳)
+        if len(word) - surname == 3 and flag == "nr" and not all(ch in TRANSLITERATION for ch in word):
+            return False
         return len(word) > surname and not (word[0] in AMBIGUOUS_SURNAMES and len(word) == 2)
     return flag in ("nrfg", "nrt") or all(ch in TRANSLITERATION for ch in word)     # 贝克汉姆, 布朗, 奥尼尔
 

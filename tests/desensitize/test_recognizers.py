@@ -68,6 +68,19 @@ CASES = [
     ("cn_person", "zh", "他说，明天再来。", []),
     ("cn_person", "zh", "这件事小琪最清楚。", [("PERSON", "小琪")]),          # called by a nickname
     ("cn_person", "zh", "小时候他住在乡下。", []),
+    ("cn_person", "zh", "请把银行卡交给柜台。", []),                      # a card, not 银 + a given name
+    ("cn_person", "zh", "他办了一张白金卡。", []),
+    ("cn_person", "zh", "卡卡在比赛中进球了。", [("PERSON", "卡卡")]),
+    ("cn_person", "zh", "开幕式隆重举行，气氛热烈。", []),               # a four-character phrase, no name
+    # the statistical tagger: names and places no cue or rule reaches; Latin script, single characters and
+    # continents are not kept
+    ("cn_ner_model", "zh", "据悉，陆文涛昨天在会上宣布辞职。", [("PERSON", "陆文涛")]),
+    ("cn_ner_model", "zh", "会后，郑秋萍和同事一起去吃饭。", [("PERSON", "郑秋萍")]),
+    ("cn_ner_model", "zh", "这款车的设计师是克里斯托弗·诺兰。", [("PERSON", "克里斯托弗·诺兰")]),
+    ("cn_ner_model", "zh", "球队明天飞往乌鲁木齐参加比赛。", [("LOCATION", "乌鲁木齐")]),
+    ("cn_ner_model", "zh", "亚洲和欧洲的市场都在下跌。", []),
+    ("cn_ner_model", "zh", "美、日两国发表声明。", []),
+    ("cn_ner_model", "zh", "今年的销售额增长了百分之五。", []),
     # places without address grammar: jieba's tagger, GeoNames' Chinese names, place endings, units after them
     ("cn_place_name", "zh", "他上周去了重庆出差。", [("LOCATION", "重庆")]),
     ("cn_place_name", "zh", "会议在西昌市太和镇举行。", [("LOCATION", "西昌市太和镇")]),
