@@ -98,9 +98,27 @@ def trim_cjk_edges(text: str, results: list[RecognizerResult]) -> list[Recognize
     return [r for r in results if r.end > r.start]
 
 
+# A short date inside a longer DATE_TIME span: spaCy reads '7/14 9am' as '7/14 9', which is no date shape; Presidio
+# has already dropped the clinical-date recognizer's '7/14' as contained in it.
+_SHORT_DATE = re.compile(r"(?<![\d/.])(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])(?:/(?:19|20)?\d{2})?(?![\d/]|\.\d)")
+
+
+def narrow_dates(text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
+    """A DATE_TIME result that is no date shape but holds exactly one short date becomes that date."""
+    narrowed = []
+    for result in results:
+        value = text[result.start:result.end]
+        inner = list(_SHORT_DATE.finditer(value)) if result.entity_type == "DATE_TIME" else []
+        if len(inner) == 1 and not _date_shaped("DATE_TIME", value) and _date_shaped("DATE_TIME", inner[0].group()):
+            result = RecognizerResult("DATE_TIME", result.start + inner[0].start(), result.start + inner[0].end(),
+                                      result.score, recognition_metadata=result.recognition_metadata)
+        narrowed.append(result)
+    return narrowed
+
+
 def apply_rules(text: str, results: list[RecognizerResult], rules: tuple[Rule, ...] = RULES,
                 is_common_word: Callable[[str], bool] | None = None) -> list[RecognizerResult]:
-    kept = [r for r in trim_cjk_edges(text, results) if _exempt_from_shape_rules(r, text) or all(
+    kept = [r for r in trim_cjk_edges(text, narrow_dates(text, results)) if _exempt_from_shape_rules(r, text) or all(
         rule(r.entity_type, text[r.start:r.end]) for rule in rules)]
     kept = [r for r in kept if not (r.entity_type in ("PERSON", "LOCATION") and _from_spacy(r)
                                     and _ordinary_words_only(text[r.start:r.end]))]
@@ -141,7 +159,7 @@ def _exempt_from_shape_rules(result: RecognizerResult, text: str) -> bool:
     kleist' for a name). Presidio keeps one result per span, so spaCy's result on the same words stands for
     theirs: a person that starts with a known first name."""
     spec = spec_of(result.recognition_metadata)
-    if (spec is not None and (spec.list_confirmed or spec.case_aware)) or (
+    if (spec is not None and (spec.list_confirmed or spec.case_aware or spec.labelled)) or (
             result.entity_type == "LOCATION" and text[result.start:result.end].lower() in place_names()):
         return True
     if not caseless_record(text):

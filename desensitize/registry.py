@@ -26,6 +26,7 @@ class RecognizerSpec:
     case_aware: bool = False        # reads all-lower-case records on purpose: the capitalisation rules spare it
     list_confirmed: bool = False    # a list (gazetteer) confirms each match: the shape rules spare it
     statistical: bool = False       # a statistical NER model (spaCy): its organisations are double-checked
+    labelled: bool = False          # a label or cue word right before each match confirms it: shape rules spare it
 
     def build(self, language: str) -> EntityRecognizer:
         """The recognizer for `language`, named after its registry entry (the name its results carry)."""
@@ -38,12 +39,13 @@ RECOGNIZERS: Registry[RecognizerSpec] = Registry("recognizer")
 
 
 def recognizer(name: str, entities: tuple[str, ...], languages: tuple[str, ...], version: str = "1", *,
-               case_aware: bool = False, list_confirmed: bool = False, statistical: bool = False):
+               case_aware: bool = False, list_confirmed: bool = False, statistical: bool = False,
+               labelled: bool = False):
     """Register a factory `(language) -> EntityRecognizer` under `name`."""
 
     def decorate(factory: Callable[[str], EntityRecognizer]) -> Callable[[str], EntityRecognizer]:
         RECOGNIZERS.add(name, RecognizerSpec(name, entities, languages, version, factory, case_aware, list_confirmed,
-                                             statistical))
+                                             statistical, labelled))
         return factory
 
     return decorate

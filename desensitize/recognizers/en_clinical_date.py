@@ -1,6 +1,7 @@
 """Dates in clinical notes that Presidio misses: short ones (7/22, 7/22/24, 3-24-17), without reading blood pressures
 (150/95) or blood gases (7.34/50/95/28/0) as dates (month 1-12, day 1-31, no digit, slash or dot on either side);
-written-out ones (August 14, 1982; 14 Aug 1982) and ISO dates (1998-02-18)."""
+written-out ones (August 14, 1982; 14 Aug 1982), ISO dates (1998-02-18) and years after an event of the history
+('s/p CABG 2004'; two-digit ones, 'MI 92', are en_event_year's)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Clinicians as notes write them: an initial and a surname ('B. Clifford', 'd. renna', 'J. O'Brien') and a name
-followed by a credential ('Clifford MD', 'Muriele William RN', 'Kargas PA', 'Lee, NP').
+followed by a credential ('Clifford MD', 'Muriele William RN', 'Kargas PA', 'Lee, NP', 'Kell-Varga MD').
 
 An initial before a word only names someone when the word reads as a surname: a listed surname or no dictionary
 word, written as names are in this record (any one case in a record written in one case). Genus abbreviations
@@ -19,7 +19,13 @@ ENTITY = "PERSON"
 SCORE = 0.9  # the shape is stronger evidence than spaCy's guess (0.85), which Presidio would keep on the same words
 _NAME = r"[^\W\d_][^\W\d_'’-]*"
 INITIAL = re.compile(rf"(?<![\w.])(?P<value>[A-Za-z]\.[ \t]?(?P<surname>{_NAME}))")
-CREDENTIAL = re.compile(rf"(?P<value>{_NAME}(?:[ \t]+{_NAME})?),?[ \t]+(?:MD|M\.D\.|RN|NP|PA-C|PA|CRNA)\b(?![\w-])")
+_DOUBLE = rf"{_NAME}(?:-{_NAME})?"          # double-barrelled surnames: 'Kell-Varga MD'
+CREDENTIAL = re.compile(rf"(?<![\w-])(?P<value>{_DOUBLE}(?:[ \t]+{_DOUBLE})?),?[ \t]+(?:MD|M\.D\.|RN|NP|PA-C|PA|CRNA)\b"
+                        r"(?![\w-])")
+# In a record written in lower case the credential is too ('tamsin vale rn'); 'pa' and 'md' alone are words there
+# ('pa line', 'md aware'), so only a name-shaped word before them counts, as above.
+CREDENTIAL_LOWER = re.compile(rf"(?<![\w-])(?P<value>{_DOUBLE}(?:[ \t]+{_DOUBLE})?),?[ \t]+(?:md|rn|np|crna)\b"
+                              r"(?![\w-])")
 GENERA = {"aureus", "coli", "epidermidis", "pneumoniae", "difficile", "faecalis", "faecium", "pyogenes", "albicans",
           "influenzae", "aeruginosa", "cloacae", "marcescens", "mirabilis", "agalactiae", "viridans", "jejuni"}
 
@@ -37,9 +43,10 @@ class EnClinicianRecognizer(TextRecognizer):
             surname = match.group("surname")
             if surname.lower() not in GENERA and _surname(surname, names, caseless):
                 results.append(self.result(match.start("value"), match.end("value"), SCORE))
-        for match in CREDENTIAL.finditer(text):
-            words = list(re.finditer(_NAME, match.group("value")))
-            while words and not _surname(words[0].group(), names, caseless):
+        credentials = (CREDENTIAL, CREDENTIAL_LOWER) if caseless else (CREDENTIAL,)
+        for match in (m for pattern in credentials for m in pattern.finditer(text)):
+            words = list(re.finditer(_DOUBLE, match.group("value")))
+            while words and not any(_surname(part, names, caseless) for part in words[0].group().split("-")):
                 words.pop(0)
             if words:
                 start = match.start("value") + words[0].start()

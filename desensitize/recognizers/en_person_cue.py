@@ -25,7 +25,8 @@ CUES = re.compile(
     r"|call(?:s|ed)?\s+me|name\s*:|(?:mr|mrs|ms|miss|drs?|prof)\.?|(?:np|md|rn)\b"
     r"|my\s+(?:kid|son|daughter|wife|husband|partner|mother|father|brother|sister|child|grandson|granddaughter)"
     r"|(?:hi|hello|dear|hey),?)"
-    rf"[ \t]+(?P<value>{_WORD}(?:[ \t]+{_WORD}){{0,{MAX_WORDS - 1}}})")
+    rf"(?:[ \t]+|(?<=\.))(?P<value>{_WORD}(?:[ \t]+{_WORD}){{0,{MAX_WORDS - 1}}})")   # 'Dr. X', 'DR.X'
+
 # Greetings and kinship words are followed by ordinary words too ('hi there', 'my son is'): after them only a
 # capitalised word counts, so in a record without capitals they find nothing.
 _CAPITALISED_ONLY = re.compile(r"(?i:hi|hello|dear|hey|my\s+\w+)\W*$")
@@ -78,8 +79,9 @@ def _name_end(match: re.Match, names: NameLists, caseless: bool, title: bool = F
         listed = names.could_be_name(word)
         if title and end is None and word.lower() not in NOT_AFTER_TITLE and len(word) > 1:
             listed = True          # the word right after a title: 'dr. pica', 'Dr. White', 'NP CAROL'
-        if caseless:
-            fits = (word.islower() or word.isupper()) and (listed or len(word) == 1)
+        if caseless:     # a capitalised word stands out in an all-capitals record ('PER NP Whitcombe. CONSENT')
+            fits = ((word.islower() or word.isupper()) and (listed or len(word) == 1)) or (
+                word[0].isupper() and word[1:].islower() and listed)
         else:
             fits = (word[0].isupper() and (len(word) == 1 or not word.isupper())) or (
                 title and (word.islower() or word.isupper()) and listed)

@@ -89,14 +89,16 @@ class EnPersonNamesRecognizer(TextRecognizer):
         start, end, word = tokens[index]
         line_start = text.rfind("\n", 0, start) + 1
         if re.fullmatch(r"[\s>\"']*", text[line_start:start]) and text[end:end + 1] == ":":
-            return True
+            return not self.names.is_ambiguous(word.rstrip("."))     # 'COMFORT:' heads a section of a note
         if re.match(r"['’]s\b", text[end:end + 3]) and not self.names.is_ambiguous(word.rstrip(".")):
             return True
         if index > 0 and tokens[index - 1][2].rstrip(".").lower() in TITLES:
             return True
         neighbours = [i for i in (index - 1, index + 1) if 0 <= i < len(tokens)]
+        # a neighbour that is also a word confirms nothing ('COMFORT, WILL CONTINUE' in an all-capitals note)
         return any(_LIST_GAP.fullmatch(text[min(tokens[i][1], end):max(tokens[i][0], start)])
-                   and self.names.is_first_name(tokens[i][2].rstrip(".")) for i in neighbours)
+                   and self.names.is_first_name(tokens[i][2].rstrip("."))
+                   and not self.names.is_ambiguous(tokens[i][2].rstrip(".")) for i in neighbours)
 
 
 def _adjacent(text: str, left: Token, right: Token) -> bool:

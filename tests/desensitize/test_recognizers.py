@@ -119,9 +119,21 @@ CASES = [
     ("en_facility", "en", "back to floor after the procedure", []),
     ("en_facility", "en", "PLAN: BRIARWOOD 3 WHEN BED AVAILABLE.", [("LOCATION", "BRIARWOOD 3")]),
     ("en_facility", "en", "increase to 2 and wean to 4 by morning", []),
+    ("en_facility", "en", "medflight to MGH for cath.", [("LOCATION", "MGH")]),       # a hospital's abbreviation
+    ("en_facility", "en", "rise in LDH, no SAH seen, WITH HIGH output", []),        # lab, bleed, words
+    # pager, beeper and extension numbers: short, so only after their word
+    ("en_pager", "en", "Resident on call, beeper number 61842.", [("PHONE_NUMBER", "61842")]),
+    ("en_pager", "en", "Pager #4312 after 5pm.", [("PHONE_NUMBER", "4312")]),
+    ("en_pager", "en", "extubated at 1200, given 4000 units", []),
+    # two-digit years after an event of the history, not counts or durations
+    ("en_event_year", "en", "PMHX CVA in 97, stable since.", [("DATE_TIME", "97")]),
+    ("en_event_year", "en", "HX OF MI 88 AND HTN.", [("DATE_TIME", "88")]),
+    ("en_event_year", "en", "TIA 30 min ago", []),
+    ("en_event_year", "en", "stent 20 mm, CABG x 3", []),
     # clinicians: an initial and a surname, a name and a credential
     ("en_clinician", "en", "Plan discussed with R. Okonkwo, team aware.", [("PERSON", "R. Okonkwo")]),
     ("en_clinician", "en", "Called Tamsin Vale RN for coverage", [("PERSON", "Tamsin Vale")]),
+    ("en_clinician", "en", "Kell-Varga MD performed the tap.", [("PERSON", "Kell-Varga")]),   # double-barrelled
     ("en_clinician", "en", "Blood cx grew S. aureus; discussed with covering MD.", []),
     # English medical record numbers by their labels
     ("en_medical_record_number", "en", "MRN 1234567, seen today", [("MEDICAL_RECORD_NUMBER", "1234567")]),
@@ -175,6 +187,7 @@ CASES = [
     ("en_person_names", "en", "Seen with Elita B Desaulniers today", [("PERSON", "Elita B Desaulniers")]),
     ("en_person_names", "en", "Anna van der Berg will be talking", [("PERSON", "Anna van der Berg")]),
     ("en_person_names", "en", "follow up with patricia desrosiers in a month", [("PERSON", "patricia desrosiers")]),
+    ("en_person_names", "en", "COMFORT: PT MEDICATED FOR PAIN.", []),       # a section heading, not a speaker
     ("en_person_names", "en", "Ask Hannah about it.", [("PERSON", "Hannah")]),
     ("en_person_names", "en", "Will you sign here? Grace period ends Monday.", []),
     ("en_person_names", "en", "mika: who are you?", [("PERSON", "mika")]),                   # a speaker, lower case
@@ -188,6 +201,8 @@ CASES = [
     ("en_person_cue", "en", "my name is vitoria", [("PERSON", "vitoria")]),
     # clinical notes: a title takes a name in any case; kinship words take listed first names only
     ("en_person_cue", "en", "spoke with Dr. ferreira about the plan", [("PERSON", "ferreira")]),
+    ("en_person_cue", "en", "PLAN PER DR.MARVELLI THIS AM.", [("PERSON", "MARVELLI")]),      # no space after Dr.
+    ("en_person_cue", "en", "NO LABS PER NP Whitcombe. CONSENT IN CHART.", [("PERSON", "Whitcombe")]),
     ("en_person_cue", "en", "PER DR. HOLLOWAY WILL HOLD DOSE. FAMILY AT BEDSIDE AND UPDATED ON PLAN.",
      [("PERSON", "HOLLOWAY")]),
     ("en_person_cue", "en", "Pressure low, NP Ingrid notified.", [("PERSON", "Ingrid")]),
@@ -401,6 +416,14 @@ def test_date_filter_drops_fractions_scores_weekdays_and_shifts(value: str, date
     from desensitize.filters import _date_shaped
 
     assert _date_shaped("DATE_TIME", value) is date
+
+
+@pytest.mark.parametrize(("text", "date"), [("scheduled for the OR on 7/14 9am.", "7/14"),
+                                            ("last dialysis 3/12; next on Friday", "3/12")])
+def test_a_short_date_inside_a_longer_date_span_is_kept(detector, text: str, date: str) -> None:
+    """spaCy reads '7/14 9am' as '7/14 9' (no date shape) and Presidio drops the contained '7/14': the filter
+    narrows spaCy's span to the date instead of losing both."""
+    assert ("DATE_TIME", date) in found(detector, text, "en")
 
 
 
