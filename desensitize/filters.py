@@ -13,6 +13,7 @@ from desensitize.gazetteers import name_lists, place_names
 from desensitize.lang import caseless_record, written_as_name
 from desensitize.presidio_api import RecognizerResult
 from desensitize.registry import spec_of
+from desensitize.zh_drugs import inside_drug_name
 
 _MONTH_OR_DAY = re.compile(
     r"\b(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
@@ -122,6 +123,7 @@ def apply_rules(text: str, results: list[RecognizerResult], rules: tuple[Rule, .
         rule(r.entity_type, text[r.start:r.end]) for rule in rules)]
     kept = [r for r in kept if not (r.entity_type in ("PERSON", "LOCATION") and _from_spacy(r)
                                     and _ordinary_words_only(text[r.start:r.end]))]
+    kept = [r for r in kept if not (r.entity_type in ("PERSON", "LOCATION") and inside_drug_name(text, r.start, r.end))]
     if is_common_word is None:
         return kept
     # spaCy reads capitalised sentence-initial words as an organisation ("Reliance on a third party", "Investment
