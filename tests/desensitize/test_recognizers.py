@@ -418,6 +418,22 @@ def test_date_filter_drops_fractions_scores_weekdays_and_shifts(value: str, date
     assert _date_shaped("DATE_TIME", value) is date
 
 
+@pytest.mark.parametrize(("entity", "value", "caseless", "dropped"), [
+    ("PERSON", "Tamsin Vale", False, False),         # written as names are: spaCy's guess stands
+    ("PERSON", "mg IV", False, True),                # lower case and capitals in a record with both
+    ("PERSON", "THICK SECRETIONS", False, True),
+    ("PERSON", "THICK SECRETIONS", True, True),      # an all-capitals record: only a listed name keeps a guess
+    ("PERSON", "MARGARET", True, False),
+    ("LOCATION", "EXTREMITIES", True, True),
+    ("LOCATION", "BOSTON", True, False),             # a GeoNames place
+])
+def test_spacy_guesses_not_written_as_names_need_a_list(entity: str, value: str, caseless: bool,
+                                                        dropped: bool) -> None:
+    from desensitize.filters import _unconfirmed_guess
+
+    assert _unconfirmed_guess(entity, value, caseless) is dropped
+
+
 @pytest.mark.parametrize(("text", "date"), [("scheduled for the OR on 7/14 9am.", "7/14"),
                                             ("last dialysis 3/12; next on Friday", "3/12")])
 def test_a_short_date_inside_a_longer_date_span_is_kept(detector, text: str, date: str) -> None:
