@@ -178,7 +178,8 @@ class Detector:
         nlp_engine = self.engine.nlp_engine
         artifacts = nlp_engine.process_batch(list(texts), language, batch_size=batch_size)
         for recognizer in self._batch_aware[language]:
-            recognizer.prepare_batch(list(texts))
+            if set(recognizer.supported_entities) & set(self._entities[language]):   # no tagging for nothing
+                recognizer.prepare_batch(list(texts))
         spans = []
         for text, (_, nlp_artifacts) in zip(texts, artifacts, strict=True):
             results = self.engine.analyze(text=text, language=language, entities=self._entities[language],

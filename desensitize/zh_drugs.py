@@ -27,6 +27,7 @@ STEMS = (
 PREFIXES = ("头孢",)      # cef-: 头孢曲松, 头孢呋辛
 _STEM = re.compile("|".join(sorted(STEMS, key=len, reverse=True)))
 _HAN = re.compile(r"[\u4e00-\u9fa5]+")
+_LONGEST = max(len(stem) for stem in STEMS)
 REACH = 3        # characters of a drug name that may follow the result: 阿托|伐他汀, 左乙|拉西坦
 
 
@@ -37,8 +38,7 @@ def inside_drug_name(text: str, start: int, end: int) -> bool:
         return False
     if any(text.endswith(prefix, 0, start) or prefix in text[start:end] for prefix in PREFIXES):
         return True
-    longest = max(len(stem) for stem in STEMS)
-    for match in _STEM.finditer(text, max(0, start - longest + 1), min(len(text), end + REACH + longest)):
+    for match in _STEM.finditer(text, max(0, start - _LONGEST + 1), min(len(text), end + REACH + _LONGEST)):
         if match.end() <= start:
             continue                           # ends before the result: 'X片后张伟…' names stay
         if match.end() <= end or (match.end() - end <= REACH and _HAN.fullmatch(text[end:match.end()])):

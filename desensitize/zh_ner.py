@@ -83,13 +83,7 @@ class ZhNerModel:
             ids[row, :len(piece)] = [self.chars.get(_normalize(c), _UNK) for c in piece]
         x = self.embeddings[ids]                                             # [B, L, D]
         ahead = _lstm(x, *self.forward_lstm)
-        reversed_x = np.zeros_like(x)                # each piece reversed, still starting at column 0
-        for row, n in enumerate(lengths):
-            reversed_x[row, :n] = x[row, n - 1::-1]
-        behind_reversed = _lstm(reversed_x, *self.backward_lstm)
-        behind = np.zeros_like(behind_reversed)
-        for row, n in enumerate(lengths):
-            behind[row, :n] = behind_reversed[row, n - 1::-1]
+        behind = _reverse_each(_lstm(_reverse_each(x, lengths), *self.backward_lstm), lengths)
         emissions = np.concatenate([ahead, behind], axis=2) @ self.out_weight.T + self.out_bias
         return self._viterbi(emissions, lengths)
 
@@ -128,6 +122,14 @@ class ZhNerModel:
             else:
                 current[2] = i + 1
         return [tuple(span) for span in spans]
+
+
+def _reverse_each(x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Each row's first `length` steps reversed, still starting at column 0 (padding stays after them)."""
+    out = np.zeros_like(x)
+    for row, n in enumerate(lengths):
+        out[row, :n] = x[row, n - 1::-1]
+    return out
 
 
 def _chunks(text: str) -> Iterator[tuple[int, str]]:
