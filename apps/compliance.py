@@ -38,10 +38,20 @@ class Finding:
     flagged_by_model: bool
 
 
-def rules_prompt(document: str, hits: Sequence[Any], lang: str) -> str:
+class _RulesPrompt:
     """The `check_rag` format the finance SFT data teaches (`[n] (RULE-ID, severity) text`), taken from the pack's
-    finance_compliance task, so the app, the evaluation and the training data cannot drift apart."""
-    return _task().evidence_prompt()(document, hits, lang)
+    finance_compliance task, so the app, the evaluation and the training data cannot drift apart. Its citations
+    are findings, so the answer path adds none (`attribute` is the task's: false)."""
+
+    @property
+    def attribute(self) -> bool:
+        return _task().evidence_prompt().attribute
+
+    def __call__(self, document: str, hits: Sequence[Any], lang: str) -> str:
+        return _task().evidence_prompt()(document, hits, lang)
+
+
+rules_prompt = _RulesPrompt()
 
 
 @functools.cache

@@ -44,6 +44,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "supported_share": {"en": "{share:.0%} of sentences supported", "zh": "{share:.0%} 的句子有证据支持"},
     # the verifier's reasons (retrieval.verifier), as a reader sees them
     "cites no evidence": {"en": "cites no evidence", "zh": "未引用证据"},
+    "attributed": {"en": "citation added by the verifier (the model did not cite)",
+                   "zh": "引用由核查补充（模型未自行引用）"},
     "numbers differ from the evidence": {"en": "numbers differ from the evidence", "zh": "数字与证据不符"},
     "not backed by the cited evidence": {"en": "not backed by the cited evidence", "zh": "所引证据不支持该句"},
     # risk levels (finance), the severities of the pack's rules
@@ -141,7 +143,8 @@ def sentence_report(turn: Turn | None, lang: str = "en") -> str:
         if check.reason == "no claim":
             continue
         mark = "✅" if check.supported else "⚠️"
-        note = "" if check.supported else f" — {t(check.reason, lang)}"
+        note = f" — {t(check.reason, lang)}" if not check.supported else \
+            f" — {t('attributed', lang)}" if check.attributed else ""
         sentence = check.sentence if len(check.sentence) <= 160 else check.sentence[:157] + "…"
         lines.append(f"- {mark} {html.escape(sentence)}{note}")
     return "\n".join(lines)

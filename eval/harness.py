@@ -22,7 +22,7 @@ import torch
 
 from desensitize import detect_language
 from eval.config import EvalConfig
-from eval.metrics import METRICS, REPETITION_METRICS
+from eval.metrics import METRICS, REPETITION_METRICS, without_citations
 from eval.stats import bootstrap, paired_difference
 from eval.tasks import Task, get_task
 from finetune import load_for_inference
@@ -109,6 +109,7 @@ class LocalSystem:
 
     answerer: Any              # retrieval.GroundedAnswerer
     scorer: Scorer
+    evidence: Any = None       # the domain's index, to check answers given without retrieval against it
 
     @property
     def tokens(self) -> int:
@@ -119,7 +120,9 @@ class LocalSystem:
         return self.answerer.seconds + self.scorer.seconds
 
 
-def _item_scores(task: Task, item: dict, output: str) -> dict[str, float]:
+def _item_scores(task: Task, item: dict, output: str, evidence_ids: Sequence[str] = ()) -> dict[str, float]:
+    """The task's item metrics; text metrics read the answer without its [n] marks (the golds have none, and a
+    cited answer says no more than the same answer uncited)."""
     gold = item[task.spec.gold_field]
     scores: dict[str, float] = {}
     for name in task.spec.metrics:
@@ -127,12 +130,22 @@ def _item_scores(task: Task, item: dict, output: str) -> dict[str, float]:
         if metric.kind == "corpus":
             continue
         if name.startswith("set_"):
-            scores[name] = metric.fn(task.cited(output), gold)
+            scores[name] = metric.fn(task.cited(output, evidence_ids), gold)
         elif task.spec.output == "label":
             scores[name] = metric.fn(task.read_label(output), gold)
         else:
-            scores[name] = metric.fn(output, gold)
+            scores[name] = metric.fn(without_citations(output), gold)
     return scores
+
+
+GROUNDING_METRICS = ("groundedness", "unsupported_claim_rate")   # also compared between systems, item by item
+
+
+def _grounding_scores(verification: Any) -> dict[str, float]:
+    """Groundedness and unsupported-claim rate of a verified answer, and how many of its claims the model cited
+    itself (the rest were attributed by the verifier or stay unsupported)."""
+    return {"groundedness": verification.groundedness, "unsupported_claim_rate": verification.unsupported_rate,
+            "model_cited_rate": verification.model_cited}
 
 
 def _retrieval_scores(task: Task, item: dict, ranked: list[str], k: int) -> dict[str, float]:
@@ -170,8 +183,24 @@ def _generate(local: LocalSystem, answers: list[Any], max_new_tokens: int, batch
         local.answerer.generate(pending[start:start + batch_size], max_new_tokens=max_new_tokens)
 
 
+def _verify_without_rag(task: Task, item: dict, answer: Any, local: LocalSystem) -> Any:
+    """An answer given without evidence, checked against the evidence lora+rag retrieves for the same question
+    (with attribution, as the answer path would cite it): how much of what the model says the knowledge base backs,
+    comparable across systems. None when the task attributes nothing or no index is known for its domain."""
+    if local.evidence is None or not task.spec.attribute or not answer.text.strip():
+        return None
+    from retrieval import retrieve
+
+    hits, weak = retrieve(local.evidence, item[task.spec.input_field], k=local.answerer.settings.k,
+                          filters={"lang": answer.lang}, abstain_below=local.answerer.settings.abstain_below)
+    if weak or not hits:
+        return None
+    return local.answerer.verifier.check(answer.text, [hit.text for hit in hits], attribute=True)
+
+
 def _run_local(task: Task, items: Sequence[dict], system: str, local: LocalSystem, leak_detector: Any, k: int,
                pool: Sequence[dict], seed: int, batch_size: int) -> list[dict[str, Any]]:
+    rag = system == "lora+rag"
     answers = [_prepare(task, item, system, local, pool, seed) for item in items]
     if task.spec.output != "multiple_choice":
         limit = min(task.spec.max_new_tokens, local.answerer.settings.max_new_tokens)
@@ -180,7 +209,7 @@ def _run_local(task: Task, items: Sequence[dict], system: str, local: LocalSyste
     for item, answer in zip(items, answers, strict=True):
         record: dict[str, Any] = {"id": item.get("id"), "lang": answer.lang, "system": system}
         scores: dict[str, float] = {}
-        if system == "lora+rag":
+        if rag:
             record["evidence"] = [h.doc_id for h in answer.hits]
             scores.update(_retrieval_scores(task, item, record["evidence"], k))
             scores["abstained"] = float(answer.abstained)
@@ -188,21 +217,20 @@ def _run_local(task: Task, items: Sequence[dict], system: str, local: LocalSyste
             output = _multiple_choice(task, item, answer, local, record, scores)
         else:
             output = answer.text
-            if answer.verification is not None:
-                claims = [s for s in answer.verification.sentences if s.reason != "no claim"]
-                scores.update(groundedness=answer.verification.groundedness,
-                              unsupported_claim_rate=(len(answer.verification.unsupported) / len(claims))
-                              if claims else 0.0)
-            _score_text(task, item, output, record, scores)
+            verification = answer.verification if rag else _verify_without_rag(task, item, answer, local)
+            if verification is not None:
+                scores.update(_grounding_scores(verification))
+            _score_text(task, item, output, record, scores, [h.doc_id for h in answer.hits])
         shown = answer.messages or [{"role": "user", "content": answer.question}]
         rows.append(_finish(task, item, shown, output, record, scores, leak_detector))
     return rows
 
 
-def _score_text(task: Task, item: dict, output: str, record: dict, scores: dict) -> None:
+def _score_text(task: Task, item: dict, output: str, record: dict, scores: dict,
+                evidence_ids: Sequence[str] = ()) -> None:
     """A generated answer's task metrics, its repetition measures (a looping model shows there whatever the
     task), and the label read from it for label tasks."""
-    scores.update(_item_scores(task, item, output))
+    scores.update(_item_scores(task, item, output, evidence_ids))
     scores.update({name: METRICS.get(name).fn(output, "") for name in REPETITION_METRICS})
     if task.spec.output == "label":
         record["predicted_label"] = task.read_label(output)
@@ -278,12 +306,13 @@ def summarize(task: Task, per_system: dict[str, list[dict]], seed: int) -> dict[
     for later, earlier in (("lora", "base"), ("lora+rag", "lora"), ("lora+rag", "base"), ("api", "lora+rag")):
         if later in per_system and earlier in per_system:
             pair = {}
-            for name in task.spec.metrics:
-                if METRICS.get(name).kind == "corpus":
-                    continue
-                a = [r["scores"][name] for r in per_system[later]]
-                b = [r["scores"][name] for r in per_system[earlier]]
-                pair[name] = paired_difference(a, b, seed=seed).to_json()
+            names = [n for n in task.spec.metrics if METRICS.get(n).kind != "corpus"] + list(GROUNDING_METRICS)
+            for name in names:
+                both = [(x["scores"][name], y["scores"][name]) for x, y in
+                        zip(per_system[later], per_system[earlier], strict=True)
+                        if name in x["scores"] and name in y["scores"]]
+                if both:    # grounding: the items both systems answered with claims to check
+                    pair[name] = paired_difference(*zip(*both, strict=True), seed=seed).to_json()
             summary["paired"][f"{later} - {earlier}"] = pair
     return summary
 
@@ -313,6 +342,7 @@ def run_eval(config: EvalConfig, out: str | Path) -> Path:
     samples: list[dict] = []
     systems: dict[str, Any] = {}   # "adapter|index" or "api:model" -> LocalSystem / ApiGenerator
     loaded: dict[str | None, tuple[Any, Any]] = {}
+    indexes: dict[str, Any] = {}     # index path -> RetrievalIndex, shared by the systems of a domain
     for task in tasks:
         items = task.items(config.limit)
         per_system: dict[str, list[dict]] = {}
@@ -323,7 +353,7 @@ def run_eval(config: EvalConfig, out: str | Path) -> Path:
                 per_system[system] = _run_api(task, items, api, leak_detector, config.answer.k, task.items(),
                                               config.seed)
             else:
-                local = _local_system(config, system, task.spec.domain, loaded, systems, verifier)
+                local = _local_system(config, system, task.spec.domain, loaded, systems, verifier, indexes)
                 per_system[system] = _run_local(task, items, system, local, leak_detector, config.answer.k,
                                                 task.items(), config.seed, config.batch_size)
             samples += [{"task": task.spec.name, **r} for r in per_system[system]]
@@ -364,7 +394,7 @@ def _speed(systems: dict[str, Any]) -> dict[str, Any]:
 
 
 def _local_system(config: EvalConfig, system: str, domain: str | None, loaded: dict, systems: dict,
-                  verifier: Any) -> LocalSystem:
+                  verifier: Any, indexes: dict) -> LocalSystem:
     """The model (+ adapter, loaded once) answering through the grounded-answer path, with the domain's index
     for lora+rag."""
     from retrieval import GroundedAnswerer, RetrievalIndex
@@ -382,9 +412,12 @@ def _local_system(config: EvalConfig, system: str, domain: str | None, loaded: d
     name = f"{adapter or ''}|{path or ''}"
     if name not in systems:
         model, tokenizer = loaded[adapter]
-        index = RetrievalIndex.load(path) if path else None
-        systems[name] = LocalSystem(GroundedAnswerer(model, tokenizer, index, config.answer, verifier),
-                                    Scorer(model, tokenizer))
+        evidence = config.indexes.get(domain or "")
+        if evidence and evidence not in indexes:
+            indexes[evidence] = RetrievalIndex.load(evidence)
+        index = indexes[evidence] if evidence else None
+        systems[name] = LocalSystem(GroundedAnswerer(model, tokenizer, index if path else None, config.answer,
+                                                     verifier), Scorer(model, tokenizer), index)
     return systems[name]
 
 

@@ -25,6 +25,14 @@ def normalize(text: str) -> str:
     return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
 
 
+_CITATION_MARK = re.compile(r"\s*\[\d+\]")
+
+
+def without_citations(text: str) -> str:
+    """The answer without its [n] marks: 'a heartbeat [3].' -> 'a heartbeat.'"""
+    return _CITATION_MARK.sub("", text)
+
+
 def tokens(text: str) -> list[str]:
     """Words for English, single characters for Chinese (and other CJK), after normalization."""
     out: list[str] = []

@@ -43,6 +43,9 @@ class TaskSpec(BaseModel):
                                                                         "the grounded QA format")
     evidence_line: str = Field(default="[{n}] ({doc_id}) {text}", description="how rag_prompt lists each passage: "
                                "{n}, {doc_id}, {text} and any metadata field of the passage, e.g. {severity}")
+    attribute: bool = Field(default=True, description="with retrieval, uncited sentences a passage supports get "
+                            "its [n] (AnswerSettings.attribute); false where citations are verdicts, such as the "
+                            "rules a compliance finding says are broken")
     metrics: list[str] = Field(min_length=1, description="metric names from the registry (eval.METRICS)")
     max_new_tokens: int = Field(default=64, ge=1, le=1024, description="longest answer (the settings' own "
                                                                     "limit also applies)")
@@ -93,8 +96,14 @@ class Task:
                 return label
         return ""
 
-    def cited(self, output: str) -> list[str]:
-        return sorted(set(re.findall(self.spec.cited_ids, output))) if self.spec.cited_ids else []
+    def cited(self, output: str, evidence_ids: Sequence[str] = ()) -> list[str]:
+        """Ids the answer cites: written out (`cited_ids`), or as [n] for the n-th passage it was given (what the
+        apps read too: the SFT answers write both)."""
+        if not self.spec.cited_ids:
+            return []
+        ids = set(re.findall(self.spec.cited_ids, output))
+        ids |= {evidence_ids[int(n) - 1] for n in re.findall(r"\[(\d+)\]", output) if 1 <= int(n) <= len(evidence_ids)}
+        return sorted(ids)
 
     def prompt(self, item: dict, lang: str) -> str:
         template = self.spec.prompt.get(lang, self.spec.prompt.get("en", "{input}"))
@@ -105,9 +114,10 @@ class Task:
         `retrieval.EvidencePrompt`, what the grounded-answer path fills with the evidence and the item's input."""
         from retrieval import GROUNDED_QA, EvidencePrompt
 
-        if not self.spec.rag_prompt:
+        if not self.spec.rag_prompt and self.spec.attribute:
             return GROUNDED_QA
-        return EvidencePrompt(self.spec.rag_prompt, self.spec.evidence_line)
+        return EvidencePrompt(self.spec.rag_prompt or GROUNDED_QA.templates, self.spec.evidence_line,
+                              attribute=self.spec.attribute)
 
     def continuations(self, lang: str) -> dict[str, str]:
         """multiple_choice: label -> the text whose log-likelihood scores that choice."""

@@ -34,8 +34,12 @@ class EvidencePrompt:
     """A prompt that lists numbered evidence before the question: a template per language with {evidence} and
     {input}, and how each passage is written ({n}, {doc_id}, {text} and any metadata field of the passage)."""
 
-    def __init__(self, templates: Mapping[str, str], evidence_line: str = "[{n}] ({doc_id}) {text}") -> None:
+    def __init__(self, templates: Mapping[str, str], evidence_line: str = "[{n}] ({doc_id}) {text}",
+                 attribute: bool = True) -> None:
         self.templates, self.evidence_line = dict(templates), evidence_line
+        # False where the answer's citations are verdicts (a compliance finding cites the rule it says is broken):
+        # a citation added there would be a verdict the model never gave
+        self.attribute = attribute
 
     def __call__(self, question: str, hits: Sequence[Hit], lang: str) -> str:
         evidence = "\n".join(self.evidence_line.format(**{**hit.metadata, "n": n, "doc_id": hit.doc_id,
@@ -79,6 +83,7 @@ class GroundedAnswer:
     text: str = ""
     done: bool = False
     verification: Verification | None = None
+    attribute: bool = True             # add citations the model left out (settings and prompt both allow it)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     first_token_seconds: float | None = None
@@ -132,7 +137,9 @@ class GroundedAnswerer:
                 answer.text, answer.abstained, answer.done = ABSTAIN.get(answer.lang, ABSTAIN["en"]), True, True
                 answer.seconds = time.perf_counter() - answer.started
                 return answer
-            content = (prompt or self.prompt)(question, answer.hits, answer.lang)
+            builder = prompt or self.prompt
+            content = builder(question, answer.hits, answer.lang)
+            answer.attribute = self.settings.attribute and getattr(builder, "attribute", True)
         answer.messages = [*history, {"role": "user", "content": content}]
         answer.prompt_ids = chat_ids(self.tokenizer, answer.messages)
         answer.prompt_tokens = len(answer.prompt_ids)
@@ -190,9 +197,12 @@ class GroundedAnswerer:
         return list(answers)
 
     def verify(self, answer: GroundedAnswer) -> None:
-        """Check an answer written from evidence against that evidence (nothing to check otherwise)."""
+        """Check an answer written from evidence against that evidence (nothing to check otherwise); when the
+        settings and the prompt allow attribution, the answer's text then carries the citations it added."""
         if answer.hits and not answer.abstained:
-            answer.verification = self.verifier.check(answer.text, [hit.text for hit in answer.hits])
+            answer.verification = self.verifier.check(answer.text, [hit.text for hit in answer.hits],
+                                                      attribute=answer.attribute)
+            answer.text = answer.verification.text
 
     def answer(self, question: str, **options: Any) -> GroundedAnswer:
         """Prepared and generated (options: those of `prepare`)."""

@@ -46,3 +46,6 @@ class AnswerSettings(BaseModel):
     stop: list[str] = Field(default_factory=list, description="generation ends at the first of these strings, "
                             "which is not part of the answer")
     use_cache: bool = Field(default=True, description="KV cache during generation (off only to measure it)")
+    attribute: bool = Field(default=True, description="a claim sentence the model left uncited gets the [n] of the "
+                            "retrieved passage that supports it, by the verifier's own test (post-hoc attribution; "
+                            "the verification says which citations were added)")

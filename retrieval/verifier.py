@@ -4,6 +4,11 @@ A sentence is supported when it cites evidence ([n]) and, for the best cited pas
 words appear there (lexical recall) or it is semantically close (embedding cosine), and (b) every number it
 states, with its unit, appears in that passage. The result: per-sentence support, a groundedness score (share of
 supported claim sentences) and the unsupported claims.
+
+With `attribute=True` a claim sentence that cites nothing is checked against every passage, and when one supports
+it by the same test its `[n]` is added to the sentence (post-hoc attribution, as RARR and the attributed-QA
+literature do for models that do not cite reliably). Such sentences say `attributed`, so how often the model cited
+by itself stays measurable; a sentence no passage supports stays uncited and counts as unsupported.
 """
 
 from __future__ import annotations
@@ -33,11 +38,14 @@ class SentenceCheck:
     semantic: float | None
     missing_numbers: list[str] = field(default_factory=list)
     reason: str = ""
+    attributed: bool = False          # its [n] was added by attribution, not written by the model
+    passage: int | None = None        # the cited passage that backs it best (1-based)
 
 
 @dataclass
 class Verification:
     sentences: list[SentenceCheck]
+    text: str = ""                    # the answer as checked, with any attributed citations in place
 
     @property
     def groundedness(self) -> float:
@@ -48,33 +56,77 @@ class Verification:
     def unsupported(self) -> list[str]:
         return [s.sentence for s in self.sentences if not s.supported and s.reason != "no claim"]
 
+    @property
+    def claims(self) -> list[SentenceCheck]:
+        return [s for s in self.sentences if s.reason != "no claim"]
+
+    @property
+    def unsupported_rate(self) -> float:
+        """Share of claim sentences no evidence supports (0 for an answer that makes no claim)."""
+        return len(self.unsupported) / len(self.claims) if self.claims else 0.0
+
+    @property
+    def model_cited(self) -> float:
+        """Share of claim sentences whose citation the model wrote itself (1 for an answer without claims)."""
+        claims = self.claims
+        return sum(bool(s.cited) and not s.attributed for s in claims) / len(claims) if claims else 1.0
+
+
+UNIT_SPELLINGS = {"%": "percent"}   # one unit written two ways: '90%' states what '90 percent' does
+
 
 def _numbers(text: str) -> list[str]:
     found = []
     for value, unit in _NUMBER.findall(text):
         unit = (unit or "").lower().rstrip("s") if unit and unit.isascii() else (unit or "")
-        found.append(f"{value.replace(',', '')}{unit}")
+        found.append(f"{value.replace(',', '')}{UNIT_SPELLINGS.get(unit, unit)}")
     return found
+
+
+_SENTENCE_CLOSE = re.compile(r"[\s.!?;:。！？；：]*$")
+
+
+def _cite(sentence: str, n: int) -> str:
+    """'... heartbeat.' -> '... heartbeat [3].' (before the closing punctuation, where the SFT answers cite)."""
+    end = _SENTENCE_CLOSE.search(sentence).start()
+    space = "" if end and _CJK_CHAR.match(sentence[end - 1]) else " "
+    return f"{sentence[:end]}{space}[{n}]{sentence[end:]}"
+
+
+_CJK_CHAR = re.compile(r"[\u3400-\u9fff]")
 
 
 class GroundingVerifier:
     def __init__(self, embed=None) -> None:  # noqa: ANN001 - any callable(list[str]) -> normalised vectors
         self.embed = embed
 
-    def check(self, answer: str, evidence: Sequence[str]) -> Verification:
-        checks = []
+    def check(self, answer: str, evidence: Sequence[str], attribute: bool = False) -> Verification:
+        """Every sentence of the answer against the evidence; `attribute`: uncited claims a passage supports get
+        that passage's [n] (the returned `text` has them in place)."""
+        checks, pieces, cursor = [], [], 0
         for sentence in split_sentences(answer):
-            cited = [int(n) for n in _CITATION.findall(sentence) if 1 <= int(n) <= len(evidence)]
-            claim = _CITATION.sub("", sentence).strip()
-            words = set(tokenize(claim))
-            if not words and not _numbers(claim):
-                checks.append(SentenceCheck(sentence, cited, True, 1.0, None, reason="no claim"))
-                continue
-            if not cited:
-                checks.append(SentenceCheck(sentence, cited, False, 0.0, None, reason="cites no evidence"))
-                continue
-            checks.append(self._against(sentence, claim, words, cited, evidence))
-        return Verification(checks)
+            start = answer.find(sentence, cursor)
+            check = self._sentence(sentence, evidence, attribute)
+            if start >= 0:                      # always found: split_sentences only strips and splits
+                pieces.append(answer[cursor:start] + check.sentence)
+                cursor = start + len(sentence)
+            checks.append(check)
+        return Verification(checks, "".join(pieces) + answer[cursor:])
+
+    def _sentence(self, sentence: str, evidence: Sequence[str], attribute: bool) -> SentenceCheck:
+        cited = [int(n) for n in _CITATION.findall(sentence) if 1 <= int(n) <= len(evidence)]
+        claim = _CITATION.sub("", sentence).strip()
+        words = set(tokenize(claim))
+        if not words and not _numbers(claim):
+            return SentenceCheck(sentence, cited, True, 1.0, None, reason="no claim")
+        if cited:
+            return self._against(sentence, claim, words, cited, evidence)
+        if attribute and evidence and not _CITATION.search(sentence):
+            best = self._against(sentence, claim, words, list(range(1, len(evidence) + 1)), evidence)
+            if best.supported and best.passage is not None:
+                best.sentence, best.cited, best.attributed = _cite(sentence, best.passage), [best.passage], True
+                return best
+        return SentenceCheck(sentence, cited, False, 0.0, None, reason="cites no evidence")
 
     def _against(self, sentence: str, claim: str, words: set[str], cited: list[int],
                  evidence: Sequence[str]) -> SentenceCheck:
@@ -89,7 +141,7 @@ class GroundingVerifier:
             reason = "" if close and not missing else ("numbers differ from the evidence" if missing
                                                         else "not backed by the cited evidence")
             check = SentenceCheck(sentence, cited, close and not missing, round(lexical, 3),
-                                  None if semantic is None else round(semantic, 3), missing, reason)
+                                  None if semantic is None else round(semantic, 3), missing, reason, passage=n)
             if best is None or (check.supported, check.lexical) > (best.supported, best.lexical):
                 best = check
         assert best is not None

@@ -91,6 +91,11 @@ def test_three_systems_end_to_end(tiny_base: Path, adapter_run: Path, tmp_path: 
     assert (by_lang["en"]["token_f1"] + by_lang["zh"]["token_f1"]) / 2 == pytest.approx(mean, abs=1e-3)
     assert "By language, lora: en (2): token_f1" in report
     assert "distinct_2" in rag and "longest_repeat" in rag
+    # answers given without evidence are checked against the evidence lora+rag retrieves for the same question,
+    # so groundedness compares across systems, item by item
+    qa = results["tasks"]["medical_qa"]
+    assert {"groundedness", "unsupported_claim_rate", "model_cited_rate"} <= set(qa["systems"]["base"])
+    assert "model_cited_rate" in rag and "groundedness" in qa["paired"]["lora+rag - base"]
     assert (out / "medical_triage.png").is_file() and (out / "manifest.json").is_file()
 
 
@@ -222,3 +227,23 @@ def test_retrieval_prompts_are_the_sft_format() -> None:
                 for doc_id, severity, text in rules]
         lang = "en" if prompt.startswith("Rules:") else "zh"
         assert task.evidence_prompt()(document, hits, lang) == prompt
+
+
+def test_compliance_findings_are_read_by_id_or_by_number_and_never_attributed() -> None:
+    from eval import get_task
+
+    task = get_task("finance_compliance")
+    rules = ["FIN-AML-001-EN", "FIN-MKT-002-EN", "FIN-DIS-001-EN"]
+    answer = 'Findings:\n- (critical) [2]: "We guarantee 15 %."\n- FIN-DIS-001-EN (high): "No fees were shown."'
+    assert task.cited(answer, rules) == ["FIN-DIS-001-EN", "FIN-MKT-002-EN"]
+    assert task.cited("See [9].", rules) == [] and task.cited("[1]") == []   # out of range; no passages given
+    assert task.evidence_prompt().attribute is False and get_task("medical_qa").evidence_prompt().attribute
+
+
+def test_text_metrics_read_answers_without_their_citation_marks() -> None:
+    from eval import get_task
+    from eval.harness import _item_scores
+
+    task = get_task("medical_qa")
+    item = {"question": "q", "answer": "fainting, low blood pressure"}
+    assert _item_scores(task, item, "Fainting, low blood pressure [3].")["token_f1"] == 1.0

@@ -71,3 +71,23 @@ def test_abstains_when_evidence_is_weak(index, model_and_tokenizer) -> None:
     assert answerer.tokens == 0 and result.messages == []
     strict = GroundedAnswerer(*model_and_tokenizer, index, AnswerSettings(abstain_below={"en": 0.99}))
     assert strict.answer("What tests are key for acute coronary syndrome?").abstained
+
+
+@pytest.mark.parametrize(("settings", "prompt_attributes", "cited"), [
+    (AnswerSettings(k=2), True, True),
+    (AnswerSettings(k=2, attribute=False), True, False),          # the setting turns attribution off
+    (AnswerSettings(k=2), False, False),                          # so does a prompt whose citations are verdicts
+])
+def test_the_answer_path_attributes_uncited_sentences(index, model_and_tokenizer, settings: AnswerSettings,
+                                                      prompt_attributes: bool, cited: bool) -> None:
+    from retrieval import GROUNDED_QA, EvidencePrompt
+
+    model, tokenizer = model_and_tokenizer
+    prompt = EvidencePrompt(GROUNDED_QA.templates, attribute=prompt_attributes)
+    answerer = GroundedAnswerer(model, tokenizer, index, settings, prompt=prompt)
+    answer = answerer.prepare("What tests are key for acute coronary syndrome?")
+    n = next(n for n, hit in enumerate(answer.hits, start=1) if hit.doc_id == "MED-C001-EN")
+    answer.text = "Key tests: 12-lead ECG within 10 minutes, serial high-sensitivity troponin, chest X-ray."
+    answerer.verify(answer)
+    assert answer.text.endswith(f"chest X-ray [{n}].") is cited
+    assert answer.verification.sentences[0].attributed is cited and answer.groundedness == float(cited)

@@ -44,3 +44,42 @@ def test_chinese_sentences_and_numbers(verifier: GroundingVerifier) -> None:
     good = verifier.check("糖化血红蛋白48mmol/mol以上可诊断糖尿病[3]。", EVIDENCE)
     bad = verifier.check("糖化血红蛋白40mmol/mol以上可诊断糖尿病[3]。", EVIDENCE)
     assert good.sentences[0].supported and not bad.sentences[0].supported
+
+
+@pytest.mark.parametrize(("answer", "cited_text", "passage"), [
+    # an uncited sentence a passage backs gets that passage's number, before its closing punctuation
+    ("Metformin is contraindicated when eGFR is below 30.", "Metformin is contraindicated when eGFR is below 30 [2].",
+     2),
+    ("Order an ECG within 10 minutes and serial troponin", "Order an ECG within 10 minutes and serial troponin [1]",
+     1),
+    ("糖化血红蛋白48mmol/mol以上可诊断糖尿病。", "糖化血红蛋白48mmol/mol以上可诊断糖尿病[3]。", 3),
+])
+def test_attribution_cites_the_passage_that_backs_a_sentence(verifier: GroundingVerifier, answer: str,
+                                                            cited_text: str, passage: int) -> None:
+    result = verifier.check(answer, EVIDENCE, attribute=True)
+    check = result.sentences[0]
+    assert result.text == cited_text and check.supported and check.attributed and check.cited == [passage]
+    assert result.groundedness == 1.0 and result.model_cited == 0.0
+    assert verifier.check(answer, EVIDENCE).groundedness == 0.0          # without attribution: uncited
+
+
+def test_attribution_leaves_unbacked_and_model_cited_sentences_alone(verifier: GroundingVerifier) -> None:
+    answer = "Order a 12-lead ECG within 10 minutes [1]. It cures lung cancer. Give it within 30 minutes. See [7]."
+    result = verifier.check(answer, EVIDENCE, attribute=True)
+    assert result.text == answer                                          # nothing to add: text unchanged
+    assert [s.attributed for s in result.sentences] == [False] * 4
+    assert [s.supported for s in result.sentences] == [True, False, False, False]
+    assert result.model_cited == 0.25 and result.unsupported_rate == 0.75  # [7] is out of range: no citation
+
+
+def test_attribution_keeps_the_text_between_sentences(verifier: GroundingVerifier) -> None:
+    answer = "Red flags:\n  Metformin is contraindicated when eGFR is below 30.  Thanks!"
+    result = verifier.check(answer, EVIDENCE, attribute=True)
+    assert result.text == "Red flags:\n  Metformin is contraindicated when eGFR is below 30 [2].  Thanks!"
+
+
+def test_percent_is_the_same_number_spelled_out() -> None:
+    verifier = GroundingVerifier()          # lexical test only
+    result = verifier.check("Oxygen when saturation is below 90% [1].", ["Oxygen only when saturation is below "
+                                                                          "90 percent."])
+    assert result.sentences[0].supported and not result.sentences[0].missing_numbers
