@@ -24,7 +24,6 @@ SEVERITIES = ("low", "medium", "high", "critical")
 RULE_ID = re.compile(r"FIN-[A-Z]+-\d{3}-(?:EN|ZH)")
 QUOTED = re.compile(r"[\"“「]([^\"”」]+)[\"”」]")
 TASK = "finance_compliance"  # the pack's eval task: its retrieval prompt is the format the SFT data teaches
-MAX_CANDIDATES = 8
 
 
 @dataclass
@@ -47,6 +46,11 @@ class _RulesPrompt:
     def attribute(self) -> bool:
         return _task().evidence_prompt().attribute
 
+    @property
+    def retriever(self) -> str:
+        """The task's evidence search (`per_sentence`): the app finds rules as the evaluation does."""
+        return _task().spec.retriever
+
     def __call__(self, document: str, hits: Sequence[Any], lang: str) -> str:
         return _task().evidence_prompt()(document, hits, lang)
 
@@ -59,26 +63,6 @@ def _task() -> Any:
     from eval import get_task
 
     return get_task(TASK)
-
-
-def retrieve_rules(index: Any, document: str, k: int, filters: dict[str, str] | None = None,
-                   abstain_below: dict[str, float] | None = None) -> tuple[list[Any], bool]:
-    """The best rule for each sentence, then the document's own top-k, deduplicated, at most MAX_CANDIDATES."""
-    from retrieval import retrieve
-
-    hits: dict[str, Any] = {}
-    weak_everywhere = True
-    for sentence in split_sentences(document)[:MAX_CANDIDATES]:
-        found, weak = retrieve(index, sentence, k=1, filters=filters, abstain_below=abstain_below)
-        weak_everywhere &= weak
-        if found and not weak and found[0].doc_id not in hits:
-            found[0].metadata["matched_sentence"] = sentence  # a fresh Hit per search: safe to annotate
-            hits[found[0].doc_id] = found[0]
-    whole, weak = retrieve(index, document, k=k, filters=filters, abstain_below=abstain_below)
-    weak_everywhere &= weak
-    for hit in whole:
-        hits.setdefault(hit.doc_id, hit)
-    return list(hits.values())[:MAX_CANDIDATES], weak_everywhere
 
 
 def _overlap(sentence: str, rule_text: str) -> float:

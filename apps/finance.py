@@ -183,7 +183,7 @@ def build_finance_app(assistant: Assistant, variants: dict[str, Assistant] | Non
 
 def finance_assistant_options() -> dict[str, Any]:
     """What makes an Assistant a compliance checker: per-sentence rule retrieval and the check_rag prompt."""
-    from apps.compliance import retrieve_rules
+    from retrieval import RETRIEVERS
 
-    return {"retriever": retrieve_rules, "prompt_builder": rules_prompt,
+    return {"retriever": RETRIEVERS.get(rules_prompt.retriever), "prompt_builder": rules_prompt,
             "empty_hint": "paste the text to check, or upload a .txt or .md file"}

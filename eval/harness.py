@@ -172,7 +172,8 @@ def _prepare(task: Task, item: dict, system: str, local: LocalSystem, pool: Sequ
     lang = item.get("lang") or detect_language(text)
     rag = system == "lora+rag"
     return local.answerer.prepare(text if rag else task.prompt(item, lang), lang=lang,
-                                  history=task.shots(item, pool, seed), rag=rag, prompt=task.evidence_prompt())
+                                  history=task.shots(item, pool, seed), rag=rag, prompt=task.evidence_prompt(),
+                                  retriever=task.retriever())
 
 
 def _generate(local: LocalSystem, answers: list[Any], max_new_tokens: int, batch_size: int) -> None:
@@ -189,10 +190,8 @@ def _verify_without_rag(task: Task, item: dict, answer: Any, local: LocalSystem)
     comparable across systems. None when the task attributes nothing or no index is known for its domain."""
     if local.evidence is None or not task.spec.attribute or not answer.text.strip():
         return None
-    from retrieval import retrieve
-
-    hits, weak = retrieve(local.evidence, item[task.spec.input_field], k=local.answerer.settings.k,
-                          filters={"lang": answer.lang}, abstain_below=local.answerer.settings.abstain_below)
+    hits, weak = task.retriever()(local.evidence, item[task.spec.input_field], k=local.answerer.settings.k,
+                                  filters={"lang": answer.lang}, abstain_below=local.answerer.settings.abstain_below)
     if weak or not hits:
         return None
     return local.answerer.verifier.check(answer.text, [hit.text for hit in hits], attribute=True)

@@ -43,6 +43,9 @@ class TaskSpec(BaseModel):
                                                                         "the grounded QA format")
     evidence_line: str = Field(default="[{n}] ({doc_id}) {text}", description="how rag_prompt lists each passage: "
                                "{n}, {doc_id}, {text} and any metadata field of the passage, e.g. {severity}")
+    retriever: str = Field(default="question", description="how lora+rag finds evidence (retrieval.RETRIEVERS): "
+                           "'question' searches the input; 'per_sentence' the best passage per sentence, then the "
+                           "input (a document checked against rules)")
     attribute: bool = Field(default=True, description="with retrieval, uncited sentences a passage supports get "
                             "its [n] (AnswerSettings.attribute); false where citations are verdicts, such as the "
                             "rules a compliance finding says are broken")
@@ -63,6 +66,15 @@ class TaskSpec(BaseModel):
             if name not in METRICS:
                 raise ValueError(f"unknown metric '{name}'{nearest_hint(name, METRICS, list_all=False)}")
         return metrics
+
+    @field_validator("retriever")
+    @classmethod
+    def _known_retriever(cls, name: str) -> str:
+        from retrieval import RETRIEVERS
+
+        if name not in RETRIEVERS:
+            raise ValueError(f"unknown retriever '{name}'{nearest_hint(name, RETRIEVERS, list_all=False)}")
+        return name
 
     @model_validator(mode="after")
     def _choices_fit_the_output(self) -> TaskSpec:
@@ -118,6 +130,12 @@ class Task:
             return GROUNDED_QA
         return EvidencePrompt(self.spec.rag_prompt or GROUNDED_QA.templates, self.spec.evidence_line,
                               attribute=self.spec.attribute)
+
+    def retriever(self) -> Any:
+        """The task's evidence search, a `retrieval.Retriever`."""
+        from retrieval import RETRIEVERS
+
+        return RETRIEVERS.get(self.spec.retriever)
 
     def continuations(self, lang: str) -> dict[str, str]:
         """multiple_choice: label -> the text whose log-likelihood scores that choice."""

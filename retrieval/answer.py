@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from desensitize import detect_language
+from retrieval.chunking import split_sentences
 from retrieval.config import AnswerSettings
 from retrieval.generation import GenerationStats, chat_ids, cut_at_stop, generate_batch, stream_generate
+from veritune.registry import Registry
 
 if TYPE_CHECKING:
     import threading
@@ -59,6 +61,11 @@ def build_prompt(question: str, hits: Sequence[Hit], lang: str) -> str:
     return GROUNDED_QA(question, hits, lang)
 
 
+RETRIEVERS: Registry[Retriever] = Registry("retriever")
+MAX_PER_SENTENCE = 8
+
+
+@RETRIEVERS.register("question")
 def retrieve(index: RetrievalIndex, question: str, k: int = 4, filters: dict[str, str] | None = None,
              abstain_below: Mapping[str, float] | None = None) -> tuple[list[Hit], bool]:
     """Hits, and whether the evidence is too weak to answer from (best dense cosine under the threshold: the
@@ -68,6 +75,27 @@ def retrieve(index: RetrievalIndex, question: str, k: int = 4, filters: dict[str
     thresholds = abstain_below if abstain_below is not None else index.settings.abstain_below
     threshold = thresholds.get(lang, 0.3)
     return hits, not hits or index.best_dense_score(question, filters) < threshold
+
+
+@RETRIEVERS.register("per_sentence")
+def retrieve_per_sentence(index: RetrievalIndex, document: str, k: int = 4, filters: dict[str, str] | None = None,
+                          abstain_below: Mapping[str, float] | None = None) -> tuple[list[Hit], bool]:
+    """For a document checked against rules: the best passage for each sentence (annotated with that sentence as
+    `matched_sentence`), then the document's own top-k, deduplicated, at most MAX_PER_SENTENCE; weak only when
+    every search was. A whole-document search misses the rule one sentence of many breaks."""
+    hits: dict[str, Hit] = {}
+    weak_everywhere = True
+    for sentence in split_sentences(document)[:MAX_PER_SENTENCE]:
+        found, weak = retrieve(index, sentence, k=1, filters=filters, abstain_below=abstain_below)
+        weak_everywhere &= weak
+        if found and not weak and found[0].doc_id not in hits:
+            found[0].metadata["matched_sentence"] = sentence  # a fresh Hit per search: safe to annotate
+            hits[found[0].doc_id] = found[0]
+    whole, weak = retrieve(index, document, k=k, filters=filters, abstain_below=abstain_below)
+    weak_everywhere &= weak
+    for hit in whole:
+        hits.setdefault(hit.doc_id, hit)
+    return list(hits.values())[:MAX_PER_SENTENCE], weak_everywhere
 
 
 @dataclass
@@ -122,7 +150,8 @@ class GroundedAnswerer:
 
     def prepare(self, question: str, *, lang: str | None = None, history: Sequence[dict[str, str]] = (),
                 rag: bool = True, k: int | None = None, filters: dict[str, str] | None = None,
-                prompt: PromptBuilder | None = None, answer: GroundedAnswer | None = None) -> GroundedAnswer:
+                prompt: PromptBuilder | None = None, retriever: Retriever | None = None,
+                answer: GroundedAnswer | None = None) -> GroundedAnswer:
         """Retrieve (with `rag` and an index), abstain when the evidence is weak, and build the chat: `history`
         (earlier turns or solved examples) then the question, as the evidence prompt when there is evidence.
         `answer` is a record to fill (a subclass carrying the caller's own fields); filters default to the
@@ -130,7 +159,7 @@ class GroundedAnswerer:
         answer = answer if answer is not None else GroundedAnswer(question, lang or detect_language(question))
         content = question
         if rag and self.index is not None:
-            answer.hits, weak = self.retriever(self.index, question, k=k or self.settings.k,
+            answer.hits, weak = (retriever or self.retriever)(self.index, question, k=k or self.settings.k,
                                                filters=filters if filters is not None else {"lang": answer.lang},
                                                abstain_below=self.settings.abstain_below)
             if weak:

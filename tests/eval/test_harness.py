@@ -24,6 +24,7 @@ def test_unknown_task_names_the_nearest() -> None:
         (lambda t: t.pop("metrics"), r"task\.yaml \[metrics\]: Field required"),
         (lambda t: t.update(output="essay"), r"\[output\]"),
         (lambda t: t.update(promt={}), r"unknown key 'promt'; did you mean 'prompt'"),
+        (lambda t: t.update(retriever="per_sentense"), r"\[retriever\]: .*did you mean 'per_sentence'"),
     ],
 )
 def test_bad_task_yaml(tmp_path: Path, edit, message: str) -> None:

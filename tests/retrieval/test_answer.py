@@ -91,3 +91,15 @@ def test_the_answer_path_attributes_uncited_sentences(index, model_and_tokenizer
     answerer.verify(answer)
     assert answer.text.endswith(f"chest X-ray [{n}].") is cited
     assert answer.verification.sentences[0].attributed is cited and answer.groundedness == float(cited)
+
+
+def test_per_sentence_retrieval_finds_each_sentence_its_passage(index) -> None:
+    from retrieval import RETRIEVERS
+
+    document = ("The account was opened before the sanctions screening of its beneficial owner was done. "
+                "Our new fund flyer promises guaranteed returns with no risk at all.")
+    hits, weak = RETRIEVERS.get("per_sentence")(index, document, k=2, filters={"lang": "en"})
+    matched = {hit.doc_id: hit.metadata.get("matched_sentence") for hit in hits}
+    assert not weak and matched["FIN-AML-001-EN"].startswith("The account was opened")
+    assert matched["FIN-MKT-002-EN"].startswith("Our new fund flyer")
+    assert len(hits) == len({hit.doc_id for hit in hits}) <= 8          # deduplicated, capped
