@@ -43,6 +43,9 @@ class AnswerSettings(BaseModel):
                                "exact under batching); above 0: sampling at this temperature")
     repetition_penalty: float = Field(default=1.15, ge=1.0, le=2.0, description="penalty on repeated tokens "
                                       "(1.0: off); small models loop without it")
+    penalize_prompt: bool = Field(default=False, description="the repetition penalty also counts the prompt's "
+                                  "tokens (transformers' and vLLM's default); off, it counts the answer's own only, "
+                                  "so quoting the evidence is not penalized")
     stop: list[str] = Field(default_factory=list, description="generation ends at the first of these strings, "
                             "which is not part of the answer")
     use_cache: bool = Field(default=True, description="KV cache during generation (off only to measure it)")

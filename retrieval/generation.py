@@ -50,11 +50,20 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> str:
     return text[: min(ends)] if ends else text
 
 
-def _decoding(model: Any, tokenizer: Any, settings: AnswerSettings, max_new_tokens: int, min_new_tokens: int
-              ) -> dict[str, Any]:
+def _decoding(model: Any, tokenizer: Any, settings: AnswerSettings, max_new_tokens: int, min_new_tokens: int,
+              prompt_width: int) -> dict[str, Any]:
+    """generate()'s keyword arguments. The repetition penalty counts the answer's own tokens only unless
+    `settings.penalize_prompt`: transformers (and vLLM) count the prompt's too, which in a grounded answer pushes
+    the model away from the very words of the evidence it should quote. Prompts end at `prompt_width` in a
+    left-padded batch, so one offset serves every row."""
     kwargs: dict[str, Any] = dict(max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
                                   use_cache=settings.use_cache, pad_token_id=tokenizer.pad_token_id,
                                   repetition_penalty=settings.repetition_penalty)
+    if settings.repetition_penalty != 1.0 and not settings.penalize_prompt:
+        from transformers import LogitsProcessorList, RepetitionPenaltyLogitsProcessor
+
+        kwargs.update(repetition_penalty=1.0, logits_processor=LogitsProcessorList([
+            RepetitionPenaltyLogitsProcessor(settings.repetition_penalty, prompt_ignore_length=prompt_width)]))
     if settings.temperature > 0:
         kwargs.update(do_sample=True, temperature=settings.temperature)
     else:
@@ -98,7 +107,8 @@ def stream_generate(model: Any, tokenizer: Any, prompt: str | Sequence[dict[str,
     streamer = _CountingStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=120)
     kwargs = dict(input_ids=ids, attention_mask=torch.ones_like(ids), streamer=streamer,
                   stopping_criteria=StoppingCriteriaList([_Cancel()]),
-                  **_decoding(model, tokenizer, settings, max_new_tokens or settings.max_new_tokens, min_new_tokens))
+                  **_decoding(model, tokenizer, settings, max_new_tokens or settings.max_new_tokens, min_new_tokens,
+                              int(ids.shape[1])))
     worker = threading.Thread(target=model.generate, kwargs=kwargs, daemon=True)
     worker.start()
     try:
@@ -125,7 +135,7 @@ def generate_batch(model: Any, tokenizer: Any, prompts: Sequence[Sequence[int]],
     started = time.perf_counter()
     with torch.no_grad():
         output = model.generate(input_ids=input_ids, attention_mask=attention,
-                                **_decoding(model, tokenizer, settings, max(limits), min_new_tokens))
+                                **_decoding(model, tokenizer, settings, max(limits), min_new_tokens, width))
     seconds = time.perf_counter() - started
     eos = _eos_ids(model, tokenizer)
     rows = []

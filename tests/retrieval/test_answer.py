@@ -103,3 +103,20 @@ def test_per_sentence_retrieval_finds_each_sentence_its_passage(index) -> None:
     assert not weak and matched["FIN-AML-001-EN"].startswith("The account was opened")
     assert matched["FIN-MKT-002-EN"].startswith("Our new fund flyer")
     assert len(hits) == len({hit.doc_id for hit in hits}) <= 8          # deduplicated, capped
+
+
+def test_repetition_penalty_leaves_the_prompt_out_unless_asked(model_and_tokenizer) -> None:
+    from retrieval.generation import _decoding
+
+    model, tokenizer = model_and_tokenizer
+    quiet = _decoding(model, tokenizer, AnswerSettings(repetition_penalty=1.3), 8, 0, prompt_width=37)
+    (processor,) = quiet["logits_processor"]
+    assert quiet["repetition_penalty"] == 1.0 and processor.prompt_ignore_length == 37 and processor.penalty == 1.3
+    loud = _decoding(model, tokenizer, AnswerSettings(repetition_penalty=1.3, penalize_prompt=True), 8, 0, 37)
+    assert loud["repetition_penalty"] == 1.3 and "logits_processor" not in loud
+    # the first answer token has no earlier answer token to be penalized for: the same as without any penalty
+    prompt = "Evidence:\n[1] chest pain chest pain chest pain\n\nQuestion: chest pain?"
+    plain, penalized = (GroundedAnswerer(model, tokenizer, settings=AnswerSettings(max_new_tokens=1,
+                                                                                repetition_penalty=p))
+                        .answer(prompt, rag=False) for p in (1.0, 2.0))
+    assert plain.completion_tokens == penalized.completion_tokens == 1 and plain.text == penalized.text
