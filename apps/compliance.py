@@ -84,9 +84,12 @@ def triggering_sentence(document: str, rule_text: str, quoted: Sequence[str] = (
 
 
 def model_flags(explanation: str, hits: Sequence[Any]) -> dict[str, list[str]]:
-    """Rule ids the model flagged (by id, or by [n] citation), each with the sentences it quoted on that line."""
+    """Rule ids the model flagged (by id, or by [n] citation), each with the sentences it quoted on that line; a line
+    that restates a rule as the prompt listed it flags nothing (the model copying its prompt)."""
     flagged: dict[str, list[str]] = {}
     for line in explanation.splitlines():
+        if _task().evidence_prompt().echoes(line):
+            continue
         ids = set(RULE_ID.findall(line))
         ids |= {hits[int(n) - 1].doc_id for n in re.findall(r"\[(\d+)\]", line) if 1 <= int(n) <= len(hits)}
         for rule_id in ids:

@@ -110,11 +110,18 @@ class Task:
 
     def cited(self, output: str, evidence_ids: Sequence[str] = ()) -> list[str]:
         """Ids the answer cites: written out (`cited_ids`), or as [n] for the n-th passage it was given (what the
-        apps read too: the SFT answers write both)."""
+        apps read too: the SFT answers write both). A line that restates a passage as the prompt listed it cites
+        nothing: copying the rule list is not finding a breach."""
         if not self.spec.cited_ids:
             return []
-        ids = set(re.findall(self.spec.cited_ids, output))
-        ids |= {evidence_ids[int(n) - 1] for n in re.findall(r"\[(\d+)\]", output) if 1 <= int(n) <= len(evidence_ids)}
+        ids: set[str] = set()
+        prompt = self.evidence_prompt()
+        for line in output.splitlines():
+            if prompt.echoes(line):
+                continue
+            ids |= set(re.findall(self.spec.cited_ids, line))
+            numbers = [int(n) for n in re.findall(r"\[(\d+)\]", line)]
+            ids |= {evidence_ids[n - 1] for n in numbers if 1 <= n <= len(evidence_ids)}
         return sorted(ids)
 
     def prompt(self, item: dict, lang: str) -> str:

@@ -8,6 +8,7 @@ the evidence and cites it; a task or an app with its own taught format passes it
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,12 @@ PromptBuilder = Callable[[str, "Sequence[Hit]", str], str]      # (question, hit
 Retriever = Callable[..., "tuple[list[Hit], bool]"]             # (index, question, k, filters, abstain_below)
 
 
+def checked_evidence(hits: Sequence[Hit]) -> list[str]:
+    """The passages an answer is verified against, each with the id the prompt showed beside it: an answer that
+    names the source it copies ('(MED-C009-EN) Pulmonary tuberculosis.') is backed by that passage."""
+    return [f"({hit.doc_id}) {hit.text}" for hit in hits]
+
+
 class EvidencePrompt:
     """A prompt that lists numbered evidence before the question: a template per language with {evidence} and
     {input}, and how each passage is written ({n}, {doc_id}, {text} and any metadata field of the passage)."""
@@ -42,6 +49,14 @@ class EvidencePrompt:
         # False where the answer's citations are verdicts (a compliance finding cites the rule it says is broken):
         # a citation added there would be a verdict the model never gave
         self.attribute = attribute
+
+    def echoes(self, line: str) -> bool:
+        """Whether an answer line restates a passage as the prompt listed it ('[2] (FIN-X, high) ...'): a model
+        copying its prompt, not citing; readers of verdicts skip such lines."""
+        head = self.evidence_line.split("{text}")[0]
+        parts = re.split(r"(\{[a-z_]+\})", head)
+        pattern = "".join(r"\d+" if p == "{n}" else ".+?" if p.startswith("{") else re.escape(p) for p in parts)
+        return bool(pattern.strip()) and re.search(pattern, line) is not None
 
     def __call__(self, question: str, hits: Sequence[Hit], lang: str) -> str:
         evidence = "\n".join(self.evidence_line.format(**{**hit.metadata, "n": n, "doc_id": hit.doc_id,
@@ -229,7 +244,7 @@ class GroundedAnswerer:
         """Check an answer written from evidence against that evidence (nothing to check otherwise); when the
         settings and the prompt allow attribution, the answer's text then carries the citations it added."""
         if answer.hits and not answer.abstained:
-            answer.verification = self.verifier.check(answer.text, [hit.text for hit in answer.hits],
+            answer.verification = self.verifier.check(answer.text, checked_evidence(answer.hits),
                                                       attribute=answer.attribute)
             answer.text = answer.verification.text
 

@@ -25,6 +25,7 @@ from retrieval.sparse import tokenize
 _CITATION = re.compile(r"\[(\d+)\]")
 _NUMBER = re.compile(r"(\d+(?:[.,]\d+)?)\s*(%|percent|mg|g|kg|ml|mmol/mol|mmol|mmhg|hours?|days?|weeks?|months?|"
                      r"years?|minutes?|万元|元|美元|毫克|小时|天|周|个月|年|分钟|次)?", re.IGNORECASE)
+QUESTION_MARKS = ("?", "？")
 LEXICAL_SUPPORT = 0.5
 SEMANTIC_SUPPORT = 0.75
 
@@ -117,7 +118,8 @@ class GroundingVerifier:
         cited = [int(n) for n in _CITATION.findall(sentence) if 1 <= int(n) <= len(evidence)]
         claim = _CITATION.sub("", sentence).strip()
         words = set(tokenize(claim))
-        if not words and not _numbers(claim):
+        if (not words and not _numbers(claim)) or claim.endswith(QUESTION_MARKS):
+            # a question asserts nothing (a model that restates the question has said nothing to support)
             return SentenceCheck(sentence, cited, True, 1.0, None, reason="no claim")
         if cited:
             return self._against(sentence, claim, words, cited, evidence)

@@ -39,6 +39,8 @@ RULES = [hit("FIN-AML-001-EN", "Firms must screen every new customer against san
          'completed."\nRisk level: high.', {"FIN-AML-001-EN"}),
         ("The fee rule [2] is breached.", {"FIN-DIS-001-EN"}),          # by citation number only
         ("Nothing to report [9].", set()),                                 # a citation out of range flags nothing
+        ("[3] (FIN-MKT-002-EN, critical) Promotions must not promise guaranteed returns.", set()),  # a copied rule
+        ("规则：[1] (FIN-AML-001-EN, high) 机构必须……", set()),
         ("", set()),
     ],
 )

@@ -238,6 +238,8 @@ def test_compliance_findings_are_read_by_id_or_by_number_and_never_attributed() 
     answer = 'Findings:\n- (critical) [2]: "We guarantee 15 %."\n- FIN-DIS-001-EN (high): "No fees were shown."'
     assert task.cited(answer, rules) == ["FIN-DIS-001-EN", "FIN-MKT-002-EN"]
     assert task.cited("See [9].", rules) == [] and task.cited("[1]") == []   # out of range; no passages given
+    # the model copying its rule list is no finding: '[n] (ID, severity) text' is how the prompt listed the rules
+    assert task.cited("[2] (FIN-MKT-002-EN, critical) Promotions must not promise guaranteed returns.", rules) == []
     assert task.evidence_prompt().attribute is False and get_task("medical_qa").evidence_prompt().attribute
 
 

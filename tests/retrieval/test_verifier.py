@@ -83,3 +83,18 @@ def test_percent_is_the_same_number_spelled_out() -> None:
     result = verifier.check("Oxygen when saturation is below 90% [1].", ["Oxygen only when saturation is below "
                                                                           "90 percent."])
     assert result.sentences[0].supported and not result.sentences[0].missing_numbers
+
+
+def test_a_question_is_no_claim() -> None:
+    result = GroundingVerifier().check("Which tests are key for it [1]? 其关键检查是什么？", EVIDENCE, attribute=True)
+    assert [s.reason for s in result.sentences] == ["no claim", "no claim"] and result.claims == []
+
+
+def test_an_answer_naming_the_source_it_copies_is_backed_by_it() -> None:
+    from retrieval import checked_evidence
+    from retrieval.index import Hit
+
+    hits = [Hit("MED-C009-EN#0", "MED-C009-EN", 0.1, 0.5, 1.0, "Pulmonary tuberculosis. Typical symptoms: cough.", {})]
+    answer = "(MED-C009-EN) Pulmonary tuberculosis [1]."
+    assert GroundingVerifier().check(answer, checked_evidence(hits)).groundedness == 1.0
+    assert GroundingVerifier().check(answer, [hits[0].text]).groundedness == 0.0     # the id alone is not in the text
