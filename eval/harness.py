@@ -194,9 +194,8 @@ def _verify_without_rag(task: Task, item: dict, answer: Any, local: LocalSystem)
                                   filters={"lang": answer.lang}, abstain_below=local.answerer.settings.abstain_below)
     if weak or not hits:
         return None
-    from retrieval import checked_evidence
-
-    return local.answerer.verifier.check(answer.text, checked_evidence(hits), attribute=True)
+    return local.answerer.verifier.check(answer.text, [hit.text for hit in hits], attribute=True,
+                                         ids=[hit.doc_id for hit in hits])
 
 
 def _run_local(task: Task, items: Sequence[dict], system: str, local: LocalSystem, leak_detector: Any, k: int,

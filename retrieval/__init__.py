@@ -15,7 +15,7 @@ _EXPORTS = {
     **dict.fromkeys(["EMBEDDERS", "load_embedder"], "retrieval.embedders"),
     **dict.fromkeys(["GroundingVerifier", "Verification"], "retrieval.verifier"),
     **dict.fromkeys(["GroundedAnswerer", "GroundedAnswer", "EvidencePrompt", "GROUNDED_QA", "build_prompt", "retrieve",
-                     "retrieve_per_sentence", "RETRIEVERS", "checked_evidence", "ABSTAIN", "PromptBuilder",
+                     "retrieve_per_sentence", "RETRIEVERS", "ABSTAIN", "PromptBuilder",
                      "Retriever"],
                     "retrieval.answer"),
     **dict.fromkeys(["stream_generate", "generate_batch", "chat_ids", "GenerationStats", "Generated"],

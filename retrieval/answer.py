@@ -33,12 +33,6 @@ PromptBuilder = Callable[[str, "Sequence[Hit]", str], str]      # (question, hit
 Retriever = Callable[..., "tuple[list[Hit], bool]"]             # (index, question, k, filters, abstain_below)
 
 
-def checked_evidence(hits: Sequence[Hit]) -> list[str]:
-    """The passages an answer is verified against, each with the id the prompt showed beside it: an answer that
-    names the source it copies ('(MED-C009-EN) Pulmonary tuberculosis.') is backed by that passage."""
-    return [f"({hit.doc_id}) {hit.text}" for hit in hits]
-
-
 class EvidencePrompt:
     """A prompt that lists numbered evidence before the question: a template per language with {evidence} and
     {input}, and how each passage is written ({n}, {doc_id}, {text} and any metadata field of the passage)."""
@@ -244,8 +238,9 @@ class GroundedAnswerer:
         """Check an answer written from evidence against that evidence (nothing to check otherwise); when the
         settings and the prompt allow attribution, the answer's text then carries the citations it added."""
         if answer.hits and not answer.abstained:
-            answer.verification = self.verifier.check(answer.text, checked_evidence(answer.hits),
-                                                      attribute=answer.attribute)
+            answer.verification = self.verifier.check(answer.text, [hit.text for hit in answer.hits],
+                                                      attribute=answer.attribute,
+                                                      ids=[hit.doc_id for hit in answer.hits])
             answer.text = answer.verification.text
 
     def answer(self, question: str, **options: Any) -> GroundedAnswer:

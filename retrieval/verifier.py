@@ -23,6 +23,7 @@ from retrieval.chunking import split_sentences
 from retrieval.sparse import tokenize
 
 _CITATION = re.compile(r"\[(\d+)\]")
+_PLACEHOLDER = re.compile(r"\[[A-Za-z]\]")      # '[n]' copied from the instruction 'cite it as [n]': no content
 _NUMBER = re.compile(r"(\d+(?:[.,]\d+)?)\s*(%|percent|mg|g|kg|ml|mmol/mol|mmol|mmhg|hours?|days?|weeks?|months?|"
                      r"years?|minutes?|万元|元|美元|毫克|小时|天|周|个月|年|分钟|次)?", re.IGNORECASE)
 QUESTION_MARKS = ("?", "？")
@@ -101,29 +102,36 @@ class GroundingVerifier:
     def __init__(self, embed=None) -> None:  # noqa: ANN001 - any callable(list[str]) -> normalised vectors
         self.embed = embed
 
-    def check(self, answer: str, evidence: Sequence[str], attribute: bool = False) -> Verification:
+    def check(self, answer: str, evidence: Sequence[str], attribute: bool = False,
+              ids: Sequence[str] = ()) -> Verification:
         """Every sentence of the answer against the evidence; `attribute`: uncited claims a passage supports get
-        that passage's [n] (the returned `text` has them in place)."""
+        that passage's [n] (the returned `text` has them in place). `ids`: the passages' ids as the prompt showed
+        them; an answer naming one cites that passage (a name is no claim)."""
         checks, pieces, cursor = [], [], 0
         for sentence in split_sentences(answer):
             start = answer.find(sentence, cursor)
-            check = self._sentence(sentence, evidence, attribute)
+            check = self._sentence(sentence, evidence, attribute, ids)
             if start >= 0:                      # always found: split_sentences only strips and splits
                 pieces.append(answer[cursor:start] + check.sentence)
                 cursor = start + len(sentence)
             checks.append(check)
         return Verification(checks, "".join(pieces) + answer[cursor:])
 
-    def _sentence(self, sentence: str, evidence: Sequence[str], attribute: bool) -> SentenceCheck:
+    def _sentence(self, sentence: str, evidence: Sequence[str], attribute: bool, ids: Sequence[str]) -> SentenceCheck:
         cited = [int(n) for n in _CITATION.findall(sentence) if 1 <= int(n) <= len(evidence)]
-        claim = _CITATION.sub("", sentence).strip()
+        claim = _PLACEHOLDER.sub("", _CITATION.sub("", sentence))
+        for n, name in enumerate(ids, start=1):
+            if name and name in claim:
+                cited += [n] if n not in cited else []
+                claim = claim.replace(name, "")
+        claim = claim.strip()
         words = set(tokenize(claim))
         if (not words and not _numbers(claim)) or claim.endswith(QUESTION_MARKS):
             # a question asserts nothing (a model that restates the question has said nothing to support)
             return SentenceCheck(sentence, cited, True, 1.0, None, reason="no claim")
         if cited:
             return self._against(sentence, claim, words, cited, evidence)
-        if attribute and evidence and not _CITATION.search(sentence):
+        if attribute and evidence and not _CITATION.search(sentence):  # a wrong [n] is the model's, left as is
             best = self._against(sentence, claim, words, list(range(1, len(evidence) + 1)), evidence)
             if best.supported and best.passage is not None:
                 best.sentence, best.cited, best.attributed = _cite(sentence, best.passage), [best.passage], True
