@@ -143,7 +143,10 @@ GROUNDING_METRICS = ("groundedness", "unsupported_claim_rate")   # also compared
 
 def _grounding_scores(verification: Any) -> dict[str, float]:
     """Groundedness and unsupported-claim rate of a verified answer, and how many of its claims the model cited
-    itself (the rest were attributed by the verifier or stay unsupported)."""
+    itself (the rest were attributed by the verifier or stay unsupported). An answer that makes no claim (empty,
+    a question, a copied '[n]') gets none: scoring it 1.0 would reward saying nothing."""
+    if not verification.claims:
+        return {}
     return {"groundedness": verification.groundedness, "unsupported_claim_rate": verification.unsupported_rate,
             "model_cited_rate": verification.model_cited}
 

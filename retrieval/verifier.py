@@ -26,7 +26,7 @@ _CITATION = re.compile(r"\[(\d+)\]")
 _PLACEHOLDER = re.compile(r"\[[A-Za-z]\]")      # '[n]' copied from the instruction 'cite it as [n]': no content
 _NUMBER = re.compile(r"(\d+(?:[.,]\d+)?)\s*(%|percent|mg|g|kg|ml|mmol/mol|mmol|mmhg|hours?|days?|weeks?|months?|"
                      r"years?|minutes?|万元|元|美元|毫克|小时|天|周|个月|年|分钟|次)?", re.IGNORECASE)
-QUESTION_MARKS = ("?", "？")
+NOT_A_CLAIM_ENDINGS = ("?", "？", ":", "：")
 LEXICAL_SUPPORT = 0.5
 SEMANTIC_SUPPORT = 0.75
 
@@ -126,8 +126,9 @@ class GroundingVerifier:
                 claim = claim.replace(name, "")
         claim = claim.strip()
         words = set(tokenize(claim))
-        if (not words and not _numbers(claim)) or claim.endswith(QUESTION_MARKS):
-            # a question asserts nothing (a model that restates the question has said nothing to support)
+        if (not words and not _numbers(claim)) or claim.rstrip(" .。").endswith(NOT_A_CLAIM_ENDINGS):
+            # a question or a bare heading ('Key tests:') asserts nothing: restating the question, or a label
+            # copied from the evidence, has said nothing to support
             return SentenceCheck(sentence, cited, True, 1.0, None, reason="no claim")
         if cited:
             return self._against(sentence, claim, words, cited, evidence)

@@ -250,3 +250,13 @@ def test_text_metrics_read_answers_without_their_citation_marks() -> None:
     task = get_task("medical_qa")
     item = {"question": "q", "answer": "fainting, low blood pressure"}
     assert _item_scores(task, item, "Fainting, low blood pressure [3].")["token_f1"] == 1.0
+
+
+def test_an_answer_without_claims_gets_no_grounding_scores() -> None:
+    from eval.harness import _grounding_scores
+    from retrieval import GroundingVerifier
+
+    evidence = ["Metformin. Contraindications: eGFR below 30."]
+    assert _grounding_scores(GroundingVerifier().check("[n]", evidence, attribute=True)) == {}   # says nothing
+    scores = _grounding_scores(GroundingVerifier().check("Metformin: not below eGFR 30.", evidence, attribute=True))
+    assert scores == {"groundedness": 1.0, "unsupported_claim_rate": 0.0, "model_cited_rate": 0.0}

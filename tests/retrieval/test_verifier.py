@@ -85,9 +85,10 @@ def test_percent_is_the_same_number_spelled_out() -> None:
     assert result.sentences[0].supported and not result.sentences[0].missing_numbers
 
 
-def test_a_question_is_no_claim() -> None:
-    result = GroundingVerifier().check("Which tests are key for it [1]? 其关键检查是什么？", EVIDENCE, attribute=True)
-    assert [s.reason for s in result.sentences] == ["no claim", "no claim"] and result.claims == []
+def test_a_question_or_a_heading_is_no_claim() -> None:
+    result = GroundingVerifier().check("Which tests are key for it [1]? 其关键检查是什么？ Key tests: [1]. 关键检查：",
+                                       EVIDENCE, attribute=True)
+    assert [s.reason for s in result.sentences] == ["no claim"] * 4 and result.claims == []
 
 
 def test_a_named_source_is_a_citation_not_a_claim() -> None:
