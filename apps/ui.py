@@ -42,6 +42,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "export_csv": {"en": "Download findings (CSV)", "zh": "下载结果（CSV）"},
     "risk": {"en": "Risk level", "zh": "风险等级"},
     "supported_share": {"en": "{share:.0%} of sentences supported", "zh": "{share:.0%} 的句子有证据支持"},
+    "no_claims": {"en": "No claim to check", "zh": "没有可核查的陈述"},
     # the verifier's reasons (retrieval.verifier), as a reader sees them
     "cites no evidence": {"en": "cites no evidence", "zh": "未引用证据"},
     "attributed": {"en": "citation added by the verifier (the model did not cite)",
@@ -95,6 +96,8 @@ def badge(turn: Turn | None, lang: str) -> str:
     score = turn.groundedness
     if score is None:
         return '<span class="badge badge-idle" id="groundedness">–</span>'
+    if turn.verification is not None and not turn.verification.claims:   # nothing said: not "100 % grounded"
+        return f'<span class="badge badge-mid" id="groundedness">{html.escape(t("no_claims", lang))}</span>'
     key, css = ("grounded", "ok") if score >= 0.8 else ("partly", "mid") if score >= 0.4 else ("ungrounded", "bad")
     return (f'<span class="badge badge-{css}" id="groundedness">{html.escape(t(key, lang))}: '
             f"{html.escape(t('supported_share', lang).format(share=score))}</span>")

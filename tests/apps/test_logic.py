@@ -158,6 +158,19 @@ def test_badge_and_usage_follow_the_turn() -> None:
     assert "10 tokens in 2.00 s" in usage_line(turn, "en") and "词元" in usage_line(turn, "zh")
 
 
+
+def test_the_badge_says_when_an_answer_makes_no_claim() -> None:
+    from retrieval import GroundingVerifier
+
+    turn = Turn("q", "en", {}, gpu_hour_price=3.6)
+    turn.done = True
+    turn.verification = GroundingVerifier().check("MED-C001-EN [n]", ["Asthma. Red flags: blue lips."],
+                                                  ids=["MED-C001-EN"])
+    assert "No claim to check" in badge(turn, "en") and "没有可核查" in badge(turn, "zh")
+    turn.verification = GroundingVerifier().check("Red flags: blue lips [1].", ["Asthma. Red flags: blue lips."])
+    assert "Grounded" in badge(turn, "en") and "100%" in badge(turn, "en")
+
+
 def test_the_app_prompts_rules_as_the_sft_data_does() -> None:
     from apps.compliance import rules_prompt
 
