@@ -18,7 +18,7 @@ pytestmark = [
                        reason="Debian's chromium is not installed (`apt-get install chromium`; .ci/run does it)"),
 ]
 TIMEOUT_MS = 90_000
-VERDICT_ZH = re.compile("有据可依|部分有据|缺乏依据|证据不足")
+VERDICT_ZH = re.compile("有据可依|部分有据|缺乏依据|证据不足|没有可核查的陈述")
 
 
 @pytest.fixture(scope="module")
