@@ -93,11 +93,11 @@ def badge(turn: Turn | None, lang: str) -> str:
         return f'<span class="badge badge-idle" id="groundedness">{html.escape(t("waiting", lang))}</span>'
     if turn.abstained:
         return f'<span class="badge badge-mid" id="groundedness">{html.escape(t("abstained", lang))}</span>'
+    if turn.verification is not None and not turn.verification.claims:   # nothing said: not "100 % grounded"
+        return f'<span class="badge badge-mid" id="groundedness">{html.escape(t("no_claims", lang))}</span>'
     score = turn.groundedness
     if score is None:
         return '<span class="badge badge-idle" id="groundedness">–</span>'
-    if turn.verification is not None and not turn.verification.claims:   # nothing said: not "100 % grounded"
-        return f'<span class="badge badge-mid" id="groundedness">{html.escape(t("no_claims", lang))}</span>'
     key, css = ("grounded", "ok") if score >= 0.8 else ("partly", "mid") if score >= 0.4 else ("ungrounded", "bad")
     return (f'<span class="badge badge-{css}" id="groundedness">{html.escape(t(key, lang))}: '
             f"{html.escape(t('supported_share', lang).format(share=score))}</span>")

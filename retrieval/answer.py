@@ -130,7 +130,10 @@ class GroundedAnswer:
 
     @property
     def groundedness(self) -> float | None:
-        return None if self.verification is None else self.verification.groundedness
+        """Share of the answer's claims its evidence supports; None when it was not checked or made no claim."""
+        if self.verification is None or not self.verification.claims:
+            return None
+        return self.verification.groundedness
 
 
 class GroundedAnswerer:
