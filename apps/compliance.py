@@ -21,7 +21,6 @@ from typing import Any
 from retrieval import split_sentences, tokenize
 
 SEVERITIES = ("low", "medium", "high", "critical")
-RULE_ID = re.compile(r"FIN-[A-Z]+-\d{3}-(?:EN|ZH)")
 QUOTED = re.compile(r"[\"“「]([^\"”」]+)[\"”」]")
 TASK = "finance_compliance"  # the pack's eval task: its retrieval prompt is the format the SFT data teaches
 
@@ -87,11 +86,7 @@ def model_flags(explanation: str, hits: Sequence[Any]) -> dict[str, list[str]]:
     """Rule ids the model flagged (by id, or by [n] citation), each with the sentences it quoted on that line; a line
     that restates a rule as the prompt listed it flags nothing (the model copying its prompt)."""
     flagged: dict[str, list[str]] = {}
-    for line in explanation.splitlines():
-        if _task().evidence_prompt().echoes(line):
-            continue
-        ids = set(RULE_ID.findall(line))
-        ids |= {hits[int(n) - 1].doc_id for n in re.findall(r"\[(\d+)\]", line) if 1 <= int(n) <= len(hits)}
+    for line, ids in _task().citations_by_line(explanation, [hit.doc_id for hit in hits]):
         for rule_id in ids:
             flagged.setdefault(rule_id, []).extend(QUOTED.findall(line))
     return flagged

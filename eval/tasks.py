@@ -112,17 +112,20 @@ class Task:
         """Ids the answer cites: written out (`cited_ids`), or as [n] for the n-th passage it was given (what the
         apps read too: the SFT answers write both). A line that restates a passage as the prompt listed it cites
         nothing: copying the rule list is not finding a breach."""
+        return sorted({i for _, ids in self.citations_by_line(output, evidence_ids) for i in ids})
+
+    def citations_by_line(self, output: str, evidence_ids: Sequence[str] = ()) -> list[tuple[str, set[str]]]:
+        """Each line of the answer that is not an echo of the prompt's evidence list, with the ids it cites."""
         if not self.spec.cited_ids:
             return []
-        ids: set[str] = set()
-        prompt = self.evidence_prompt()
+        prompt, rows = self.evidence_prompt(), []
         for line in output.splitlines():
             if prompt.echoes(line):
                 continue
-            ids |= set(re.findall(self.spec.cited_ids, line))
             numbers = [int(n) for n in re.findall(r"\[(\d+)\]", line)]
-            ids |= {evidence_ids[n - 1] for n in numbers if 1 <= n <= len(evidence_ids)}
-        return sorted(ids)
+            rows.append((line, set(re.findall(self.spec.cited_ids, line))
+                         | {evidence_ids[n - 1] for n in numbers if 1 <= n <= len(evidence_ids)}))
+        return rows
 
     def prompt(self, item: dict, lang: str) -> str:
         template = self.spec.prompt.get(lang, self.spec.prompt.get("en", "{input}"))

@@ -43,14 +43,14 @@ class EvidencePrompt:
         # False where the answer's citations are verdicts (a compliance finding cites the rule it says is broken):
         # a citation added there would be a verdict the model never gave
         self.attribute = attribute
+        parts = re.split(r"(\{[a-z_]+\})", evidence_line.split("{text}")[0])
+        pattern = "".join(r"\d+" if p == "{n}" else ".+?" if p.startswith("{") else re.escape(p) for p in parts)
+        self._echo = re.compile(pattern) if pattern.strip() else None
 
     def echoes(self, line: str) -> bool:
         """Whether an answer line restates a passage as the prompt listed it ('[2] (FIN-X, high) ...'): a model
         copying its prompt, not citing; readers of verdicts skip such lines."""
-        head = self.evidence_line.split("{text}")[0]
-        parts = re.split(r"(\{[a-z_]+\})", head)
-        pattern = "".join(r"\d+" if p == "{n}" else ".+?" if p.startswith("{") else re.escape(p) for p in parts)
-        return bool(pattern.strip()) and re.search(pattern, line) is not None
+        return self._echo is not None and self._echo.search(line) is not None
 
     def __call__(self, question: str, hits: Sequence[Hit], lang: str) -> str:
         evidence = "\n".join(self.evidence_line.format(**{**hit.metadata, "n": n, "doc_id": hit.doc_id,
