@@ -78,26 +78,47 @@ def _phone_without_lab_separators(entity: str, value: str) -> bool:
                                         and not _NOT_A_PHONE.match(value.lower()))
 
 
-RULES: tuple[Rule, ...] = (_name_shaped, _date_shaped, _phone_without_lab_separators)
+# A number before a two-letter suffix is a stock code (600036.sh, 000001.sz) or a sentence without its space ('6.DO'),
+# not a web address; a numeric host with a longer domain (163.com) is one.
+_NUMBER_DOT_SUFFIX = re.compile(r"\d+\.[A-Za-z]{2}")
+
+
+def _url_shaped(entity: str, value: str) -> bool:
+    return entity != "URL" or _NUMBER_DOT_SUFFIX.fullmatch(value.strip()) is None
+
+
+RULES: tuple[Rule, ...] = (_name_shaped, _date_shaped, _phone_without_lab_separators, _url_shaped)
 
 
 # Types whose values are ASCII-shaped: Presidio's `\w`-based patterns can pull in Chinese characters next to them
 # (邮箱zhang@example.com), since CJK characters are word characters.
 _ASCII_TYPES = {"EMAIL_ADDRESS", "URL", "IP_ADDRESS", "IBAN_CODE", "CREDIT_CARD", "US_SSN", "PHONE_NUMBER"}
-_CJK_EDGE = re.compile(r"^[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]+|[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]+$")
+_CJK = r"\u3000-\u303f\u4e00-\u9fff\uff00-\uffef"
+_CJK_EDGE = re.compile(rf"^[{_CJK}]+|[{_CJK}]+$")
+_NON_CJK_RUN = re.compile(rf"[^{_CJK}]+")
+_WEB_ADDRESS = re.compile(r"://|[A-Za-z0-9-]\.[A-Za-z]{2,}")
 
 
 def trim_cjk_edges(text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
+    """ASCII-shaped values without the Chinese characters at their edges; a URL with Chinese text inside is cut into
+    its pieces that read as web addresses ('http://t.cn/abc真相http://t.cn/xyz' is two links and a title)."""
+    trimmed = []
     for result in results:
         if result.entity_type not in _ASCII_TYPES:
+            trimmed.append(result)
             continue
         value = text[result.start:result.end]
-        head = _CJK_EDGE.match(value)
-        result.start += head.end() if head else 0
-        tail = _CJK_EDGE.search(text[result.start:result.end])
-        if tail and tail.start() > 0:
-            result.end = result.start + tail.start()
-    return [r for r in results if r.end > r.start]
+        if result.entity_type == "URL":
+            pieces = [m.span() for m in _NON_CJK_RUN.finditer(value) if _WEB_ADDRESS.search(m.group())]
+        else:
+            head = _CJK_EDGE.match(value)
+            start = head.end() if head else 0
+            tail = _CJK_EDGE.search(value, start)
+            pieces = [(start, tail.start() if tail and tail.start() > start else len(value))]
+        trimmed += [RecognizerResult(result.entity_type, result.start + start, result.start + end, result.score,
+                                     recognition_metadata=result.recognition_metadata)
+                    for start, end in pieces if end > start]
+    return trimmed
 
 
 # A short date inside a longer DATE_TIME span: spaCy reads '7/14 9am' as '7/14 9', which is no date shape; Presidio

@@ -2,9 +2,13 @@
 trained on MSRA news NER), for the names no cue word or surname rule reaches ('彭小军认为…', '克里斯蒂亚诺…',
 '六枝特区…').
 
-Kept: spans of two or more Han characters (a foreign name may carry its middle dot '·'). The tagger never saw Latin
-script, so its spans over Latin letters, digits or punctuation are guesses and dropped; a single character is an
-abbreviation (美, 京), not an identifier. Places larger than any country (亚洲, 太平洋) identify no one.
+A span is first trimmed of the punctuation the tagger takes in at its edges ('-须小龙', '陈云波】', '保罗·'). Kept:
+spans of two or more Han characters (a foreign name may carry its middle dot '·'); a single character is an
+abbreviation (美, 京), not an identifier. Places larger than any country (亚洲, 太平洋) identify no one. The tagger
+saw no Latin script in training, yet on real text its person spans over Latin letters are mostly romanised names
+('（gerhardrichter）', 'Svensson在接受…'): such a span is widened to its whole Latin word, which is kept unless it is
+an English dictionary word (Steam, Forum). Measured on the development sentences: +106 person names (2.8 points)
+for 0.07 % more of the other characters.
 
 Measured on the real development sentences (CLUENER, 10,748): the tagger alone finds 0.81 of person names and 0.86
 of addresses; with the rules of cn_person, cn_place_name and cn_address it lifts them from 0.75 and 0.61 (see
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import re
 
+from desensitize.gazetteers import name_lists
 from desensitize.presidio_api import LocalRecognizer, NlpArtifacts, RecognizerResult
 from desensitize.registry import recognizer
 from desensitize.zh_ner import ZhEntity, ZhNerModel, load_zh_ner
@@ -24,6 +29,7 @@ SCORE = 0.6                   # as cn_person's tagged names: above the main pass
 _PERSON = re.compile(r"[\u4e00-\u9fa5][\u4e00-\u9fa5·•]*[\u4e00-\u9fa5]")
 _PLACE = re.compile(r"[\u4e00-\u9fa5]{2,}")
 _LARGER_THAN_A_COUNTRY = set("洲洋")
+_LATIN = re.compile(r"[A-Za-z]+")
 
 
 class CnNerModelRecognizer(LocalRecognizer):
@@ -51,10 +57,39 @@ class CnNerModelRecognizer(LocalRecognizer):
         if not wanted:
             return []
         prepared = self._prepared.get(text)
-        return [RecognizerResult(ENTITIES[found.label], found.start, found.end, SCORE,
-                                 recognition_metadata={"recognizer_name": self.name})
-                for found in (prepared if prepared is not None else self._tagger().entities(text))
-                if found.label in wanted and _kept(found.label, text[found.start:found.end])]
+        results = []
+        for found in prepared if prepared is not None else self._tagger().entities(text):
+            span = kept_span(found.label, text, found.start, found.end) if found.label in wanted else None
+            if span is not None:
+                results.append(RecognizerResult(ENTITIES[found.label], *span, SCORE,
+                                                recognition_metadata={"recognizer_name": self.name}))
+        return results
+
+
+def kept_span(label: str, text: str, start: int, end: int) -> tuple[int, int] | None:
+    """The offsets to report for a tagged span, trimmed and (for a romanised name) widened, or None to drop it."""
+    start, end = _trimmed(text, start, end)
+    if label == "PER" and _LATIN.fullmatch(text, start, end):
+        start, end = _latin_word(text, start, end)
+        return None if end - start < 2 or name_lists().is_common_word(text[start:end]) else (start, end)
+    return (start, end) if end > start and _kept(label, text[start:end]) else None
+
+
+def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
+    """Without the punctuation, digits and symbols at the span's edges (a middle dot inside stays)."""
+    while start < end and not text[start].isalpha():
+        start += 1
+    while end > start and not text[end - 1].isalpha():
+        end -= 1
+    return start, end
+
+
+def _latin_word(text: str, start: int, end: int) -> tuple[int, int]:
+    while start > 0 and _LATIN.fullmatch(text[start - 1]):
+        start -= 1
+    while end < len(text) and _LATIN.fullmatch(text[end]):
+        end += 1
+    return start, end
 
 
 def _kept(label: str, surface: str) -> bool:
@@ -65,6 +100,6 @@ def _kept(label: str, surface: str) -> bool:
     return False      # organisations: the tagger's cost us 1.1 % of the other characters for +0.25 company recall
 
 
-@recognizer("cn_ner_model", tuple(ENTITIES.values()), ("zh",))
+@recognizer("cn_ner_model", tuple(ENTITIES.values()), ("zh",), case_aware=True)
 def build(language: str) -> CnNerModelRecognizer:
     return CnNerModelRecognizer(language)

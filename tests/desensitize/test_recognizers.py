@@ -72,6 +72,24 @@ CASES = [
     ("cn_person", "zh", "他办了一张白金卡。", []),
     ("cn_person", "zh", "卡卡在比赛中进球了。", [("PERSON", "卡卡")]),
     ("cn_person", "zh", "开幕式隆重举行，气氛热烈。", []),               # a four-character phrase, no name
+    # named places: a proper noun and the kind of place it names
+    ("cn_named_place", "zh", "他在湖滨路开了一家店。", [("LOCATION", "湖滨路")]),
+    ("cn_named_place", "zh", "项目位于光耀东方广场，交通便利", [("LOCATION", "光耀东方广场")]),
+    ("cn_named_place", "zh", "申购天通苑的经适房", [("LOCATION", "天通苑")]),
+    ("cn_named_place", "zh", "城市的商务中心和四星酒店", []),                       # generic, no proper noun
+    ("cn_named_place", "zh", "小镇和城镇都在发展，古城依山而建", []),               # common words
+    # romanised names in Chinese text: listed names the dictionary does not know, names run together, names that a
+    # role, a verb of saying or a transliteration beside them marks
+    ("cn_latin_person", "zh", "巡展负责人julia女士介绍，", [("PERSON", "julia")]),
+    ("cn_latin_person", "zh", "本书由edwardkeane翻译", [("PERSON", "edwardkeane")]),
+    ("cn_latin_person", "zh", "首席设计师MarcusHolloway的说法", [("PERSON", "MarcusHolloway")]),
+    ("cn_latin_person", "zh", "客户Laura Bennett已签字", [("PERSON", "Laura Bennett")]),
+    ("cn_latin_person", "zh", "战队队长Kiro表示，", [("PERSON", "Kiro")]),
+    ("cn_latin_person", "zh", "Zhanel说，比赛很艰难", [("PERSON", "Zhanel")]),
+    ("cn_latin_person", "zh", "画家雷诺兹（joshreynoldsz）的作品", [("PERSON", "joshreynoldsz")]),
+    ("cn_latin_person", "zh", "手机sim卡和Steam平台都支持", []),                     # English words
+    ("cn_latin_person", "zh", "游戏Apple Music上线", []),
+    ("cn_latin_person", "zh", "股票代码ab12", []),
     # the statistical tagger: names and places no cue or rule reaches; Latin script, single characters and
     # continents are not kept
     ("cn_ner_model", "zh", "据悉，陆文涛昨天在会上宣布辞职。", [("PERSON", "陆文涛")]),
@@ -86,6 +104,8 @@ CASES = [
     ("cn_place_name", "zh", "会议在西昌市太和镇举行。", [("LOCATION", "西昌市太和镇")]),
     ("cn_place_name", "zh", "城市发展很快，公司上市了。", []),
     ("cn_place_name", "zh", "中方表示欢迎，国内反应积极。", []),
+    ("cn_place_name", "zh", "下周他从首尔飞往株洲。", [("LOCATION", "首尔"), ("LOCATION", "株洲")]),   # listed cities
+    ("cn_place_name", "zh", "现货白银价格上涨，各位来宾请入座。", []),               # cities that are common words
     # addresses: at least two levels
     ("cn_address", "zh", "住址北京市朝阳区建国路88号。", [("LOCATION", "北京市朝阳区建国路88号")]),
     ("cn_address", "zh", "来自广东省深圳市南山区", [("LOCATION", "广东省深圳市南山区")]),
@@ -94,6 +114,13 @@ CASES = [
     # companies by legal form
     ("cn_organization", "zh", "工作单位华远软件传媒有限公司，", [("ORGANIZATION", "华远软件传媒有限公司")]),
     ("cn_organization", "zh", "上市公司和保险公司", []),
+    # the name only, not the words that lead up to it
+    ("cn_organization", "zh", "记者从上海凯明投资咨询有限公司获悉", [("ORGANIZATION", "上海凯明投资咨询有限公司")]),
+    ("cn_organization", "zh", "首先要欢迎长江和美地产投资有限公司", [("ORGANIZATION", "长江和美地产投资有限公司")]),
+    ("cn_organization", "zh", "资金随即转入南京德胜贸易有限公司", [("ORGANIZATION", "南京德胜贸易有限公司")]),
+    ("cn_organization", "zh", "他把北京星辰汽车销售服务有限公司", [("ORGANIZATION", "北京星辰汽车销售服务有限公司")]),
+    ("cn_organization", "zh", "工人王明与武汉鹏程寄售有限公司", [("ORGANIZATION", "武汉鹏程寄售有限公司")]),
+    ("cn_organization", "zh", "湖南一星律师事务所", [("ORGANIZATION", "湖南一星律师事务所")]),
     # card numbers of any brand (Mastercard 2-series included)
     ("card_number", "en", "Card on file: 2223 0000 4841 0010.", [("CREDIT_CARD", "2223 0000 4841 0010")]),
     ("card_number", "en", "Card on file: 2223 0000 4841 0011.", []),
@@ -244,6 +271,10 @@ CASES = [
     ("en_organization", "en", "Access must be limited to staff.", []),
     # Presidio's generic recognizers, kept for both languages where the shape is universal
     ("email", "zh", "邮箱zhang.wei@example.com。", [("EMAIL_ADDRESS", "zhang.wei@example.com")]),
+    ("url", "zh", "详见http://t.cn/abc123真相禁区http://t.cn/xyz789。",             # two links, not the title between
+     [("URL", "http://t.cn/abc123"), ("URL", "http://t.cn/xyz789")]),
+    ("url", "zh", "招商银行（600036.sh）今日上涨", []),                              # a stock code
+    ("url", "zh", "登录mail.163.com查看", [("URL", "mail.163.com")]),
     ("iban", "en", "IBAN GB82 WEST 1234 5698 7654 32.", [("IBAN_CODE", "GB82 WEST 1234 5698 7654 32")]),
     ("us_ssn", "en", "SSN 536-90-4399 on file", [("US_SSN", "536-90-4399")]),
     ("us_ssn", "en", "SSN 078-05-1120 on file", []),                     # the Woolworth wallet card: not real
@@ -390,7 +421,8 @@ def test_filters_read_declared_attributes_not_class_names() -> None:
     declared = {name: (s.case_aware, s.list_confirmed, s.statistical) for name in RECOGNIZERS.names()
                 for s in [RECOGNIZERS.get(name)]}
     assert declared["en_person_names"][0] and declared["en_person_cue"][0] and declared["en_place_gazetteer"][1]
-    assert declared["spacy_ner"][2] and sum(any(v) for v in declared.values()) == 6
+    assert declared["cn_latin_person"][0] and declared["cn_ner_model"][0]      # lower-case romanised names
+    assert declared["spacy_ner"][2] and sum(any(v) for v in declared.values()) == 8
     assert "Recognizer\"" not in (REPO / "desensitize/filters.py").read_text(encoding="utf-8")
     assert filters.spec_of({"recognizer_name": "en_person_names"}) is RECOGNIZERS.get("en_person_names")
     assert filters.spec_of({"recognizer_name": "NameList"}) is None          # added by a filter, not a recognizer

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from desensitize import zh_ner
-from desensitize.recognizers.cn_ner_model import _kept
+from desensitize.recognizers.cn_ner_model import _kept, kept_span
 from desensitize.zh_ner import load_zh_ner
 from veritune.errors import VerituneError
 
@@ -85,6 +85,22 @@ def test_offsets_map_back_across_sentences_and_long_pieces(model) -> None:
 ])
 def test_kept_spans(label: str, surface: str, kept: bool) -> None:
     assert _kept(label, surface) is kept
+
+
+# (label, text, the tagged span's offsets, what is reported: None drops it)
+@pytest.mark.parametrize(("label", "text", "tagged", "reported"), [
+    ("PER", "鉴宝大师-魏小川、专家", (4, 8), "魏小川"),                 # punctuation the tagger took in
+    ("PER", "【罗文斌】：感谢", (0, 5), "罗文斌"),
+    ("PER", "收藏了托马斯·", (3, 7), "托马斯"),                          # a dangling middle dot
+    ("PER", "主编edwardkeane表示", (2, 7), "edwardkeane"),             # a romanised name, widened to its word
+    ("PER", "Lindqvist在发布会上说", (0, 9), "Lindqvist"),
+    ("PER", "昨天Steam发布了新游戏", (2, 7), None),                    # an English word, not a name
+    ("PER", "a张", (0, 2), None),
+    ("LOC", "飞往：乌鲁木齐。", (2, 8), "乌鲁木齐"),
+])
+def test_tagged_spans_are_trimmed_and_romanised_names_widened(label, text, tagged, reported) -> None:
+    span = kept_span(label, text, *tagged)
+    assert (text[slice(*span)] if span else None) == reported
 
 
 def _python(code: str, cache: Path) -> str:
