@@ -17,6 +17,7 @@ from desensitize.recognizers import (  # noqa: F401 - imported for their registr
     cn_resident_id,
     cn_uscc,
     en_age,
+    en_age_over_89,
     en_clinical_date,
     en_clinician,
     en_employer,

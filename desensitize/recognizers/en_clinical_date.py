@@ -1,6 +1,6 @@
-"""Dates in clinical notes that Presidio misses: short ones (7/22, 7/22/24, 3-24-17), without reading blood pressures
-(150/95) or blood gases (7.34/50/95/28/0) as dates (month 1-12, day 1-31, no digit, slash or dot on either side);
-written-out ones (August 14, 1982; 14 Aug 1982), ISO dates (1998-02-18) and years after an event of the history
+"""Dates in clinical notes that Presidio misses: short ones (7/22, 7/22/24, 3-24-17, 12/82), without reading blood
+pressures (150/95) or blood gases (7.34/50/95/28/0) as dates (month 1-12, day 1-31, no digit, slash or dot on either
+side); written-out ones (August 14, 1982; 14 Aug 1982), ISO dates (1998-02-18) and years after an event of the history
 ('s/p CABG 2004'; two-digit ones, 'MI 92', are en_event_year's)."""
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ MONTH = r"(?:0?[1-9]|1[0-2])"
 DAY = r"(?:0?[1-9]|[12]\d|3[01])"
 # a sentence may end right after the date ('extubated 3/22.'), a decimal may not ('7.34/50')
 PATTERN = rf"(?<![\d/.]){MONTH}/{DAY}(?:/(?:19|20)?\d{{2}})?(?![\d/]|\.\d)"
+# a month and a two-digit year that no day can be ('stent to RCA 12/82'); not ventilator settings ('peep 5/40%')
+MONTH_YEAR = rf"(?<![\d/.]){MONTH}/(?:3[2-9]|[4-9]\d)(?![\d/%]|\.\d)"
 DASHED = rf"(?<![\d.-]){MONTH}-{DAY}-(?:19|20)?\d{{2}}(?![\d-]|\.\d)"   # note headers: 3-24-17
 _MONTH_NAME = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|"
                r"Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?")
@@ -34,6 +36,7 @@ CONTEXT = ["admitted", "discharged", "seen", "on", "dob", "date", "since", "visi
 def build(language: str) -> PatternRecognizer:
     patterns = [Pattern("clinical_date", PATTERN, 0.6), Pattern("written_date", WRITTEN, 0.7),
                 Pattern("iso_date", ISO, 0.7), Pattern("dashed_date", DASHED, 0.6),
+                Pattern("month_year", MONTH_YEAR, 0.6),
                 Pattern("month_day", MONTH_DAY, 0.6), Pattern("year_apostrophe", YEAR_APOSTROPHE, 0.6),
                 Pattern("event_year", EVENT_YEAR, 0.6)]
     return PatternRecognizer(supported_entity=ENTITY, patterns=patterns,

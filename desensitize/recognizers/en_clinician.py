@@ -1,5 +1,6 @@
 """Clinicians as notes write them: an initial and a surname ('B. Clifford', 'd. renna', 'J. O'Brien') and a name
-followed by a credential ('Clifford MD', 'Muriele William RN', 'Kargas PA', 'Lee, NP', 'Kell-Varga MD').
+followed by a credential ('Clifford MD', 'Muriele William RN', 'Kargas PA', 'Lee, NP', 'Kell-Varga MD'), also in
+lower case on a signature line of its own ('tamsin vale rn').
 
 An initial before a word only names someone when the word reads as a surname: a listed surname or no dictionary
 word, written as names are in this record (any one case in a record written in one case). Genus abbreviations
@@ -26,6 +27,9 @@ CREDENTIAL = re.compile(rf"(?<![\w-])(?P<value>{_DOUBLE}(?:[ \t]+{_DOUBLE})?),?[
 # ('pa line', 'md aware'), so only a name-shaped word before them counts, as above.
 CREDENTIAL_LOWER = re.compile(rf"(?<![\w-])(?P<value>{_DOUBLE}(?:[ \t]+{_DOUBLE})?),?[ \t]+(?:md|rn|np|crna)\b"
                               r"(?![\w-])")
+# A note signed on a line of its own, in lower case in a record that is not ('...per oncology note.\n\nanita morris
+# rn'): a line that is only a name and a credential.
+SIGNATURE = re.compile(rf"(?m)^[ \t]*(?P<value>{_DOUBLE}(?:[ \t]+{_DOUBLE})?),?[ \t]+(?:rn|md|np)\.?[ \t]*$")
 GENERA = {"aureus", "coli", "epidermidis", "pneumoniae", "difficile", "faecalis", "faecium", "pyogenes", "albicans",
           "influenzae", "aeruginosa", "cloacae", "marcescens", "mirabilis", "agalactiae", "viridans", "jejuni"}
 
@@ -42,6 +46,10 @@ class EnClinicianRecognizer(TextRecognizer):
         for match in INITIAL.finditer(text):
             surname = match.group("surname")
             if surname.lower() not in GENERA and _surname(surname, names, caseless):
+                results.append(self.result(match.start("value"), match.end("value"), SCORE))
+        for match in SIGNATURE.finditer(text):
+            words = match.group("value").split()
+            if names.is_first_name(words[0]) and all(names.could_be_name(w) for w in words):
                 results.append(self.result(match.start("value"), match.end("value"), SCORE))
         credentials = (CREDENTIAL, CREDENTIAL_LOWER) if caseless else (CREDENTIAL,)
         for match in (m for pattern in credentials for m in pattern.finditer(text)):

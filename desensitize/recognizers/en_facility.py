@@ -1,7 +1,7 @@
 """Hospitals, wards and home towns named in clinical notes, found by the words around them: a transfer or a
 residence ('transferred from X', 'transfer to X 2', 'admitted to X', 'lives alone in X', 'returned to X') or a
 facility word after the name ('X hospital', 'X hosp', 'X medical center', 'X campus', 'X nursing home'), or a
-hospital's abbreviation after a preposition ('to MGH').
+hospital's abbreviation after a preposition ('to MGH'), or a university named by its place ('U Maryland').
 
 After a transfer or residence cue the words are kept while they read as a name: no stop word, no allowed clinical
 term (the detector drops those: 'transfer to micu'), and at least one word that is no dictionary word ('to floor'
@@ -13,7 +13,7 @@ import re
 
 from spacy.lang.en.stop_words import STOP_WORDS
 
-from desensitize.gazetteers import NameLists, name_lists
+from desensitize.gazetteers import NameLists, name_lists, place_names
 from desensitize.lang import caseless_record
 from desensitize.presidio_api import RecognizerResult
 from desensitize.recognizers._base import TextRecognizer
@@ -30,13 +30,17 @@ CUE = re.compile(r"\b(?i:(?:transfer(?:r?ed|ring)?|tx(?:'?d)?|sent|admitted|read
 # A ward: a name that is no dictionary word and its number, after a preposition or a plan ('to quartermain 3',
 # 'PLAN: QUARTERMAIN 2'); allowed shorthand such as 'to levo 2' is dropped by the detector's allow list.
 WARD = re.compile(rf"(?:\b(?i:to|from|at|in|transfer)|(?i:plan|p|a/p)\s*:)\s+"
-                  rf"(?P<value>{_WORD}[ \t]+\d{{1,2}})(?![\d./:%])")
+                  rf"(?P<value>{_WORD}[ \t]+\d{{1,2}})(?![\d/:%]|\.\d)")      # 'from quartermain 5.' ends a sentence
 # A hospital by its abbreviation after a preposition ('medflight to MGH', 'cultures sent from UCH'): two to four
 # capitals ending in H that spell no word (WITH, HIGH). Clinical abbreviations of that shape (a bleed, a hormone,
 # 'OSH' for any outside hospital, 'NH' for any nursing home) name no place.
 HOSPITAL_ABBREVIATION = re.compile(r"\b(?i:at|to|from|in|into)\s+(?:the\s+)?(?P<value>[A-Z]{1,3}H)\b(?![\w/-])")
 NOT_HOSPITALS = {"OSH", "NH", "ICH", "SAH", "IVH", "SDH", "EDH", "PPH", "LVH", "RVH", "BPH", "PAH", "IIH", "TSH", "LDH",
                  "FSH", "PTH", "ADH", "ACTH", "BNH", "HH", "DH", "RH", "PH", "EH", "CH", "OH", "AH", "MH", "BH", "USOH"}
+# A university (its hospital, or a protocol named after it: 'U Maryland scale'): 'U', 'Univ.' or 'University of'
+# before a place GeoNames lists.
+UNIVERSITY = re.compile(r"\b(?:U|Univ\.?(?:[ \t]+of)?|University[ \t]+of)[ \t]+"
+                        r"(?P<place>[A-Z][A-Za-z]+(?:[ \t]+[A-Z][a-z]+)?)")
 FACILITY = re.compile(rf"((?:{_WORD}\s+){{1,{MAX_WORDS}}})(?i:hospital|hosp\b|medical\s+cent(?:er|re)|med\s+ctr|"
                       r"campus|nursing\s+home|rehab(?:ilitation)?\s+(?:center|hospital|facility))")
 
@@ -59,6 +63,8 @@ class EnFacilityRecognizer(TextRecognizer):
                 results.append(self.result(match.start("value"), match.end("value"), SCORE))
         results += [self.result(m.start("value"), m.end("value"), SCORE) for m in HOSPITAL_ABBREVIATION.finditer(text)
                     if m.group("value") not in NOT_HOSPITALS and not names.is_common_word(m.group("value"))]  # HIGH
+        results += [self.result(m.start(), m.end("place"), SCORE) for m in UNIVERSITY.finditer(text)
+                    if m.group("place").lower() in place_names()]
         caseless = caseless_record(text)
         for match in FACILITY.finditer(text):
             words = list(re.finditer(_WORD, match.group(1)))

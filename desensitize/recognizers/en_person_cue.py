@@ -22,7 +22,7 @@ MAX_WORDS = 3
 _WORD = r"[^\W\d_][^\W\d_'’-]*\.?"
 CUES = re.compile(
     r"\b(?i:(?:my|his|her|their|your|the|first|last|full|maiden)\s+name\s+(?:is|was)|(?:first|last|full)\s+name\s*\?"
-    r"|call(?:s|ed)?\s+me|name\s*:|(?:mr|mrs|ms|miss|drs?|prof)\.?|(?:np|md|rn)\b"
+    r"|call(?:s|ed)?\s+me|name\s*:|(?:mr|mrs|ms|miss|drs?|prof)\.?|(?:np|md|rn)\b|(?-i:HO)\b"   # HO: house officer
     r"|my\s+(?:kid|son|daughter|wife|husband|partner|mother|father|brother|sister|child|grandson|granddaughter)"
     r"|(?:hi|hello|dear|hey),?)"
     rf"(?:[ \t]+|(?<=\.))(?P<value>{_WORD}(?:[ \t]+{_WORD}){{0,{MAX_WORDS - 1}}})")   # 'Dr. X', 'DR.X'
@@ -31,8 +31,11 @@ CUES = re.compile(
 # capitalised word counts, so in a record without capitals they find nothing.
 _CAPITALISED_ONLY = re.compile(r"(?i:hi|hello|dear|hey|my\s+\w+)\W*$")
 # A title is the strongest cue: after it a name may be written in any case, even in an ordinary record ('spoke with
-# Dr. peruzzi'), if it is a listed name or no dictionary word.
-_TITLE = re.compile(r"(?i:mr|mrs|ms|miss|drs?|prof|np|md|rn)\.?\s*$")
+# Dr. peruzzi'), if it is a listed name or no dictionary word; right after a title any word but those below counts.
+# A credential (NP, MD, RN) stands before ordinary words in notes ('MD aware', 'RN given', 'md said'): after one a
+# word must read as a name (listed, or no dictionary word): 'NP CAROL' is one, 'RN WARM' is not.
+_TITLE = re.compile(r"(?i:mr|mrs|ms|miss|drs?|prof|np|md|rn)\.?\s*$|HO\s*$")
+_CREDENTIAL = re.compile(r"(?i:np|md|rn)\.?\s*$|HO\s*$")
 # Words that follow a title without being a name ('per MD order', 'Dr. aware', 'NP team').
 NOT_AFTER_TITLE = {"order", "orders", "ordered", "aware", "notified", "note", "notes", "team", "office", "made", "on",
                    "called", "paged", "here", "in", "at", "to"}
@@ -58,7 +61,8 @@ class EnPersonCueRecognizer(TextRecognizer):
         for match in CUES.finditer(text):
             cue = text[match.start():match.start("value")]
             capitalised_only = bool(_CAPITALISED_ONLY.search(cue))
-            end = _name_end(match, names, caseless and not capitalised_only, bool(_TITLE.search(cue)))
+            title = bool(_TITLE.search(cue)) and not _CREDENTIAL.search(cue)
+            end = _name_end(match, names, caseless and not capitalised_only, title, bool(_CREDENTIAL.search(cue)))
             if end is not None:
                 results.append(self.result(match.start("value"), end, SCORE))
         for match in KIN.finditer(text):
@@ -68,7 +72,8 @@ class EnPersonCueRecognizer(TextRecognizer):
         return results
 
 
-def _name_end(match: re.Match, names: NameLists, caseless: bool, title: bool = False) -> int | None:
+def _name_end(match: re.Match, names: NameLists, caseless: bool, title: bool = False, credential: bool = False
+              ) -> int | None:
     """End of the words after the cue that read as a name; None when the first does not."""
     end = None
     for word_match in re.finditer(_WORD, match.group("value")):
@@ -78,13 +83,16 @@ def _name_end(match: re.Match, names: NameLists, caseless: bool, title: bool = F
         # 'call me grace' (a listed name), 'my name is vitoria' (no dictionary word)
         listed = names.could_be_name(word)
         if title and end is None and word.lower() not in NOT_AFTER_TITLE and len(word) > 1:
-            listed = True          # the word right after a title: 'dr. pica', 'Dr. White', 'NP CAROL'
+            listed = True          # the word right after a title: 'dr. pica', 'Dr. White'
+        if credential and not caseless and names.is_ambiguous(word):   # 'MD said ok': Said is a name and a word;
+            listed = False                                             # in an all-capitals note 'NP CAROL' stands
+        any_case = title or credential      # after either, a name may be written in any case: 'NP CAROL'
         if caseless:     # a capitalised word stands out in an all-capitals record ('PER NP Whitcombe. CONSENT')
             fits = ((word.islower() or word.isupper()) and (listed or len(word) == 1)) or (
                 word[0].isupper() and word[1:].islower() and listed)
         else:
             fits = (word[0].isupper() and (len(word) == 1 or not word.isupper())) or (
-                title and (word.islower() or word.isupper()) and listed)
+                any_case and (word.islower() or word.isupper()) and listed)
         if not fits:
             break
         end = match.start("value") + word_match.start() + len(word)

@@ -73,6 +73,9 @@ class EnPersonNamesRecognizer(TextRecognizer):
             if word.lower() in PARTICLES and position - index < 3:
                 position += 1
                 continue
+            if position - index < 3 and self.names.is_first_name(word) and written_as_name(word, lower_case):
+                position += 1       # a middle name ('LEONA MAE TRUSKOWITZ'); a surname must still follow
+                continue
             if self._surname_like(word, lower_case) and (not strict or self.names.is_last_name(word)):
                 return tokens[position][0] + len(word)
             return None

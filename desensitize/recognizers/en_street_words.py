@@ -38,7 +38,8 @@ COMPOUND_ENDINGS = re.compile(
 PARTICLES = {"de", "des", "du", "da", "do", "dos", "das", "del", "della", "delle", "dei", "di", "la", "le", "les",
              "van", "von", "der", "den", "ten", "al", "el", "d'", "e", "y", "i", "na", "nad", "pod"}
 MAX_NAME_WORDS = 4
-_TOKEN = re.compile(r"[cC]/|[^\W_][\w'’.\u00B7-]*(?<![.,'’-])\.?")
+# 'c/' abbreviates calle before a name ('C/ Mayor 5', 'c/Alcalá'); clinical notes write c/o, c/v, c/d/i, c/hr.
+_TOKEN = re.compile(r"[cC]/(?=\s|[A-ZÁÉÍÓÚÑ][a-záéíóúñ])|[^\W_][\w'’.\u00B7-]*(?<![.,'’-])\.?")
 _HOUSE_NUMBER = re.compile(r"\d{1,6}[A-Za-z]?")
 
 

@@ -139,6 +139,9 @@ CASES = [
     ("en_clinical_date", "en", "PMH: s/p CABG 2011, stent in 2014.", [("DATE_TIME", "2011"), ("DATE_TIME", "2014")]),
     ("en_clinical_date", "en", "PMH: appendectomy '88, asthma", [("DATE_TIME", "'88")]),
     ("en_clinical_date", "en", "May 5 mg dose, HR 97, pH 7.35/45/80", []),
+    ("en_clinical_date", "en", "stent to LAD 11/87, reoccluded in 3/91",
+     [("DATE_TIME", "11/87"), ("DATE_TIME", "3/91")]),
+    ("en_clinical_date", "en", "weaned to ps 10/peep 5/40% overnight", []),
     # transfers, residences and facility words name places
     ("en_facility", "en", "Pt transferred to Brookhollow 4 this evening.", [("LOCATION", "Brookhollow 4")]),
     ("en_facility", "en", "lives alone in tamsworth, son nearby", [("LOCATION", "tamsworth")]),
@@ -148,6 +151,10 @@ CASES = [
     ("en_facility", "en", "increase to 2 and wean to 4 by morning", []),
     ("en_facility", "en", "medflight to MGH for cath.", [("LOCATION", "MGH")]),       # a hospital's abbreviation
     ("en_facility", "en", "rise in LDH, no SAH seen, WITH HIGH output", []),        # lab, bleed, words
+    ("en_facility", "en", "belongings sent from briarwood 5. pt aware", [("LOCATION", "briarwood 5")]),
+    ("en_facility", "en", "insulin per U Vermont protocol; Univ. of Kentucky consult",
+     [("LOCATION", "U Vermont"), ("LOCATION", "Univ. of Kentucky")]),
+    ("en_facility", "en", "U wave seen on the EKG, U Bag changed", []),
     # pager, beeper and extension numbers: short, so only after their word
     ("en_pager", "en", "Resident on call, beeper number 61842.", [("PHONE_NUMBER", "61842")]),
     ("en_pager", "en", "Pager #4312 after 5pm.", [("PHONE_NUMBER", "4312")]),
@@ -162,6 +169,8 @@ CASES = [
     ("en_clinician", "en", "Called Tamsin Vale RN for coverage", [("PERSON", "Tamsin Vale")]),
     ("en_clinician", "en", "Kell-Varga MD performed the tap.", [("PERSON", "Kell-Varga")]),   # double-barrelled
     ("en_clinician", "en", "Blood cx grew S. aureus; discussed with covering MD.", []),
+    ("en_clinician", "en", "Pt stable overnight, see flowsheet.\n\nleona okafor rn\n", [("PERSON", "leona okafor")]),
+    ("en_clinician", "en", "Pt stable overnight.\n\ncontinue to monitor rn\n", []),
     # English medical record numbers by their labels
     ("en_medical_record_number", "en", "MRN 1234567, seen today", [("MEDICAL_RECORD_NUMBER", "1234567")]),
     ("en_medical_record_number", "en", "MRN: #1234567.", [("MEDICAL_RECORD_NUMBER", "1234567")]),
@@ -173,6 +182,8 @@ CASES = [
     ("en_street_address", "en", "Home: 8595 Browning Shoals, South Kristenhaven, AS 17441.",
      [("LOCATION", "8595 Browning Shoals, South Kristenhaven, AS 17441")]),
     ("en_street_address", "en", "We saw 12 patients today.", []),
+    ("en_street_address", "en", "PT ON 5 WITH STABLE TV'S 250, ABG OK", []),          # an all-capitals note's settings
+    ("en_street_address", "en", "gave 2 LITERS LR FOR CVP 1", []),
     ("en_street_address", "en", "lives at 86036 Rua do Arenque 1634, Goiânia",
      [("LOCATION", "86036 Rua do Arenque 1634"), ("LOCATION", "Goiânia")]),   # the town joins (layout rule)
     ("en_street_address", "en", "Our offices are at USNS Møller\nFPO AA 85844",
@@ -195,6 +206,8 @@ CASES = [
     ("en_street_words", "en", "Given via NG tube 2 times a day.", []),                # 'via' in lower case is a word
     ("en_street_words", "en", "The Rue was closed for the parade.", []),                # no number: no street line
     ("en_street_words", "en", "Boarded at gate 23.", []),                               # a suffix type needs a name
+    ("en_street_words", "en", "pt c/o chest pain 6, c/o nausea recieved 4 mg", []),      # c/o: complains of
+    ("en_street_words", "en", "C/O PAIN 8 OF 10 AT 0400", []),
     # postcodes by label, towns in capitals or Greek after a cue, the town after a street line
     ("en_place_name", "en", "When: 2005-07-21 | Where: Novo mesto Country Club.",
      [("LOCATION", "Novo mesto Country Club")]),
@@ -222,6 +235,8 @@ CASES = [
     ("en_person_names", "en", "Mark the site before surgery.", []),
     ("en_person_names", "en", "Training was completed in January.", []),              # a month, not January Jones
     ("en_person_names", "en", "Seen with April Morales today", [("PERSON", "April Morales")]),
+    ("en_person_names", "en", "CASE MANAGER CONTACTS LEONA MAE TRUSKOWITZ TODAY.",
+     [("PERSON", "LEONA MAE TRUSKOWITZ")]),
     ("en_person_names", "en", "history of bell's palsy", []),                          # an eponym, not a person
     ("en_person_names", "en", "tracy:\"i'm roberto's daughter\"", [("PERSON", "tracy"), ("PERSON", "roberto")]),
     # names after a cue only a name follows
@@ -236,6 +251,10 @@ CASES = [
     ("en_person_cue", "en", "daughter maria visited, wife updated by phone", [("PERSON", "maria")]),
     ("en_person_cue", "en", "daughter lives close by", []),
     ("en_person_cue", "en", "per MD order, continue drip", []),
+    ("en_person_cue", "en", "bolus given, HO Delacroix notified", [("PERSON", "Delacroix")]),   # house officer
+    ("en_person_cue", "en", "K 3.2, MD aware. RN GIVEN REPLETION. MD said ok", []),     # credentials before words
+    ("en_person_cue", "en", "PLAN DISCUSSED WITH RN WARM HANDOFF DONE", []),
+    ("en_person_cue", "en", "BP 88/40. NP ROSE MADE AWARE, FLUID ORDERED.", [("PERSON", "ROSE")]),  # all capitals
     ("en_person_cue", "en", "my name is borna jerković but everyone calls me borna",
      [("PERSON", "borna jerković"), ("PERSON", "borna")]),
     ("en_person_cue", "en", "Name:    Nayla Montero\nAddress: unknown", [("PERSON", "Nayla Montero")]),
@@ -257,6 +276,12 @@ CASES = [
     # ages
     ("en_age", "en", "A 79-year-old man", [("AGE", "79")]),
     ("en_age", "en", "patient aged 74 with fever", [("AGE", "74")]),
+    # ages over 89 only (Safe Harbor), for packs that keep younger ages
+    ("en_age_over_89", "en", "please see flowsheet\n\n97 yo gentleman admitted with CHF", [("AGE_OVER_89", "97")]),
+    ("en_age_over_89", "en", "notes reviewed\n93 s/p left hip fx, stable", [("AGE_OVER_89", "93")]),
+    ("en_age_over_89", "en", "a 91-year-old woman, aged 102 last week",
+     [("AGE_OVER_89", "91"), ("AGE_OVER_89", "102")]),
+    ("en_age_over_89", "en", "82 yo man; 95 s/p 5 days; HR 90 s/p bolus", []),
     ("en_age", "en", "Give 75 mg daily", []),
     ("en_age", "en", "My brother just turned 60", [("AGE", "60")]),
     ("en_age", "en", "retired at the age of 61.", [("AGE", "61")]),
