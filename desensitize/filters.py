@@ -294,7 +294,7 @@ def propagate_mentions(text: str, results: list[RecognizerResult]) -> list[Recog
 
 
 # 'Marrero and Murphy', 'Gaetane, Hannah, Anthony': a name-shaped word listed with a person is a person too.
-_LIST_SEPARATOR = r"(?:\s*,\s*(?:and\s+)?|\s+and\s+|\s*&\s*)"
+_LIST_SEPARATOR = r"(?:\s*,\s*(?:(?i:and)\s+)?|\s+(?i:and)\s+|\s*&\s*)"    # AND in an all-capitals note
 _NAME_WORD = r"[^\W\d_][^\W\d_'’-]+"
 _RIGHT_NEIGHBOUR = re.compile(rf"^{_LIST_SEPARATOR}({_NAME_WORD})(?![^\W\d_])")
 _LEFT_NEIGHBOUR = re.compile(rf"(?<![^\W\d_])({_NAME_WORD}){_LIST_SEPARATOR}$")

@@ -19,7 +19,8 @@ from desensitize.registry import recognizer
 ENTITY = "PERSON"
 SCORE = 0.9  # the shape is stronger evidence than spaCy's guess (0.85), which Presidio would keep on the same words
 _NAME = r"[^\W\d_][^\W\d_'’-]*"
-INITIAL = re.compile(rf"(?<![\w.])(?P<value>[A-Za-z]\.[ \t]?(?P<surname>{_NAME}))")
+# j. o'brien: a one-letter prefix before the apostrophe (O', D'), not a possessive ("s. pt's")
+INITIAL = re.compile(rf"(?<![\w.])(?P<value>[A-Za-z]\.[ \t]?(?P<surname>[A-Za-z]['’]{_NAME}|{_NAME}))")
 _DOUBLE = rf"{_NAME}(?:-{_NAME})?"          # double-barrelled surnames: 'Kell-Varga MD'
 CREDENTIAL = re.compile(rf"(?<![\w-])(?P<value>{_DOUBLE}(?:[ \t]+{_DOUBLE})?),?[ \t]+(?:MD|M\.D\.|RN|NP|PA-C|PA|CRNA)\b"
                         r"(?![\w-])")
@@ -30,6 +31,11 @@ CREDENTIAL_LOWER = re.compile(rf"(?<![\w-])(?P<value>{_DOUBLE}(?:[ \t]+{_DOUBLE}
 # A note signed on a line of its own, in lower case in a record that is not ('...per oncology note.\n\nanita morris
 # rn'): a line that is only a name and a credential.
 SIGNATURE = re.compile(rf"(?m)^[ \t]*(?P<value>{_DOUBLE}(?:[ \t]+{_DOUBLE})?),?[ \t]+(?:rn|md|np)\.?[ \t]*$")
+# Notes credit and inform clinicians: 'per d ross' (an initial without its full stop, then a listed surname), 'lena
+# dubrov aware' (a listed first name and a surname-shaped word before aware, notified, paged).
+CUED_INITIAL = re.compile(r"\b(?i:per|by)[ \t]+(?P<value>[A-Za-z][ \t]+(?P<surname>[A-Za-z]{3,}))\b")
+INFORMED = re.compile(rf"(?<![\w.'-])(?P<value>(?P<first>{_NAME})[ \t]+(?P<surname>{_NAME}))[ \t]+"
+                      r"(?i:aware|notified|paged|informed|updated)\b")
 GENERA = {"aureus", "coli", "epidermidis", "pneumoniae", "difficile", "faecalis", "faecium", "pyogenes", "albicans",
           "influenzae", "aeruginosa", "cloacae", "marcescens", "mirabilis", "agalactiae", "viridans", "jejuni"}
 
@@ -45,8 +51,15 @@ class EnClinicianRecognizer(TextRecognizer):
         results = []
         for match in INITIAL.finditer(text):
             surname = match.group("surname")
-            if surname.lower() not in GENERA and _surname(surname, names, caseless):
+            # a record in one case writes its words like names ('S. POST', 'I. SMALL'): there no dictionary word
+            if surname.lower() not in GENERA and _surname(surname, names, caseless) and (
+                    not caseless or not names.is_common_word(surname)):
                 results.append(self.result(match.start("value"), match.end("value"), SCORE))
+        results += [self.result(*m.span("value"), SCORE) for m in CUED_INITIAL.finditer(text)
+                    if names.is_last_name(m.group("surname"))]
+        results += [self.result(*m.span("value"), SCORE) for m in INFORMED.finditer(text)
+                    if names.is_first_name(m.group("first")) and len(m.group("surname")) > 2
+                    and not names.is_common_word(m.group("surname"))]
         for match in SIGNATURE.finditer(text):
             words = match.group("value").split()
             if names.is_first_name(words[0]) and all(names.could_be_name(w) for w in words):

@@ -42,7 +42,11 @@ NOT_HOSPITALS = {"OSH", "NH", "ICH", "SAH", "IVH", "SDH", "EDH", "PPH", "LVH", "
 UNIVERSITY = re.compile(r"\b(?:U|Univ\.?(?:[ \t]+of)?|University[ \t]+of)[ \t]+"
                         r"(?P<place>[A-Z][A-Za-z]+(?:[ \t]+[A-Z][a-z]+)?)")
 FACILITY = re.compile(rf"((?:{_WORD}\s+){{1,{MAX_WORDS}}})(?i:hospital|hosp\b|medical\s+cent(?:er|re)|med\s+ctr|"
-                      r"campus|nursing\s+home|rehab(?:ilitation)?\s+(?:center|hospital|facility))")
+                      r"campus|nursing\s+home|rehab(?:ilitation)?\s+(?:center|hospital|facility)|"
+                      r"(?:heart|cancer|health|dialysis|surgical|eye|kidney)\s+cent(?:er|re))")
+# A neighbourhood named by a capitalised word that is no dictionary word before 'area' ('shelter in Halverton area').
+AREA = re.compile(r"\b(?i:in|near|around|from)[ \t]+(?:the[ \t]+)?(?P<value>[A-Z][a-z]+)[ \t]+"
+                  r"(?i:area|neighbou?rhood)\b")
 
 
 class EnFacilityRecognizer(TextRecognizer):
@@ -57,6 +61,8 @@ class EnFacilityRecognizer(TextRecognizer):
             end = _place_end(text, cue.end(), names)
             if end is not None:
                 results.append(self.result(cue.end(), end, SCORE))
+        results += [self.result(*m.span("value"), SCORE) for m in AREA.finditer(text)
+                    if not names.is_common_word(m.group("value"))]
         for match in WARD.finditer(text):
             word = match.group("value").split()[0]
             if not names.is_common_word(word) and len(word) > 2:
@@ -90,7 +96,7 @@ def _place_end(text: str, start: int, names: NameLists) -> int | None:
             break
         unknown |= not names.is_common_word(value)
         end, previous = start + word.end(), word.end()
-    if end is None or not unknown:
+    if end is None or not (unknown or text[start:end].lower() in place_names()):    # 'returned to new haven'
         return None
     ward = re.match(r"[ \t]+\d{1,2}\b(?![./:])", text[end:end + 4])   # 'quartermain 2'
     return end + ward.end() if ward else end

@@ -70,6 +70,7 @@ def test_no_employer_without_a_name_above(detector) -> None:
         ("Founded by Šušulić, Bowman and White.", {"Šušulić", "Bowman", "White"}),        # listed with a person
         ("they had 3: silvana, adam and leonti.", {"silvana", "adam", "leonti"}),         # a lower-case record
         ("Directed by Jindřich Holinka and starring Holinka", {"Jindřich Holinka", "Holinka"}),  # surname again
+        ("PLAN GIVEN. DRS BRAXTON AND KOVALYK AWARE.", {"BRAXTON", "KOVALYK"}),          # AND in capitals
     ],
 )
 def test_names_listed_with_a_person_and_repeated_surnames(detector, text: str, people: set[str]) -> None:

@@ -155,6 +155,10 @@ CASES = [
     ("en_facility", "en", "insulin per U Vermont protocol; Univ. of Kentucky consult",
      [("LOCATION", "U Vermont"), ("LOCATION", "Univ. of Kentucky")]),
     ("en_facility", "en", "U wave seen on the EKG, U Bag changed", []),
+    ("en_facility", "en", "f/u w/ Briar Creek Heart Center, phone given", [("LOCATION", "Briar Creek Heart Center")]),
+    ("en_facility", "en", "lives in a shelter in Halverton area", [("LOCATION", "Halverton")]),
+    ("en_facility", "en", "pain in the chest area, then in Lower area", []),
+    ("en_facility", "en", "son returned to salt lake city today", [("LOCATION", "salt lake city")]),   # GeoNames
     # pager, beeper and extension numbers: short, so only after their word
     ("en_pager", "en", "Resident on call, beeper number 61842.", [("PHONE_NUMBER", "61842")]),
     ("en_pager", "en", "Pager #4312 after 5pm.", [("PHONE_NUMBER", "4312")]),
@@ -162,6 +166,7 @@ CASES = [
     # two-digit years after an event of the history, not counts or durations
     ("en_event_year", "en", "PMHX CVA in 97, stable since.", [("DATE_TIME", "97")]),
     ("en_event_year", "en", "HX OF MI 88 AND HTN.", [("DATE_TIME", "88")]),
+    ("en_event_year", "en", "PMHX CVA in 91 and 03 affected (R) side", [("DATE_TIME", "91"), ("DATE_TIME", "03")]),
     ("en_event_year", "en", "TIA 30 min ago", []),
     ("en_event_year", "en", "stent 20 mm, CABG x 3", []),
     # clinicians: an initial and a surname, a name and a credential
@@ -171,6 +176,11 @@ CASES = [
     ("en_clinician", "en", "Blood cx grew S. aureus; discussed with covering MD.", []),
     ("en_clinician", "en", "Pt stable overnight, see flowsheet.\n\nleona okafor rn\n", [("PERSON", "leona okafor")]),
     ("en_clinician", "en", "Pt stable overnight.\n\ncontinue to monitor rn\n", []),
+    ("en_clinician", "en", "cash verified by nsg (k. o'hara)", [("PERSON", "k. o'hara")]),
+    ("en_clinician", "en", "pacing per d hammond. groin site c/d/i", [("PERSON", "d hammond")]),   # no full stop
+    ("en_clinician", "en", "bp soft, lena dubrov aware. plan: fluids", [("PERSON", "lena dubrov")]),
+    ("en_clinician", "en", "PULSES PALP, S. POST OP DAY 2. I. SMALL BM", []),           # all capitals: words
+    ("en_clinician", "en", "weaned per s protocol; family aware; will continue aware", []),
     # English medical record numbers by their labels
     ("en_medical_record_number", "en", "MRN 1234567, seen today", [("MEDICAL_RECORD_NUMBER", "1234567")]),
     ("en_medical_record_number", "en", "MRN: #1234567.", [("MEDICAL_RECORD_NUMBER", "1234567")]),
@@ -235,6 +245,8 @@ CASES = [
     ("en_person_names", "en", "Mark the site before surgery.", []),
     ("en_person_names", "en", "Training was completed in January.", []),              # a month, not January Jones
     ("en_person_names", "en", "Seen with April Morales today", [("PERSON", "April Morales")]),
+    ("en_person_names", "en", "DOSE HELD. PER MARCUS WILL RECHECK K.", [("PERSON", "MARCUS")]),       # credited
+    ("en_person_names", "en", "per protocol, per grace period", []),
     ("en_person_names", "en", "CASE MANAGER CONTACTS LEONA MAE TRUSKOWITZ TODAY.",
      [("PERSON", "LEONA MAE TRUSKOWITZ")]),
     ("en_person_names", "en", "history of bell's palsy", []),                          # an eponym, not a person
