@@ -148,7 +148,7 @@ def apply_rules(text: str, results: list[RecognizerResult], rules: tuple[Rule, .
     kept = [r for r in kept if r.entity_type not in ("PERSON", "LOCATION") or not (
         (_from_spacy(r) and (_ordinary_words_only(text[r.start:r.end])
                              or _unconfirmed_guess(r.entity_type, text[r.start:r.end], caseless)))
-        or inside_drug_name(text, r.start, r.end))]
+        or inside_drug_name(text, r.start, r.end) or _already_anonymous(r.entity_type, text[r.start:r.end]))]
     if is_common_word is None:
         return kept
     # spaCy reads capitalised sentence-initial words as an organisation ("Reliance on a third party", "Investment
@@ -158,6 +158,14 @@ def apply_rules(text: str, results: list[RecognizerResult], rules: tuple[Rule, .
     return [r for r in kept if not (r.entity_type == "ORGANIZATION" and _from_spacy(r) and all(
         is_common_word(word) for word in re.findall(r"[A-Za-z]+", text[r.start:r.end])) and not _mid_sentence_name(
         text, r))]
+
+
+# '张某', '李某某': a surname and 某 ('a certain') is how Chinese text already writes a withheld name.
+_WITHHELD_NAME = re.compile(r"[\u4e00-\u9fa5]{1,2}某+")
+
+
+def _already_anonymous(entity: str, value: str) -> bool:
+    return entity == "PERSON" and _WITHHELD_NAME.fullmatch(value) is not None
 
 
 def _ordinary_words_only(value: str) -> bool:

@@ -15,7 +15,7 @@ import hashlib
 import importlib.util
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -53,30 +53,32 @@ class ZhNerModel:
     out_bias: np.ndarray         # [T+2]
     transitions: np.ndarray      # [T+2, T+2], from -> to
 
-    def entities(self, text: str) -> list[ZhEntity]:
-        return self.entities_batch([text])[0]
+    def entities(self, text: str, bias: Mapping[str, float] | None = None) -> list[ZhEntity]:
+        return self.entities_batch([text], bias)[0]
 
-    def entities_batch(self, texts: list[str]) -> list[list[ZhEntity]]:
+    def entities_batch(self, texts: list[str], bias: Mapping[str, float] | None = None) -> list[list[ZhEntity]]:
         """Entities of each text with character offsets. Texts are tagged sentence by sentence (pieces of <= 200
-        characters), all pieces of the batch at once: the recurrent steps run over the batch, not per piece."""
+        characters), all pieces of the batch at once: the recurrent steps run over the batch, not per piece.
+        `bias` (label -> a number added to the scores of that label's tags before decoding, a shift of the
+        prior in log space) trades precision for recall of a label: {"PER": 1.25} finds more names."""
         pieces = [(t, start, chunk) for t, text in enumerate(texts) for start, chunk in _chunks(text) if chunk.strip()]
         found: list[list[ZhEntity]] = [[] for _ in texts]
-        paths = self.tag_paths([chunk for _, _, chunk in pieces])
+        paths = self.tag_paths([chunk for _, _, chunk in pieces], bias)
         for (t, start, _), path in zip(pieces, paths, strict=True):
             found[t] += [ZhEntity(label, s + start, e + start) for label, s, e in self._spans(path)]
         return found
 
-    def tag_paths(self, pieces: list[str]) -> list[list[int]]:
+    def tag_paths(self, pieces: list[str], bias: Mapping[str, float] | None = None) -> list[list[int]]:
         """The Viterbi tag path of each piece, computed in groups of pieces of similar length."""
         order = sorted(range(len(pieces)), key=lambda i: len(pieces[i]))
         paths: list[list[int]] = [[] for _ in pieces]
         for first in range(0, len(order), GROUP):
             group = order[first:first + GROUP]
-            for i, path in zip(group, self._group_paths([pieces[i] for i in group]), strict=True):
+            for i, path in zip(group, self._group_paths([pieces[i] for i in group], bias), strict=True):
                 paths[i] = path
         return paths
 
-    def _group_paths(self, pieces: list[str]) -> list[list[int]]:
+    def _group_paths(self, pieces: list[str], bias: Mapping[str, float] | None = None) -> list[list[int]]:
         lengths = np.array([len(p) for p in pieces])
         ids = np.zeros((len(pieces), lengths.max()), dtype=np.int64)         # <PAD> after each piece
         for row, piece in enumerate(pieces):
@@ -85,7 +87,12 @@ class ZhNerModel:
         ahead = _lstm(x, *self.forward_lstm)
         behind = _reverse_each(_lstm(_reverse_each(x, lengths), *self.backward_lstm), lengths)
         emissions = np.concatenate([ahead, behind], axis=2) @ self.out_weight.T + self.out_bias
+        if bias:
+            emissions = emissions + self._tag_bias(bias)
         return self._viterbi(emissions, lengths)
+
+    def _tag_bias(self, bias: Mapping[str, float]) -> np.ndarray:
+        return np.array([bias.get(tag.partition("-")[2], 0.0) for tag in self.tags], dtype=np.float32)
 
     def _viterbi(self, emissions: np.ndarray, lengths: np.ndarray) -> list[list[int]]:
         batch, steps, _ = emissions.shape

@@ -65,9 +65,10 @@ TRANSLITERATION = set("阿埃艾安奥巴贝本比彼波伯布查达德迪蒂丁
 COMMON_WORD_FREQUENCY = 50  # jieba counts: 信息 12256, 高热 75 are words; the name 高军 has 3
 
 
-def _dictionary_word(candidate: str) -> bool:
+def common_word(candidate: str) -> bool:
     """jieba knows the candidate as a common word, and not as a person name."""
     tag = jieba_tagger().dt.word_tag_tab.get(candidate)
+    jieba.dt.check_initialized()          # the frequencies load with the dictionary, on the first cut otherwise
     frequency = jieba.dt.FREQ.get(candidate) or 0
     return tag is not None and not tag.startswith("nr") and frequency >= COMMON_WORD_FREQUENCY
 
@@ -100,7 +101,7 @@ _LABEL_ENDINGS = set("号码名址期间型类式况果量称别位点源因项�
 def _label_like(candidate: str) -> bool:
     """A field label or a phrase, not a speaker: it ends like a label, or its first two characters are a common
     word jieba does not file as a name (门诊号, 申请人, 高血压)."""
-    return candidate[-1] in _LABEL_ENDINGS or _dictionary_word(candidate[:2])
+    return candidate[-1] in _LABEL_ENDINGS or common_word(candidate[:2])
 
 
 def _surname_length(name: str) -> int:
@@ -126,7 +127,7 @@ class CnPersonRecognizer(LocalRecognizer):
         for match in _CUED.finditer(text):
             start = match.start("value")
             end = self._name_end(match.group("value"), start, words)
-            if _dictionary_word(text[start:end]):  # 客户信息, 客户利益: a word, not a name
+            if common_word(text[start:end]):  # 客户信息, 客户利益: a word, not a name
                 continue
             if text[start] in AMBIGUOUS_SURNAMES:
                 tags = tags if tags is not None else _tags_by_start(text)
@@ -166,7 +167,7 @@ class CnPersonRecognizer(LocalRecognizer):
             for match in pattern.finditer(text):
                 start = match.start("value")
                 end = self._name_end(match.group("value"), start, words) if pattern is _ROLE_NAME else match.end()
-                if end - start < 2 or _dictionary_word(text[start:end]):
+                if end - start < 2 or common_word(text[start:end]):
                     continue
                 if pattern is _TURN and _label_like(text[start:end]):
                     continue
@@ -195,12 +196,12 @@ COMMON_NAME_FREQUENCY = 200  # a two-character 'name' jieba counts this often is
 def _tagged_name(word: str, flag: str) -> bool:
     if not 2 <= len(word) <= 4 or any(ch in _NOT_IN_NAMES for ch in word[1:]) or not re.fullmatch(f"{_HAN}+", word):
         return False
-    if _dictionary_word(word) or (len(word) == 2 and (jieba.dt.FREQ.get(word) or 0) >= COMMON_NAME_FREQUENCY):
+    if common_word(word) or (len(word) == 2 and (jieba.dt.FREQ.get(word) or 0) >= COMMON_NAME_FREQUENCY):
         return False
     if len(word) == 2 and word[0] in NICKNAME_PREFIXES:       # 小李, 老周, 阿强: how people are called
         return True
     surname = _surname_length(word) if word[:2] in COMPOUND_SURNAMES or word[0] in SURNAMES else 0
-    if word[-1] == "卡" != word[0] and (len(word) == 2 or _dictionary_word(word[:-1])):   # 金卡, 银行卡: cards
+    if word[-1] == "卡" != word[0] and (len(word) == 2 or common_word(word[:-1])):   # 金卡, 银行卡: cards
         return False
     if surname:
         # a one-character surname with a three-character given name is rare; four such characters are mostly an

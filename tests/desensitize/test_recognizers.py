@@ -503,6 +503,14 @@ def test_spacy_guesses_not_written_as_names_need_a_list(entity: str, value: str,
     assert _unconfirmed_guess(entity, value, caseless) is dropped
 
 
+@pytest.mark.parametrize(("text", "people"), [
+    ("被告人张某于去年盗窃，李某某报警。", []),                       # names the text already withholds
+    ("张伟和王某某一起去了医院。", ["张伟"]),
+])
+def test_a_withheld_chinese_name_is_no_pii(detector, text: str, people: list[str]) -> None:
+    assert [value for entity, value in found(detector, text, "zh") if entity == "PERSON"] == people
+
+
 @pytest.mark.parametrize(("text", "date"), [("scheduled for the OR on 7/14 9am.", "7/14"),
                                             ("last dialysis 3/12; next on Friday", "3/12")])
 def test_a_short_date_inside_a_longer_date_span_is_kept(detector, text: str, date: str) -> None:

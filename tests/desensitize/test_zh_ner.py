@@ -71,6 +71,17 @@ def test_a_batch_tags_like_one_piece_at_a_time(model) -> None:
     assert [len(p) for p in together] == [len(s) for s in SENTENCES]
 
 
+def test_a_label_bias_shifts_the_decoding_towards_that_label(model) -> None:
+    text = "会后，郑秋萍和同事一起去吃饭。球队明天飞往乌鲁木齐参加比赛。"
+    plain = model.entities(text)
+    assert model.entities(text, {"PER": 0.0}) == plain
+    persons = lambda found: {(e.start, e.end) for e in found if e.label == "PER"}   # noqa: E731
+    assert persons(plain) <= persons(model.entities(text, {"PER": 1.25}))
+    assert persons(model.entities(text, {"PER": -50.0})) == set()
+    assert [e for e in model.entities(text, {"PER": -50.0}) if e.label == "LOC"] == [
+        e for e in plain if e.label == "LOC"]
+
+
 def test_offsets_map_back_across_sentences_and_long_pieces(model) -> None:
     text = "会后，郑秋萍和同事一起去吃饭。" + "这" * 450 + "。球队明天飞往乌鲁木齐参加比赛。"
     found = {(e.label, text[e.start:e.end]) for e in model.entities(text)}
@@ -95,6 +106,9 @@ def test_kept_spans(label: str, surface: str, kept: bool) -> None:
     ("PER", "主编edwardkeane表示", (2, 7), "edwardkeane"),             # a romanised name, widened to its word
     ("PER", "Lindqvist在发布会上说", (0, 9), "Lindqvist"),
     ("PER", "昨天Steam发布了新游戏", (2, 7), None),                    # an English word, not a name
+    ("PER", "电话。Referred by Dr. 某某", (3, 11), None),               # a word of an English phrase
+    ("PER", "血压正常，神志清。", (5, 8), None),                         # a common word and a character
+    ("PER", "会后，王志清发言。", (3, 6), "王志清"),
     ("PER", "a张", (0, 2), None),
     ("LOC", "飞往：乌鲁木齐。", (2, 8), "乌鲁木齐"),
 ])
