@@ -68,7 +68,7 @@ def _date_shaped(entity: str, value: str) -> bool:
 _NOT_A_PHONE = re.compile(
     rf"^{_CLOCK}\s*-\s*{_CLOCK}$"                  # a shift: 1900-0700
     r"|^[\d ]{1,9}x\s*\d"                         # ventilator settings, sizes: 500x10x35x5 (an extension: 555-0132 x12)
-    r"|(?<!\d)\d{1,2}\.\d"                          # decimals: blood gases 7.41-55-134, (7.22-72-90, weights 27.7- 28.1
+    r"|(?<!\d)\d{1,2}\.\d"                        # decimals: blood gases 7.41-55-134, (7.22-72-90, weights 27.7- 28.1
     r"|^\d*0\s*-\s*\d*0$")                         # a range of round numbers: 500-1000, 900-1100 (mL, doses, times)
 
 

@@ -34,7 +34,7 @@ _CAPITALISED_ONLY = re.compile(r"(?i:hi|hello|dear|hey|my\s+\w+)\W*$")
 # Dr. peruzzi'), if it is a listed name or no dictionary word; right after a title any word but those below counts.
 # A credential (NP, MD, RN) stands before ordinary words in notes ('MD aware', 'RN given', 'md said'): after one a
 # word must read as a name (listed, or no dictionary word): 'NP CAROL' is one, 'RN WARM' is not.
-_TITLE = re.compile(r"(?i:mr|mrs|ms|miss|drs?|prof|np|md|rn)\.?\s*$|HO\s*$")
+_TITLE = re.compile(r"(?i:mr|mrs|ms|miss|drs?|prof)\.?\s*$")
 _CREDENTIAL = re.compile(r"(?i:np|md|rn)\.?\s*$|HO\s*$")
 # Words that follow a title without being a name ('per MD order', 'Dr. aware', 'NP team').
 NOT_AFTER_TITLE = {"order", "orders", "ordered", "aware", "notified", "note", "notes", "team", "office", "made", "on",
@@ -61,8 +61,8 @@ class EnPersonCueRecognizer(TextRecognizer):
         for match in CUES.finditer(text):
             cue = text[match.start():match.start("value")]
             capitalised_only = bool(_CAPITALISED_ONLY.search(cue))
-            title = bool(_TITLE.search(cue)) and not _CREDENTIAL.search(cue)
-            end = _name_end(match, names, caseless and not capitalised_only, title, bool(_CREDENTIAL.search(cue)))
+            end = _name_end(match, names, caseless and not capitalised_only, bool(_TITLE.search(cue)),
+                            bool(_CREDENTIAL.search(cue)))
             if end is not None:
                 results.append(self.result(match.start("value"), end, SCORE))
         for match in KIN.finditer(text):
