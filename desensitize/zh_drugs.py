@@ -1,5 +1,5 @@
 """Chinese drug names, by the endings their transliterations share (the Chinese forms of the WHO's INN stems:
--olol 洛尔, -pril 普利, -sartan 沙坦, -statin 他汀, -vir 韦, -azole 唑, ...).
+-olol 洛尔, -pril 普利, -sartan 沙坦, -statin 他汀, -vir 韦 (-navir 那韦, -gravir 拉韦), -azole 唑, ...).
 
 jieba's tagger and the name tagger were trained on news, where 阿托, 格雷 or 坦索罗辛 read as names and places; in
 clinical text they are pieces of 阿托伐他汀, 氯吡格雷 and 坦索罗辛 (tamsulosin). A person or place result that lies in
@@ -15,7 +15,7 @@ import re
 # before them (氯吡格雷, 布地奈德, 利福平, 卡马西平); single characters only where no name uses them.
 STEMS = (
     "洛尔", "地洛", "普利", "沙坦", "他汀", "吡格雷", "拉格雷", "瑞洛", "西林", "霉素", "沙星",
-    "替尼", "单抗", "康唑", "拉唑", "咪唑", "洛韦", "他韦", "地平", "米松", "的松", "尼松",
+    "替尼", "单抗", "康唑", "拉唑", "咪唑", "洛韦", "他韦", "那韦", "拉韦", "布韦", "地平", "米松", "的松", "尼松",
     "松龙", "地奈德", "特罗", "帕米", "西坦", "列净", "列汀", "鲁肽", "胰岛素", "肝素", "他滨",
     "卡因", "培南", "沙班", "加群", "曲坦", "那非", "太尼", "西泮", "唑仑", "考酮", "洛酮",
     "司琼", "替丁", "洛芬", "普生", "巴胺", "腺素", "地高辛", "碘酮", "法林", "匹林", "曲林",
@@ -36,7 +36,8 @@ def inside_drug_name(text: str, start: int, end: int) -> bool:
     closes the same run of Han characters at most REACH characters after it."""
     if not _HAN.fullmatch(text[start:end]):
         return False
-    if any(text.endswith(prefix, 0, start) or prefix in text[start:end] for prefix in PREFIXES):
+    # the prefix before, inside or across the result's start: 头孢|曲松, 头|孢曲松
+    if any(prefix in text[max(0, start - len(prefix)):end] for prefix in PREFIXES):
         return True
     for match in _STEM.finditer(text, max(0, start - _LONGEST + 1), min(len(text), end + REACH + _LONGEST)):
         if match.end() <= start:

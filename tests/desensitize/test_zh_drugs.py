@@ -17,6 +17,9 @@ def _span(text: str, piece: str) -> tuple[int, int]:
     ("患者服用阿托伐他汀后血脂下降", "阿托", True),        # the drug goes on after the piece
     ("改用氯吡格雷抗血小板", "格雷", True),                # the drug ending starts before the piece
     ("静脉头孢曲松每日一次", "曲松", True),                # a prefix stem (cef-)
+    ("静脉头孢曲松每日一次", "孢曲松", True),              # across the prefix
+    ("与利托那韦合用时减量", "利托那韦", True),            # -navir
+    ("加用多替拉韦", "多替拉韦", True),                    # -gravir
     ("前列腺增生用坦索罗辛", "坦索罗辛", True),            # the whole drug
     ("吸入布地奈德福莫特罗", "福莫特罗", True),
     ("张伟服用阿司匹林", "张伟", False),                   # a name a few characters before a drug
