@@ -61,7 +61,7 @@ class NameLists:
         return word.lower() in self.ambiguous
 
     def could_be_name(self, word: str) -> bool:
-        """A listed first name or surname, or no dictionary word: what a name-shaped word must be ('Price', 'renna';
+        """A listed first name or surname, or no dictionary word: what a name-shaped word must be ('Price', 'vellacott';
         not 'chair')."""
         return self.is_first_name(word) or self.is_last_name(word) or not self.is_common_word(word)
 

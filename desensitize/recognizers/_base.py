@@ -77,6 +77,19 @@ class TextRecognizer(LocalRecognizer):
                                 recognition_metadata={"recognizer_name": self.name})
 
 
+# A name in Han characters, a foreign one with its middle dot inside: 克里斯托弗·诺兰.
+HAN_NAME = r"[\u4e00-\u9fa5][\u4e00-\u9fa5·•]*[\u4e00-\u9fa5]"
+
+
+def word_frequency(word: str) -> int:
+    """How often jieba's dictionary counts `word` (0 when unlisted). The counts load with the dictionary, which
+    jieba otherwise reads only on its first cut."""
+    import jieba
+
+    jieba.dt.check_initialized()
+    return jieba.dt.FREQ.get(word) or 0
+
+
 def jieba_tagger() -> ModuleType:
     """jieba's part-of-speech tagger (`jieba.posseg`), imported on the first Chinese text: importing it parses a
     350k-word tag table (about 0.6 s) and jieba loads its dictionary on first use (about 1.2 s), which English-only

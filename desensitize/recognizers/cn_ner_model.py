@@ -2,11 +2,11 @@
 trained on MSRA news NER), for the names no cue word or surname rule reaches ('彭小军认为…', '克里斯蒂亚诺…',
 '六枝特区…').
 
-A span is first trimmed of the punctuation the tagger takes in at its edges ('-须小龙', '陈云波】', '保罗·'). Kept:
+A span is first trimmed of the punctuation the tagger takes in at its edges ('-魏小川', '罗文斌】', '托马斯·'). Kept:
 spans of two or more Han characters (a foreign name may carry its middle dot '·'); a single character is an
 abbreviation (美, 京), not an identifier. Places larger than any country (亚洲, 太平洋) identify no one. The tagger
 saw no Latin script in training, yet on real text its person spans over Latin letters are mostly romanised names
-('（gerhardrichter）', 'Svensson在接受…'): such a span is widened to its whole Latin word, which is kept unless it is
+('（edwardkeane）', 'Lindqvist在发布会上…'): such a span is widened to its whole Latin word, which is kept unless it is
 an English dictionary word (Steam, Forum). Measured on the development sentences: +106 person names (2.8 points)
 for 0.07 % more of the other characters. The person tags' scores are raised before decoding (PERSON_BIAS).
 
@@ -21,6 +21,7 @@ import re
 
 from desensitize.gazetteers import name_lists
 from desensitize.presidio_api import LocalRecognizer, NlpArtifacts, RecognizerResult
+from desensitize.recognizers._base import HAN_NAME
 from desensitize.recognizers.cn_person import SURNAMES, common_word
 from desensitize.registry import recognizer
 from desensitize.zh_ner import ZhEntity, ZhNerModel, load_zh_ner
@@ -32,7 +33,8 @@ SCORE = 0.6                   # as cn_person's tagged names: above the main pass
 # of the pipeline): 1.0 -> +1.4 points / +0.18 %, 1.25 -> +1.9 / +0.26 %, 2.0 -> +3.1 / +0.62 %. A leaked name costs
 # more than a masked word.
 PERSON_BIAS = 1.25
-_PERSON = re.compile(r"[\u4e00-\u9fa5][\u4e00-\u9fa5·•]*[\u4e00-\u9fa5]")
+_BIAS = {"PER": PERSON_BIAS}
+_PERSON = re.compile(HAN_NAME)
 _PLACE = re.compile(r"[\u4e00-\u9fa5]{2,}")
 _LARGER_THAN_A_COUNTRY = set("洲洋")
 _LATIN = re.compile(r"[A-Za-z]+")
@@ -52,7 +54,7 @@ class CnNerModelRecognizer(LocalRecognizer):
 
     def prepare_batch(self, texts: list[str]) -> None:
         """Tag a batch at once (the Detector calls this before analysing its texts one by one)."""
-        self._prepared = dict(zip(texts, self._tagger().entities_batch(texts, {"PER": PERSON_BIAS}), strict=True))
+        self._prepared = dict(zip(texts, self._tagger().entities_batch(texts, _BIAS), strict=True))
 
     def _tagger(self) -> ZhNerModel:
         if self._model is None:
@@ -66,7 +68,7 @@ class CnNerModelRecognizer(LocalRecognizer):
             return []
         prepared = self._prepared.get(text)
         results = []
-        for found in prepared if prepared is not None else self._tagger().entities(text, {"PER": PERSON_BIAS}):
+        for found in prepared if prepared is not None else self._tagger().entities(text, _BIAS):
             span = kept_span(found.label, text, found.start, found.end) if found.label in wanted else None
             if span is not None:
                 results.append(RecognizerResult(ENTITIES[found.label], *span, SCORE,

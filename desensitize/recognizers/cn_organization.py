@@ -20,7 +20,7 @@ LEGAL_FORMS = r"(?:有限责任公司|股份有限公司|集团有限公司|有�
 PATTERN = rf"[\u4e00-\u9fa5（）()]{{2,14}}?{LEGAL_FORMS}"
 _LABELS = ("工作单位", "对方单位", "单位", "公司名称", "企业名称", "企业客户尽调", "尽调")
 # jieba flags of words that do not begin a name: prepositions, pronouns, adverbs, particles, modal and interjection
-# words (numerals and measure words stay: 一星律师事务所). Conjunctions and verbs also occur inside names (合天和信,
+# words (numerals and measure words stay: 一鸣律师事务所). Conjunctions and verbs also occur inside names (长江和美,
 # 汽车销售服务): the name starts after one only where a place name follows it.
 _BEFORE_A_NAME = frozenset({"p", "r", "rr", "rz", "d", "df", "y", "e", "u", "uj", "ul", "uz", "ug", "uv", "ud"})
 _BEFORE_A_PLACE = frozenset({"c", "v"})

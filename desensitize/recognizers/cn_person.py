@@ -11,7 +11,7 @@ import re
 import jieba
 
 from desensitize.presidio_api import LocalRecognizer, NlpArtifacts, RecognizerResult
-from desensitize.recognizers._base import jieba_tagger
+from desensitize.recognizers._base import jieba_tagger, word_frequency
 from desensitize.registry import recognizer
 
 ENTITY = "PERSON"
@@ -68,9 +68,7 @@ COMMON_WORD_FREQUENCY = 50  # jieba counts: 信息 12256, 高热 75 are words; t
 def common_word(candidate: str) -> bool:
     """jieba knows the candidate as a common word, and not as a person name."""
     tag = jieba_tagger().dt.word_tag_tab.get(candidate)
-    jieba.dt.check_initialized()          # the frequencies load with the dictionary, on the first cut otherwise
-    frequency = jieba.dt.FREQ.get(candidate) or 0
-    return tag is not None and not tag.startswith("nr") and frequency >= COMMON_WORD_FREQUENCY
+    return tag is not None and not tag.startswith("nr") and word_frequency(candidate) >= COMMON_WORD_FREQUENCY
 
 
 def _tags_by_start(text: str) -> dict[int, tuple[str, str]]:
@@ -196,7 +194,7 @@ COMMON_NAME_FREQUENCY = 200  # a two-character 'name' jieba counts this often is
 def _tagged_name(word: str, flag: str) -> bool:
     if not 2 <= len(word) <= 4 or any(ch in _NOT_IN_NAMES for ch in word[1:]) or not re.fullmatch(f"{_HAN}+", word):
         return False
-    if common_word(word) or (len(word) == 2 and (jieba.dt.FREQ.get(word) or 0) >= COMMON_NAME_FREQUENCY):
+    if common_word(word) or (len(word) == 2 and word_frequency(word) >= COMMON_NAME_FREQUENCY):
         return False
     if len(word) == 2 and word[0] in NICKNAME_PREFIXES:       # 小李, 老周, 阿强: how people are called
         return True

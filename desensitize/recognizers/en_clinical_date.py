@@ -1,4 +1,4 @@
-"""Dates in clinical notes that Presidio misses: short ones (7/22, 7/22/24, 3-24-17, 12/82), without reading blood
+"""Dates in clinical notes that Presidio misses: short ones (7/22, 7/22/24, 5-19-16, 11/87), without reading blood
 pressures (150/95) or blood gases (7.34/50/95/28/0) as dates (month 1-12, day 1-31, no digit, slash or dot on either
 side); written-out ones (August 14, 1982; 14 Aug 1982), ISO dates (1998-02-18) and years after an event of the history
 ('s/p CABG 2004'; two-digit ones, 'MI 92', are en_event_year's)."""
@@ -11,11 +11,11 @@ from desensitize.registry import recognizer
 ENTITY = "DATE_TIME"
 MONTH = r"(?:0?[1-9]|1[0-2])"
 DAY = r"(?:0?[1-9]|[12]\d|3[01])"
-# a sentence may end right after the date ('extubated 3/22.'), a decimal may not ('7.34/50')
+# a sentence may end right after the date ('extubated 4/17.'), a decimal may not ('7.34/50')
 PATTERN = rf"(?<![\d/.]){MONTH}/{DAY}(?:/(?:19|20)?\d{{2}})?(?![\d/]|\.\d)"
-# a month and a two-digit year that no day can be ('stent to RCA 12/82'); not ventilator settings ('peep 5/40%')
+# a month and a two-digit year that no day can be ('stent to LAD 11/87'); not ventilator settings ('peep 5/40%')
 MONTH_YEAR = rf"(?<![\d/.]){MONTH}/(?:3[2-9]|[4-9]\d)(?![\d/%]|\.\d)"
-DASHED = rf"(?<![\d.-]){MONTH}-{DAY}-(?:19|20)?\d{{2}}(?![\d-]|\.\d)"   # note headers: 3-24-17
+DASHED = rf"(?<![\d.-]){MONTH}-{DAY}-(?:19|20)?\d{{2}}(?![\d-]|\.\d)"   # note headers: 5-19-16
 _MONTH_NAME = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|"
                r"Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?")
 WRITTEN = (rf"\b{_MONTH_NAME}\s{DAY}(?:st|nd|rd|th)?,?\s(?:19|20)\d{{2}}\b"

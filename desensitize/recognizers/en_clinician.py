@@ -1,5 +1,5 @@
-"""Clinicians as notes write them: an initial and a surname ('B. Clifford', 'd. renna', 'J. O'Brien') and a name
-followed by a credential ('Clifford MD', 'Muriele William RN', 'Kargas PA', 'Lee, NP', 'Kell-Varga MD'), also in
+"""Clinicians as notes write them: an initial and a surname ('B. Haldane', 'd. vellacott', 'J. O'Dowd') and a name
+followed by a credential ('Haldane MD', 'Odile Fairbank RN', 'Pembry PA', 'Lee, NP', 'Kell-Varga MD'), also in
 lower case on a signature line of its own ('tamsin vale rn').
 
 An initial before a word only names someone when the word reads as a surname: a listed surname or no dictionary
@@ -19,7 +19,7 @@ from desensitize.registry import recognizer
 ENTITY = "PERSON"
 SCORE = 0.9  # the shape is stronger evidence than spaCy's guess (0.85), which Presidio would keep on the same words
 _NAME = r"[^\W\d_][^\W\d_'’-]*"
-# j. o'brien: a one-letter prefix before the apostrophe (O', D'), not a possessive ("s. pt's")
+# k. o'dowd: a one-letter prefix before the apostrophe (O', D'), not a possessive ("s. pt's")
 INITIAL = re.compile(rf"(?<![\w.])(?P<value>[A-Za-z]\.[ \t]?(?P<surname>[A-Za-z]['’]{_NAME}|{_NAME}))")
 _DOUBLE = rf"{_NAME}(?:-{_NAME})?"          # double-barrelled surnames: 'Kell-Varga MD'
 CREDENTIAL = re.compile(rf"(?<![\w-])(?P<value>{_DOUBLE}(?:[ \t]+{_DOUBLE})?),?[ \t]+(?:MD|M\.D\.|RN|NP|PA-C|PA|CRNA)\b"
@@ -28,10 +28,10 @@ CREDENTIAL = re.compile(rf"(?<![\w-])(?P<value>{_DOUBLE}(?:[ \t]+{_DOUBLE})?),?[
 # ('pa line', 'md aware'), so only a name-shaped word before them counts, as above.
 CREDENTIAL_LOWER = re.compile(rf"(?<![\w-])(?P<value>{_DOUBLE}(?:[ \t]+{_DOUBLE})?),?[ \t]+(?:md|rn|np|crna)\b"
                               r"(?![\w-])")
-# A note signed on a line of its own, in lower case in a record that is not ('...per oncology note.\n\nanita morris
+# A note signed on a line of its own, in lower case in a record that is not ('...see flowsheet.\n\nleona okafor
 # rn'): a line that is only a name and a credential.
 SIGNATURE = re.compile(rf"(?m)^[ \t]*(?P<value>{_DOUBLE}(?:[ \t]+{_DOUBLE})?),?[ \t]+(?:rn|md|np)\.?[ \t]*$")
-# Notes credit and inform clinicians: 'per d ross' (an initial without its full stop, then a listed surname), 'lena
+# Notes credit and inform clinicians: 'per d hammond' (an initial without its full stop, then a listed surname), 'lena
 # dubrov aware' (a listed first name and a surname-shaped word before aware, notified, paged).
 CUED_INITIAL = re.compile(r"\b(?i:per|by)[ \t]+(?P<value>[A-Za-z][ \t]+(?P<surname>[A-Za-z]{3,}))\b")
 INFORMED = re.compile(rf"(?<![\w.'-])(?P<value>(?P<first>{_NAME})[ \t]+(?P<surname>{_NAME}))[ \t]+"

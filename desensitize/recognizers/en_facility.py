@@ -1,7 +1,7 @@
 """Hospitals, wards and home towns named in clinical notes, found by the words around them: a transfer or a
 residence ('transferred from X', 'transfer to X 2', 'admitted to X', 'lives alone in X', 'returned to X') or a
 facility word after the name ('X hospital', 'X hosp', 'X medical center', 'X campus', 'X nursing home'), or a
-hospital's abbreviation after a preposition ('to MGH'), or a university named by its place ('U Maryland').
+hospital's abbreviation after a preposition ('to MGH'), or a university named by its place ('U Vermont').
 
 After a transfer or residence cue the words are kept while they read as a name: no stop word, no allowed clinical
 term (the detector drops those: 'transfer to micu'), and at least one word that is no dictionary word ('to floor'
@@ -27,17 +27,17 @@ CUE = re.compile(r"\b(?i:(?:transfer(?:r?ed|ring)?|tx(?:'?d)?|sent|admitted|read
                  r"discharged|moved|came|arrived|going|brought|d/?c'?d)\s+(?:back\s+)?(?:to|from|in|at)"
                  r"|lives?(?:\s+alone)?\s+(?:in|at|near)|(?:grew\s+up|was\s+born|resides?)\s+in)"
                  r"(?:\s+the)?\s+")
-# A ward: a name that is no dictionary word and its number, after a preposition or a plan ('to quartermain 3',
-# 'PLAN: QUARTERMAIN 2'); allowed shorthand such as 'to levo 2' is dropped by the detector's allow list.
+# A ward: a name that is no dictionary word and its number, after a preposition or a plan ('to tarrowfield 3',
+# 'PLAN: TARROWFIELD 2'); allowed shorthand such as 'to levo 2' is dropped by the detector's allow list.
 WARD = re.compile(rf"(?:\b(?i:to|from|at|in|transfer)|(?i:plan|p|a/p)\s*:)\s+"
-                  rf"(?P<value>{_WORD}[ \t]+\d{{1,2}})(?![\d/:%]|\.\d)")      # 'from quartermain 5.' ends a sentence
+                  rf"(?P<value>{_WORD}[ \t]+\d{{1,2}})(?![\d/:%]|\.\d)")      # 'from tarrowfield 5.' ends a sentence
 # A hospital by its abbreviation after a preposition ('medflight to MGH', 'cultures sent from UCH'): two to four
 # capitals ending in H that spell no word (WITH, HIGH). Clinical abbreviations of that shape (a bleed, a hormone,
 # 'OSH' for any outside hospital, 'NH' for any nursing home) name no place.
 HOSPITAL_ABBREVIATION = re.compile(r"\b(?i:at|to|from|in|into)\s+(?:the\s+)?(?P<value>[A-Z]{1,3}H)\b(?![\w/-])")
 NOT_HOSPITALS = {"OSH", "NH", "ICH", "SAH", "IVH", "SDH", "EDH", "PPH", "LVH", "RVH", "BPH", "PAH", "IIH", "TSH", "LDH",
                  "FSH", "PTH", "ADH", "ACTH", "BNH", "HH", "DH", "RH", "PH", "EH", "CH", "OH", "AH", "MH", "BH", "USOH"}
-# A university (its hospital, or a protocol named after it: 'U Maryland scale'): 'U', 'Univ.' or 'University of'
+# A university (its hospital, or a protocol named after it: 'U Vermont scale'): 'U', 'Univ.' or 'University of'
 # before a place GeoNames lists.
 UNIVERSITY = re.compile(r"\b(?:U|Univ\.?(?:[ \t]+of)?|University[ \t]+of)[ \t]+"
                         r"(?P<place>[A-Z][A-Za-z]+(?:[ \t]+[A-Z][a-z]+)?)")
@@ -96,9 +96,9 @@ def _place_end(text: str, start: int, names: NameLists) -> int | None:
             break
         unknown |= not names.is_common_word(value)
         end, previous = start + word.end(), word.end()
-    if end is None or not (unknown or text[start:end].lower() in place_names()):    # 'returned to new haven'
+    if end is None or not (unknown or text[start:end].lower() in place_names()):    # 'returned to salt lake city'
         return None
-    ward = re.match(r"[ \t]+\d{1,2}\b(?![./:])", text[end:end + 4])   # 'quartermain 2'
+    ward = re.match(r"[ \t]+\d{1,2}\b(?![./:])", text[end:end + 4])   # 'tarrowfield 2'
     return end + ward.end() if ward else end
 
 

@@ -31,15 +31,15 @@ CUES = re.compile(
 # capitalised word counts, so in a record without capitals they find nothing.
 _CAPITALISED_ONLY = re.compile(r"(?i:hi|hello|dear|hey|my\s+\w+)\W*$")
 # A title is the strongest cue: after it a name may be written in any case, even in an ordinary record ('spoke with
-# Dr. peruzzi'), if it is a listed name or no dictionary word; right after a title any word but those below counts.
+# Dr. ferreira'), if it is a listed name or no dictionary word; right after a title any word but those below counts.
 # A credential (NP, MD, RN) stands before ordinary words in notes ('MD aware', 'RN given', 'md said'): after one a
-# word must read as a name (listed, or no dictionary word): 'NP CAROL' is one, 'RN WARM' is not.
+# word must read as a name (listed, or no dictionary word): 'NP MIRABEL' is one, 'RN WARM' is not.
 _TITLE = re.compile(r"(?i:mr|mrs|ms|miss|drs?|prof)\.?\s*$")
 _CREDENTIAL = re.compile(r"(?i:np|md|rn)\.?\s*$|HO\s*$")
 # Words that follow a title without being a name ('per MD order', 'Dr. aware', 'NP team').
 NOT_AFTER_TITLE = {"order", "orders", "ordered", "aware", "notified", "note", "notes", "team", "office", "made", "on",
                    "called", "paged", "here", "in", "at", "to"}
-# A relative named after the kinship word ('daughter peggy', 'wife, rose', 'significant other charlie'): only a listed
+# A relative named after the kinship word ('daughter hazel', 'wife, odile', 'significant other tobias'): only a listed
 # first name counts, since other words follow these ('daughter lives close by').
 KIN = re.compile(r"\b(?i:(?:daughter|son|wife|husband|sister|brother|mother|father|mom|dad|niece|nephew|aunt|uncle|"
                  r"cousin|friend|partner|fianc[eé]e?|grand(?:son|daughter|mother|father)|significant\s+other)s?)"
@@ -83,10 +83,10 @@ def _name_end(match: re.Match, names: NameLists, caseless: bool, title: bool = F
         # 'call me grace' (a listed name), 'my name is vitoria' (no dictionary word)
         listed = names.could_be_name(word)
         if title and end is None and word.lower() not in NOT_AFTER_TITLE and len(word) > 1:
-            listed = True          # the word right after a title: 'dr. pica', 'Dr. White'
+            listed = True          # the word right after a title: 'dr. ostrander', 'Dr. White'
         if credential and not caseless and names.is_ambiguous(word):   # 'MD said ok': Said is a name and a word;
-            listed = False                                             # in an all-capitals note 'NP CAROL' stands
-        any_case = title or credential      # after either, a name may be written in any case: 'NP CAROL'
+            listed = False                                             # in an all-capitals note 'NP HAZEL' stands
+        any_case = title or credential      # after either, a name may be written in any case: 'NP MIRABEL'
         if caseless:     # a capitalised word stands out in an all-capitals record ('PER NP Whitcombe. CONSENT')
             fits = ((word.islower() or word.isupper()) and (listed or len(word) == 1)) or (
                 word[0].isupper() and word[1:].islower() and listed)

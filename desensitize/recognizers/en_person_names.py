@@ -97,7 +97,7 @@ class EnPersonNamesRecognizer(TextRecognizer):
             return True
         if index > 0 and tokens[index - 1][2].rstrip(".").lower() in TITLES:
             return True
-        # notes credit an order to someone: 'PER DOUGLASS WILL HOLD' (not a first name that is also a word)
+        # notes credit an order to someone: 'PER MARCUS WILL RECHECK' (not a first name that is also a word)
         if index > 0 and tokens[index - 1][2].lower() == "per" and not self.names.is_ambiguous(word.rstrip(".")):
             return True
         neighbours = [i for i in (index - 1, index + 1) if 0 <= i < len(tokens)]

@@ -73,14 +73,14 @@ CASES = [
     ("cn_person", "zh", "卡卡在比赛中进球了。", [("PERSON", "卡卡")]),
     ("cn_person", "zh", "开幕式隆重举行，气氛热烈。", []),               # a four-character phrase, no name
     # named places: a proper noun and the kind of place it names
-    ("cn_named_place", "zh", "他在湖滨路开了一家店。", [("LOCATION", "湖滨路")]),
-    ("cn_named_place", "zh", "项目位于光耀东方广场，交通便利", [("LOCATION", "光耀东方广场")]),
-    ("cn_named_place", "zh", "申购天通苑的经适房", [("LOCATION", "天通苑")]),
+    ("cn_named_place", "zh", "他在柳荫路开了一家店。", [("LOCATION", "柳荫路")]),
+    ("cn_named_place", "zh", "项目位于宏达东方广场，交通便利", [("LOCATION", "宏达东方广场")]),
+    ("cn_named_place", "zh", "申购翠湖苑的经适房", [("LOCATION", "翠湖苑")]),
     ("cn_named_place", "zh", "城市的商务中心和四星酒店", []),                       # generic, no proper noun
     ("cn_named_place", "zh", "小镇和城镇都在发展，古城依山而建", []),               # common words
     # romanised names in Chinese text: listed names the dictionary does not know, names run together, names that a
     # role, a verb of saying or a transliteration beside them marks
-    ("cn_latin_person", "zh", "巡展负责人julia女士介绍，", [("PERSON", "julia")]),
+    ("cn_latin_person", "zh", "巡展负责人marta女士介绍，", [("PERSON", "marta")]),
     ("cn_latin_person", "zh", "本书由edwardkeane翻译", [("PERSON", "edwardkeane")]),
     ("cn_latin_person", "zh", "首席设计师MarcusHolloway的说法", [("PERSON", "MarcusHolloway")]),
     ("cn_latin_person", "zh", "客户Laura Bennett已签字", [("PERSON", "Laura Bennett")]),
@@ -104,7 +104,7 @@ CASES = [
     ("cn_place_name", "zh", "会议在西昌市太和镇举行。", [("LOCATION", "西昌市太和镇")]),
     ("cn_place_name", "zh", "城市发展很快，公司上市了。", []),
     ("cn_place_name", "zh", "中方表示欢迎，国内反应积极。", []),
-    ("cn_place_name", "zh", "下周他从首尔飞往株洲。", [("LOCATION", "首尔"), ("LOCATION", "株洲")]),   # listed cities
+    ("cn_place_name", "zh", "下周他从清迈飞往怡保。", [("LOCATION", "清迈"), ("LOCATION", "怡保")]),   # listed cities
     ("cn_place_name", "zh", "现货白银价格上涨，各位来宾请入座。", []),               # cities that are common words
     # addresses: at least two levels
     ("cn_address", "zh", "住址北京市朝阳区建国路88号。", [("LOCATION", "北京市朝阳区建国路88号")]),
@@ -119,8 +119,8 @@ CASES = [
     ("cn_organization", "zh", "首先要欢迎长江和美地产投资有限公司", [("ORGANIZATION", "长江和美地产投资有限公司")]),
     ("cn_organization", "zh", "资金随即转入南京德胜贸易有限公司", [("ORGANIZATION", "南京德胜贸易有限公司")]),
     ("cn_organization", "zh", "他把北京星辰汽车销售服务有限公司", [("ORGANIZATION", "北京星辰汽车销售服务有限公司")]),
-    ("cn_organization", "zh", "工人王明与武汉鹏程寄售有限公司", [("ORGANIZATION", "武汉鹏程寄售有限公司")]),
-    ("cn_organization", "zh", "湖南一星律师事务所", [("ORGANIZATION", "湖南一星律师事务所")]),
+    ("cn_organization", "zh", "工人王明与武汉恒达寄售有限公司", [("ORGANIZATION", "武汉恒达寄售有限公司")]),
+    ("cn_organization", "zh", "湖南一鸣律师事务所", [("ORGANIZATION", "湖南一鸣律师事务所")]),
     # card numbers of any brand (Mastercard 2-series included)
     ("card_number", "en", "Card on file: 2223 0000 4841 0010.", [("CREDIT_CARD", "2223 0000 4841 0010")]),
     ("card_number", "en", "Card on file: 2223 0000 4841 0011.", []),
@@ -176,7 +176,7 @@ CASES = [
     ("en_clinician", "en", "Blood cx grew S. aureus; discussed with covering MD.", []),
     ("en_clinician", "en", "Pt stable overnight, see flowsheet.\n\nleona okafor rn\n", [("PERSON", "leona okafor")]),
     ("en_clinician", "en", "Pt stable overnight.\n\ncontinue to monitor rn\n", []),
-    ("en_clinician", "en", "cash verified by nsg (k. o'hara)", [("PERSON", "k. o'hara")]),
+    ("en_clinician", "en", "cash verified by nsg (k. o'dowd)", [("PERSON", "k. o'dowd")]),
     ("en_clinician", "en", "pacing per d hammond. groin site c/d/i", [("PERSON", "d hammond")]),   # no full stop
     ("en_clinician", "en", "bp soft, lena dubrov aware. plan: fluids", [("PERSON", "lena dubrov")]),
     ("en_clinician", "en", "PULSES PALP, S. POST OP DAY 2. I. SMALL BM", []),           # all capitals: words
@@ -266,7 +266,7 @@ CASES = [
     ("en_person_cue", "en", "bolus given, HO Delacroix notified", [("PERSON", "Delacroix")]),   # house officer
     ("en_person_cue", "en", "K 3.2, MD aware. RN GIVEN REPLETION. MD said ok", []),     # credentials before words
     ("en_person_cue", "en", "PLAN DISCUSSED WITH RN WARM HANDOFF DONE", []),
-    ("en_person_cue", "en", "BP 88/40. NP ROSE MADE AWARE, FLUID ORDERED.", [("PERSON", "ROSE")]),  # all capitals
+    ("en_person_cue", "en", "BP 88/40. NP HAZEL MADE AWARE, FLUID ORDERED.", [("PERSON", "HAZEL")]),  # all capitals
     ("en_person_cue", "en", "my name is borna jerković but everyone calls me borna",
      [("PERSON", "borna jerković"), ("PERSON", "borna")]),
     ("en_person_cue", "en", "Name:    Nayla Montero\nAddress: unknown", [("PERSON", "Nayla Montero")]),
