@@ -6,11 +6,11 @@ import pytest
 
 from desensitize.nlp import NER_ONLY_EXCLUDE, english_model_path, english_pipeline
 
-TEXTS = ["Patient John Carter, 54, seen on 3 March 2024 at Boston General for chest pain by Dr. Mary Healey.",
+TEXTS = ["Patient John Carter, 54, seen on 3 March 2024 at Boston General for chest pain by Dr. Mary Haldane.",
          "Pt transferred from St. Elsewhere ER to MICU; wife Linda at bedside, called 617-555-0199.",
-         "HEALEY, RN: pt c/o SOB overnight, sats 92% on 4L NC. Family (son KEVIN) updated by phone.",
+         "HALDANE, RN: pt c/o SOB overnight, sats 92% on 4L NC. Family (son KEVIN) updated by phone.",
          "Acme Holdings Ltd. and the Toronto office of Zyx Bank signed on Friday, 12/5/2023.",
-         "lorazepam 1 mg iv given; BP 150/95, HR 102. Plan: CXR in AM, f/u with dr. rizzo."]
+         "lorazepam 1 mg iv given; BP 150/95, HR 102. Plan: CXR in AM, f/u with dr. ostrander."]
 
 
 @pytest.fixture(scope="module")
