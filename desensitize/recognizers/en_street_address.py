@@ -34,8 +34,8 @@ US_LINE = (r"\b\d{1,6}(?:\s[A-Z][a-z]+){1,4}(?:\s(?:Apt\.|Suite)\s\d{1,5})?,\s[A
 # House number, street name (any language, lower-case particles allowed), building number: "28245 Puruntie 82",
 # "86036 Rua do Arenque 1634", "450 Præstevænget 15"
 _LATIN = r"[A-Z\u00C0-\u00DE\u0100-\u017F\u0386-\u03AB][\w\u00C0-\u017F\u0386-\u03CE'-]+"  # Latin or Greek
-# The street name is written with a capital and lower-case letters: in an all-capitals note '5 WITH STABLE TV'S 250'
-# and '2 LITERS LR FOR CVP 1' are doses and counts, not addresses.
+# The street name is written with a capital and lower-case letters: in an all-capitals note
+# '4 WITH GOOD TIDAL VOLUMES 400' and '3 LITERS NS FOR MAP 2' are settings and doses, not addresses.
 _CAPITALISED = (r"[A-Z\u00C0-\u00DE\u0100-\u017F\u0386-\u03AB][a-z\u00DF-\u00FF\u0100-\u017F\u03AC-\u03CE]"
                 r"[\w\u00C0-\u017F\u0386-\u03CE'-]*")
 INTERNATIONAL = (rf"\b\d{{1,6}}[ \t]+{_CAPITALISED}(?:[ \t]+(?:[a-z]{{1,3}}|{_CAPITALISED})){{0,3}}[ \t]+\d{{1,5}}\b")

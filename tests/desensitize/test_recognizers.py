@@ -192,8 +192,8 @@ CASES = [
     ("en_street_address", "en", "Home: 8595 Browning Shoals, South Kristenhaven, AS 17441.",
      [("LOCATION", "8595 Browning Shoals, South Kristenhaven, AS 17441")]),
     ("en_street_address", "en", "We saw 12 patients today.", []),
-    ("en_street_address", "en", "PT ON 5 WITH STABLE TV'S 250, ABG OK", []),          # an all-capitals note's settings
-    ("en_street_address", "en", "gave 2 LITERS LR FOR CVP 1", []),
+    ("en_street_address", "en", "PT ON 4 WITH GOOD TIDAL VOLUMES 400, ABG OK", []),      # all-capitals settings
+    ("en_street_address", "en", "gave 3 LITERS NS FOR MAP 2", []),
     ("en_street_address", "en", "lives at 86036 Rua do Arenque 1634, Goiânia",
      [("LOCATION", "86036 Rua do Arenque 1634"), ("LOCATION", "Goiânia")]),   # the town joins (layout rule)
     ("en_street_address", "en", "Our offices are at USNS Møller\nFPO AA 85844",
@@ -216,8 +216,8 @@ CASES = [
     ("en_street_words", "en", "Given via NG tube 2 times a day.", []),                # 'via' in lower case is a word
     ("en_street_words", "en", "The Rue was closed for the parade.", []),                # no number: no street line
     ("en_street_words", "en", "Boarded at gate 23.", []),                               # a suffix type needs a name
-    ("en_street_words", "en", "pt c/o chest pain 6, c/o nausea recieved 4 mg", []),      # c/o: complains of
-    ("en_street_words", "en", "C/O PAIN 8 OF 10 AT 0400", []),
+    ("en_street_words", "en", "pt c/o headache 5, c/o dizziness given 2 mg", []),      # c/o: complains of
+    ("en_street_words", "en", "C/O BACK PAIN 7 OF 10 AT 0300", []),
     # postcodes by label, towns in capitals or Greek after a cue, the town after a street line
     ("en_place_name", "en", "When: 2005-07-21 | Where: Novo mesto Country Club.",
      [("LOCATION", "Novo mesto Country Club")]),
