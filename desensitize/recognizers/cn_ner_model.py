@@ -1,5 +1,5 @@
 """Chinese person and place names found by a statistical tagger (`desensitize.zh_ner`: a character BiLSTM-CRF
-trained on MSRA news NER), for the names no cue word or surname rule reaches ('彭小军认为…', '克里斯蒂亚诺…',
+trained on MSRA news NER), for the names no cue word or surname rule reaches ('孙海涛认为…', '克里斯蒂亚诺…',
 '六枝特区…').
 
 A span is first trimmed of the punctuation the tagger takes in at its edges ('-魏小川', '罗文斌】', '托马斯·'). Kept:

@@ -35,14 +35,14 @@ _BOUNDARY = set("，。、；：,.;:）)！？!?（( \n")
 _FOLLOW_CUES = ("的电话", "电话", "手机", "身份证", "先生", "女士", "同志", "家属")
 CUES = ("患者", "病人", "姓名", "家属", "客户", "法定代表人", "法人代表", "联系人", "申请人", "投保人", "被保险人",
         "受益人", "经办人", "户名", "持卡人", "收款人", "汇款人", "委托人", "监护人", "记录：")
-TAGGED_SCORE = 0.6   # above the analysis threshold: real text names people without a cue ('彭小军认为，...')
+TAGGED_SCORE = 0.6   # above the analysis threshold: real text names people without a cue ('孙海涛认为，...')
 # function characters that follow a name far more often than they end one (家属张伟的电话 -> 张伟)
 _NOT_IN_NAMES = set("的在是和与及于因已被将向说等到从对把给让请为也都副")
 _HAN = r"[\u4e00-\u9fa5]"
 _SURNAME = "(?:" + "|".join(COMPOUND_SURNAMES) + "|[" + "".join(sorted(SURNAMES)) + "])"
 _CUED = re.compile(rf"(?:{'|'.join(CUES)})\s*[:：]?\s*(?P<value>{_SURNAME}{_HAN}{{1,2}})")
 _TITLED = re.compile(rf"(?P<value>{_SURNAME}{_HAN}{{0,2}})(?=先生|女士|医生|大夫|护士|老师|经理)")
-# News writes a person's role right before the name ('副主任张新生介绍', '分析师温彬表示') and a verb of saying right
+# News writes a person's role right before the name ('副主任韩立群介绍', '分析师温启明表示') and a verb of saying right
 # after it; jieba splits many such names ('张/q 新生/n').
 ROLES = ("记者", "主任", "专家", "经理", "主席", "总裁", "董事长", "总经理", "教授", "分析师", "秘书长", "局长", "部长",
          "市长", "省长", "院长", "校长", "老师", "医生", "律师", "主编", "编剧", "导演", "演员", "歌手", "作家", "画家",
@@ -175,7 +175,7 @@ class CnPersonRecognizer(LocalRecognizer):
     @staticmethod
     def _tagged_names(text: str) -> list[RecognizerResult]:
         """Names without a cue, as jieba's tagger reads them (`nr`: a name; `nrfg`/`nrt`: foreign and
-        transliterated names): a surname and a given name that is no common word ('彭小军认为'), or a
+        transliterated names): a surname and a given name that is no common word ('孙海涛认为'), or a
         transliteration of three characters or more. jieba also tags 查体 or 阿莫西林 as names; a domain's allow list
         (drug names, examination terms) removes those."""
         results = []
