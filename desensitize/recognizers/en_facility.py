@@ -41,9 +41,12 @@ NOT_HOSPITALS = {"OSH", "NH", "ICH", "SAH", "IVH", "SDH", "EDH", "PPH", "LVH", "
 # before a place GeoNames lists.
 UNIVERSITY = re.compile(r"\b(?:U|Univ\.?(?:[ \t]+of)?|University[ \t]+of)[ \t]+"
                         r"(?P<place>[A-Z][A-Za-z]+(?:[ \t]+[A-Z][a-z]+)?)")
-FACILITY = re.compile(rf"((?:{_WORD}\s+){{1,{MAX_WORDS}}})(?i:hospital|hosp\b|medical\s+cent(?:er|re)|med\s+ctr|"
-                      r"campus|nursing\s+home|rehab(?:ilitation)?\s+(?:center|hospital|facility)|"
+# The facility word is found first and the words before it read back from there: one pattern for both (words, then
+# the facility word) tried a match at every word of a note (a third of this recognizer's time).
+FACILITY = re.compile(r"(?<=\s)(?i:hospital|hosp\b|medical\s+cent(?:er|re)|med\s+ctr|campus|nursing\s+home|"
+                      r"rehab(?:ilitation)?\s+(?:center|hospital|facility)|"
                       r"(?:heart|cancer|health|dialysis|surgical|eye|kidney)\s+cent(?:er|re))")
+_WORDS_BEFORE = re.compile(rf"(?:{_WORD}\s+){{1,{MAX_WORDS}}}$")
 # A neighbourhood named by a capitalised word that is no dictionary word before 'area' ('shelter in Halverton area').
 AREA = re.compile(r"\b(?i:in|near|around|from)[ \t]+(?:the[ \t]+)?(?P<value>[A-Z][a-z]+)[ \t]+"
                   r"(?i:area|neighbou?rhood)\b")
@@ -73,16 +76,26 @@ class EnFacilityRecognizer(TextRecognizer):
                     if m.group("place").lower() in place_names()]
         caseless = caseless_record(text)
         for match in FACILITY.finditer(text):
-            words = list(re.finditer(_WORD, match.group(1)))
-            kept = []
-            for word in reversed(words):          # back from the facility word: 'Seen at [Ridgeline] Medical Center'
-                value = word.group()
-                if value.lower() in STOP_WORDS or not (caseless or value[0].isupper()):
-                    break
-                kept.insert(0, word)
-            if kept:
-                results.append(self.result(match.start(1) + kept[0].start(), match.end(), SCORE))
+            start = _name_before(text, match.start(), caseless)
+            if start is not None:
+                results.append(self.result(start, match.end(), SCORE))
         return results
+
+
+def _name_before(text: str, end: int, caseless: bool) -> int | None:
+    """Start of the one to three name words right before a facility word ('Seen at [Ridgeline] Medical Center'):
+    read back from it, stopping at a stop word or, in ordinary case, a word in lower case."""
+    window_start = max(0, end - 40 * MAX_WORDS)
+    words = _WORDS_BEFORE.search(text, window_start, end)
+    if words is None:
+        return None
+    start = None
+    for word in reversed(list(re.finditer(_WORD, words.group()))):
+        value = word.group()
+        if value.lower() in STOP_WORDS or not (caseless or value[0].isupper()):
+            break
+        start = words.start() + word.start()
+    return start
 
 
 def _place_end(text: str, start: int, names: NameLists) -> int | None:

@@ -3,6 +3,8 @@ are left out on purpose: on clinical text they fire on lab values (a US phone wa
 
 from __future__ import annotations
 
+import re
+
 from desensitize.presidio_api import (
     CreditCardRecognizer,
     DateRecognizer,
@@ -10,7 +12,9 @@ from desensitize.presidio_api import (
     EntityRecognizer,
     IbanRecognizer,
     IpRecognizer,
+    NlpArtifacts,
     PhoneRecognizer,
+    RecognizerResult,
     SpacyRecognizer,
     UrlRecognizer,
     UsSsnRecognizer,
@@ -74,10 +78,42 @@ def flag_free(pattern: str) -> bool:
     return True
 
 
+# Five digits or more with phone punctuation (or an extension's x) between them: what python-phonenumbers could read
+# as a number the detector keeps (it drops phone results under seven digits).
+_DIGIT_RUN = re.compile(r"\d(?:[\d \t().\-/+~xX]*\d){4,}")
+_CONTEXT_CHARS = 30   # the matcher reads the characters around a number ('ext. 12', a letter glued to a digit)
+
+
+class FocusedPhoneRecognizer(PhoneRecognizer):
+    """Presidio's PhoneRecognizer, its matcher run only around runs of five digits or more. On clinical notes the
+    matcher parsed every dose and lab value for each of three regions (0.5 s of the detector's 6 s on 911 notes);
+    the windows give the same results (test: both ways on the same texts)."""
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+                ) -> list[RecognizerResult]:
+        results = []
+        for start, end in _windows(text):
+            for result in super().analyze(text[start:end], entities, None):
+                result.start, result.end = result.start + start, result.end + start
+                results.append(result)
+        return EntityRecognizer.remove_duplicates(results)
+
+
+def _windows(text: str) -> list[tuple[int, int]]:
+    merged: list[list[int]] = []
+    for match in _DIGIT_RUN.finditer(text):
+        start, end = max(0, match.start() - _CONTEXT_CHARS), min(len(text), match.end() + _CONTEXT_CHARS)
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = end
+        else:
+            merged.append([start, end])
+    return [(start, end) for start, end in merged]
+
+
 @recognizer("us_phone", ("PHONE_NUMBER",), ("en",))
 def us_phone(language: str) -> EntityRecognizer:
     # leniency 0 (POSSIBLE): a number of the right length for the region, even in a range not yet allocated
-    return PhoneRecognizer(supported_language=language, supported_regions=PHONE_REGIONS, leniency=0)
+    return FocusedPhoneRecognizer(supported_language=language, supported_regions=PHONE_REGIONS, leniency=0)
 
 
 @recognizer("us_ssn", ("US_SSN",), ("en",))

@@ -465,6 +465,29 @@ def test_filters_read_declared_attributes_not_class_names() -> None:
     assert filters.spec_of({"recognizer_name": "NameList"}) is None          # added by a filter, not a recognizer
 
 
+PHONE_TEXTS = [
+    "Daughter's cell (415) 555-0132, call after 5pm. Lasix 40 mg at 0800, K 3.9, 1000u/hr heparin.",
+    "pager 415.555.0176 ext 12; vent AC 500x12x40% peep 5; wt 81.2 kg",
+    "UK number +44 20 7946 0321 or 020 7946 0788; CI 2.1, SVR 1100-1300",
+    "BP 112/64 HR 88 sats 97% on RA, no phone numbers here 12 14 16",
+]
+
+
+@pytest.mark.parametrize("text", PHONE_TEXTS)
+def test_phone_matcher_around_digit_runs_finds_what_it_finds_over_the_whole_text(text: str) -> None:
+    from desensitize.presidio_api import PhoneRecognizer
+    from desensitize.recognizers.presidio_generic import PHONE_REGIONS, FocusedPhoneRecognizer
+
+    def phones(recognizer: PhoneRecognizer) -> list[tuple[int, int, float]]:
+        # the detector keeps phone results of seven digits or more (the phone filter): those must agree
+        return sorted((r.start, r.end, r.score) for r in recognizer.analyze(text, ["PHONE_NUMBER"])
+                      if sum(c.isdigit() for c in text[r.start:r.end]) >= 7)
+
+    settings = {"supported_language": "en", "supported_regions": PHONE_REGIONS, "leniency": 0}
+    assert phones(FocusedPhoneRecognizer(**settings)) == phones(PhoneRecognizer(**settings))
+    assert bool(phones(PhoneRecognizer(**settings))) is ("BP" not in text)   # the table is not vacuous
+
+
 @pytest.mark.parametrize(("value", "phone"), [
     ("(415) 555-0132", True), ("415.555.0132", True), ("+1 415 555 0132", True), ("415-555-0132 x12", True),
     ("1900-0700", False),          # a shift
