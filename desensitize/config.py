@@ -22,6 +22,9 @@ class DesensitizeConfig(BaseModel):
     workers: int = Field(default=1, ge=1, le=64, description="worker processes (each loads spaCy once)")
     batch_size: int = Field(default=64, ge=1, description="records per spaCy `nlp.pipe` batch")
     threshold: float = Field(default=0.4, gt=0, le=1, description="Presidio score threshold")
+    ner: Literal["focused", "full"] = Field(
+        default="focused", description="where spaCy's English NER runs: focused, around the words that could belong "
+        "to a selected entity (names, places, dates; organisations when selected); full, every token")
     skip_bad: bool = Field(default=False, description="send bad lines to OUT.rejects.jsonl instead of failing")
     key_file: str | None = Field(default=None, description="secret for hash / encrypt / pseudonym")
     vault: str | None = Field(default=None, description="pseudonym vault (default: beside OUT)")

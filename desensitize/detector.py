@@ -19,6 +19,7 @@ from desensitize.filters import (
 from desensitize.gazetteers import name_lists
 from desensitize.lang import CJK_CHARS
 from desensitize.layout import contact_card_employers, extend_address_blocks
+from desensitize.ner_focus import focus_for
 from desensitize.nlp import build_nlp_engine
 from desensitize.presidio_api import AnalyzerEngine, NlpEngine, RecognizerRegistry, RecognizerResult
 from desensitize.registry import RECOGNIZERS
@@ -50,6 +51,7 @@ class DetectorSettings:
     allow_list: Sequence[str] = ()         # terms that are never PII here (a domain's vocabulary)
     recognizers: Sequence[str] | None = None  # registry names; None: all registered
     extra_recognizers: Sequence[str] = field(default_factory=tuple)
+    ner: str = "focused"                   # English NER: "focused" (around possible entity words) or "full"
 
 
 def _specs(settings: DetectorSettings) -> list:
@@ -135,10 +137,11 @@ class Detector:
                 registry.add_recognizer(built)
                 if hasattr(built, "prepare_batch"):
                     self._batch_aware[language].append(built)
-        self.engine = AnalyzerEngine(registry=registry, nlp_engine=nlp_engine or build_nlp_engine(LANGUAGES),
+        self._entities = {lang: self._entities_for(lang) for lang in LANGUAGES}
+        focus = focus_for(self._entities["en"], self.settings.ner)
+        self.engine = AnalyzerEngine(registry=registry, nlp_engine=nlp_engine or build_nlp_engine(LANGUAGES, focus),
                                      supported_languages=list(LANGUAGES),
                                      default_score_threshold=self.settings.threshold)
-        self._entities = {lang: self._entities_for(lang) for lang in LANGUAGES}
         self._allowed_terms = _term_pattern(self.settings.allow_list)
         # single-word terms in any case ('Pt', 'PT', 'pt'): Presidio's own allow list matches exactly
         self._allowed_words = frozenset(t.strip().lower() for t in self.settings.allow_list if t.strip()

@@ -28,14 +28,14 @@ def texts_of(value: str | list[dict[str, Any]]) -> list[str]:
 
 def detector_settings(cfg: DesensitizeConfig, domains_root: Path | None = None) -> DetectorSettings:
     if cfg.domain is None:
-        return DetectorSettings(threshold=cfg.threshold)
+        return DetectorSettings(threshold=cfg.threshold, ner=cfg.ner)
     pack = load_pack(cfg.domain, domains_root)
     allow = [row["title"] for row in pack.kb_records() if row.get("title")]  # the domain's own vocabulary
     if pack.spec.allow_list:
         lines = pack.path(pack.spec.allow_list).read_text(encoding="utf-8").splitlines()
         allow += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
     settings = DetectorSettings(entities=pack.spec.entities, threshold=cfg.threshold, allow_list=allow,
-                                extra_recognizers=pack.spec.recognizers)
+                                extra_recognizers=pack.spec.recognizers, ner=cfg.ner)
     _check_pack_names(settings, pack.root / PACK_FILE)
     return settings
 
