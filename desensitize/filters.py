@@ -13,6 +13,7 @@ from desensitize.gazetteers import name_lists, place_names
 from desensitize.lang import caseless_record, written_as_name
 from desensitize.presidio_api import RecognizerResult
 from desensitize.recognizers.en_clinical_date import PATTERN as SHORT_DATE
+from desensitize.recognizers.en_clinician import CREDENTIALS
 from desensitize.registry import spec_of
 from desensitize.zh_drugs import inside_drug_name
 
@@ -315,7 +316,7 @@ def coordinated_names(text: str, results: list[RecognizerResult]) -> list[Recogn
 
     def name_like(word: str) -> bool:
         shaped = written_as_name(word, caseless)
-        return shaped and names.could_be_name(word)
+        return shaped and names.could_be_name(word) and word.upper() not in CREDENTIALS   # 'FAIRBANK, RRT'
 
     added: list[RecognizerResult] = []
     frontier = [r for r in results if r.entity_type == "PERSON"]

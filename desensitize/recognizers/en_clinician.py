@@ -1,6 +1,6 @@
 """Clinicians as notes write them: an initial and a surname ('B. Haldane', 'd. vellacott', 'J. O'Dowd') and a name
-followed by a credential ('Haldane MD', 'Odile Fairbank RN', 'Pembry PA', 'Lee, NP', 'Kell-Varga MD'), also in
-lower case on a signature line of its own ('tamsin vale rn').
+followed by a credential ('Haldane MD', 'Odile Fairbank RN', 'Pembry PA', 'Lee, NP', 'Kell-Varga MD', 'Odile K.
+Fairbank, RRT'), also in lower case on a signature line of its own ('tamsin vale rn').
 
 An initial before a word only names someone when the word reads as a surname: a listed surname or no dictionary
 word, written as names are in this record (any one case in a record written in one case). Genus abbreviations
@@ -22,8 +22,11 @@ _NAME = r"[^\W\d_][^\W\d_'’-]*"
 # k. o'dowd: a one-letter prefix before the apostrophe (O', D'), not a possessive ("s. pt's")
 INITIAL = re.compile(rf"(?<![\w.])(?P<value>[A-Za-z]\.[ \t]?(?P<surname>[A-Za-z]['’]{_NAME}|{_NAME}))")
 _DOUBLE = rf"{_NAME}(?:-{_NAME})?"          # double-barrelled surnames: 'Kell-Varga MD'
-CREDENTIAL = re.compile(rf"(?<![\w-])(?P<value>{_DOUBLE}(?:[ \t]+{_DOUBLE})?),?[ \t]+(?:MD|M\.D\.|RN|NP|PA-C|PA|CRNA)\b"
-                        r"(?![\w-])")
+_MIDDLE = r"(?:[ \t]+[A-Z]\.?)?"             # 'Odile K. Fairbank, RRT'
+# physicians, nurses, practitioners, anaesthetists, respiratory therapists and social workers
+CREDENTIALS = ("MD", "M.D.", "RN", "NP", "PA-C", "PA", "CRNA", "RRT", "MSW", "LICSW", "LCSW")
+CREDENTIAL = re.compile(rf"(?<![\w-])(?P<value>{_DOUBLE}{_MIDDLE}(?:[ \t]+{_DOUBLE})?),?[ \t]+"
+                        rf"(?:{'|'.join(re.escape(c) for c in CREDENTIALS)})\b(?![\w-])")
 # In a record written in lower case the credential is too ('tamsin vale rn'); 'pa' and 'md' alone are words there
 # ('pa line', 'md aware'), so only a name-shaped word before them counts, as above.
 CREDENTIAL_LOWER = re.compile(rf"(?<![\w-])(?P<value>{_DOUBLE}(?:[ \t]+{_DOUBLE})?),?[ \t]+(?:md|rn|np|crna)\b"

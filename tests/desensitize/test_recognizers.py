@@ -173,6 +173,9 @@ CASES = [
     ("en_clinician", "en", "Plan discussed with R. Okonkwo, team aware.", [("PERSON", "R. Okonkwo")]),
     ("en_clinician", "en", "Called Tamsin Vale RN for coverage", [("PERSON", "Tamsin Vale")]),
     ("en_clinician", "en", "Kell-Varga MD performed the tap.", [("PERSON", "Kell-Varga")]),   # double-barrelled
+    ("en_clinician", "en", "VENT WEANED TO CPAP 5/5.\n ODILE K. FAIRBANK, RRT\n", [("PERSON", "ODILE K. FAIRBANK")]),
+    ("en_clinician", "en", "Family met with Wren Castellan, LICSW today.", [("PERSON", "Wren Castellan")]),
+    ("en_clinician", "en", "Renal following, plan for RRT tomorrow.", []),          # renal replacement therapy
     ("en_clinician", "en", "Blood cx grew S. aureus; discussed with covering MD.", []),
     ("en_clinician", "en", "Pt stable overnight, see flowsheet.\n\nleona okafor rn\n", [("PERSON", "leona okafor")]),
     ("en_clinician", "en", "Pt stable overnight.\n\ncontinue to monitor rn\n", []),
