@@ -55,10 +55,13 @@ class NerFocus:
     margin: int = MARGIN
 
     def windows(self, doc: Doc) -> list[tuple[int, int]]:
-        """(start, end) token ranges to run NER on, merged where they touch."""
+        """(start, end) token ranges to run NER on, merged where they touch; a text shorter than one window is
+        read whole (a lone Latin word inside a Chinese record, 'Quillfeather', has no sentence to be inside)."""
         merged: list[list[int]] = []
         if not self.labels:
             return []
+        if len(doc) < 2 * self.margin + 1:     # shorter than one window: a field, a Latin word in Chinese text
+            return [(0, len(doc))] if len(doc) else []
         for token in doc:
             if not self.is_cue(token):
                 continue

@@ -30,6 +30,9 @@ CUES = [
 ]
 
 
+QUIET = "bp 112/64 hr 88 sats 97% on ra, lasix 40 iv given, good response"
+
+
 def _token(text: str, word: str):  # noqa: ANN202 - a spaCy Token
     doc = english_pipeline().make_doc(text)
     return next(t for t in doc if t.text == word)
@@ -52,7 +55,8 @@ def test_windows_are_merged_and_bounded_by_the_margin() -> None:
     windows = NerFocus(margin=4).windows(doc)
     assert windows[0][0] == 0 and len(windows) == 2                 # the two close names share one window
     assert windows[-1][1] == len(doc) and windows[-1][0] == len(doc) - 5
-    assert NerFocus().windows(english_pipeline().make_doc("bp 112/64 hr 88 sats 97% on ra")) == []
+    assert NerFocus().windows(english_pipeline().make_doc(QUIET)) == []
+    assert NerFocus().windows(english_pipeline().make_doc("Quillfeather")) == [(0, 1)]    # shorter than a window
     assert NerFocus(labels=False).windows(doc) == []
 
 
@@ -106,5 +110,5 @@ def test_full_ner_on_request_and_in_verify() -> None:
 
 
 def test_a_record_without_any_cue_gets_no_ner_entities() -> None:
-    (_, artifacts), = build_nlp_engine(("en",), NerFocus()).process_batch(["bp 112/64 hr 88 sats 97% on ra"], "en")
+    (_, artifacts), = build_nlp_engine(("en",), NerFocus()).process_batch([QUIET], "en")
     assert list(artifacts.entities) == []
