@@ -165,6 +165,7 @@ def test_cli_desensitize_and_verify(tmp_path: Path) -> None:
         (["--lang", "fr"], r"\[lang\]"),
         (["--domain", "legal"], r"no domain pack here"),
         (["--operator", "hash"], r"needs a secret"),
+        (["ner=everywhere"], r"\[ner\]: Input should be 'focused' or 'full'"),
     ],
 )
 def test_cli_bad_options_are_one_line(tmp_path: Path, args: list[str], message: str) -> None:
@@ -174,6 +175,14 @@ def test_cli_bad_options_are_one_line(tmp_path: Path, args: list[str], message: 
     result = run_cli("desensitize", str(raw), "--out", str(tmp_path / "clean.jsonl"), *args)
     assert result.returncode == 2 and re.search(message, result.stderr), result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "clean.jsonl").exists()
+
+
+def test_cli_ner_in_full_is_an_override_recorded_in_the_manifest(tmp_path: Path) -> None:
+    raw = write_jsonl(tmp_path / "raw.jsonl", RAW)
+    result = run_cli("desensitize", str(raw), "--out", str(tmp_path / "clean.jsonl"), "ner=full")
+    assert result.returncode == 0, result.stderr
+    assert read_manifest(tmp_path / "clean.jsonl.manifest.json").config["ner"] == "full"
+    assert read(tmp_path / "clean.jsonl")[0]["text"] == "Patient <PERSON_1> called from <PHONE_NUMBER_1>."
 
 
 def test_several_fields_are_one_document(tmp_path: Path) -> None:
