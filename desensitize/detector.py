@@ -20,7 +20,7 @@ from desensitize.gazetteers import name_lists
 from desensitize.lang import CJK_CHARS
 from desensitize.layout import contact_card_employers, extend_address_blocks
 from desensitize.ner_focus import focus_for
-from desensitize.nlp import build_nlp_engine
+from desensitize.nlp import PipelineNlpEngine, build_nlp_engine
 from desensitize.presidio_api import AnalyzerEngine, NlpEngine, RecognizerRegistry, RecognizerResult
 from desensitize.registry import RECOGNIZERS
 from veritune.errors import VerituneError
@@ -138,8 +138,9 @@ class Detector:
                 if hasattr(built, "prepare_batch"):
                     self._batch_aware[language].append(built)
         self._entities = {lang: self._entities_for(lang) for lang in LANGUAGES}
-        focus = focus_for(self._entities["en"], self.settings.ner)
-        self.engine = AnalyzerEngine(registry=registry, nlp_engine=nlp_engine or build_nlp_engine(LANGUAGES, focus),
+        # where English NER runs: a property of this detector, passed with each batch (an engine may be shared)
+        self.ner_focus = focus_for(self._entities["en"], self.settings.ner)
+        self.engine = AnalyzerEngine(registry=registry, nlp_engine=nlp_engine or build_nlp_engine(LANGUAGES),
                                      supported_languages=list(LANGUAGES),
                                      default_score_threshold=self.settings.threshold)
         self._allowed_terms = _term_pattern(self.settings.allow_list)
@@ -179,7 +180,8 @@ class Detector:
 
     def _analyze_one_language(self, texts: Sequence[str], language: str, batch_size: int) -> list[list[Span]]:
         nlp_engine = self.engine.nlp_engine
-        artifacts = nlp_engine.process_batch(list(texts), language, batch_size=batch_size)
+        focused = {"ner_focus": self.ner_focus} if isinstance(nlp_engine, PipelineNlpEngine) else {}
+        artifacts = nlp_engine.process_batch(list(texts), language, batch_size=batch_size, **focused)
         for recognizer in self._batch_aware[language]:
             if set(recognizer.supported_entities) & set(self._entities[language]):   # no tagging for nothing
                 recognizer.prepare_batch(list(texts))

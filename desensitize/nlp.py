@@ -25,7 +25,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from desensitize.ner_focus import NerFocus
-from desensitize.presidio_api import NerModelConfiguration, NlpArtifacts, SpacyNlpEngine
+from desensitize.presidio_api import NerModelConfiguration, SpacyNlpEngine
 from veritune.errors import VerituneError
 
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")  # tldextract must not reach for the network
@@ -100,9 +100,10 @@ class LazyPipelines(Mapping[str, Language]):
 
 class PipelineNlpEngine(SpacyNlpEngine):
     """Presidio's spaCy engine over pipelines we built (never `spacy.load` by package name, never a download).
-    With a `ner_focus`, English NER runs only around the words that could belong to an entity (`ner_focus`)."""
+    One engine serves detectors with different settings (the apps share one), so where English NER runs is an
+    argument of each `process_batch` call (`ner_focus`), not a property of the engine."""
 
-    def __init__(self, pipelines: Mapping[str, Language], ner_focus: NerFocus | None = None) -> None:
+    def __init__(self, pipelines: Mapping[str, Language]) -> None:
         super().__init__(
             models=[{"lang_code": lang, "model_name": lang} for lang in pipelines],
             ner_model_configuration=NerModelConfiguration(
@@ -110,32 +111,28 @@ class PipelineNlpEngine(SpacyNlpEngine):
                 low_score_entity_names=[]),
         )
         self.nlp = pipelines
-        self.ner_focus = ner_focus
 
     def load(self) -> None:  # already loaded
         return None
 
-    def process_text(self, text: str, language: str) -> NlpArtifacts:
-        return next(iter(self.process_batch([text], language)))[1]
-
     def process_batch(self, texts: Iterable[str], language: str, batch_size: int = 1, n_process: int = 1,
-                      as_tuples: bool = False) -> Iterator[tuple]:
-        if self.ner_focus is None or language != "en" or as_tuples or n_process != 1:
+                      as_tuples: bool = False, ner_focus: NerFocus | None = None) -> Iterator[tuple]:
+        """Presidio's `process_batch`; with a `ner_focus`, English NER runs only around the words that could
+        belong to a selected entity (`desensitize.ner_focus`)."""
+        if ner_focus is None or language != "en" or as_tuples or n_process != 1:
             yield from super().process_batch(texts, language, batch_size=batch_size, n_process=n_process,
                                              as_tuples=as_tuples)
             return
         nlp = self.nlp[language]
         docs = nlp.pipe((str(text) for text in texts), batch_size=batch_size, disable=["ner"])
-        for doc in self.ner_focus.annotate(nlp.get_pipe("ner"), docs, batch_size):
+        for doc in ner_focus.annotate(nlp.get_pipe("ner"), docs, batch_size):
             yield doc.text, self._doc_to_nlp_artifact(doc, language)
 
 
-def build_nlp_engine(languages: tuple[str, ...] = ("en", "zh"), ner_focus: NerFocus | None = None
-                     ) -> PipelineNlpEngine:
+def build_nlp_engine(languages: tuple[str, ...] = ("en", "zh")) -> PipelineNlpEngine:
     """The engine for `languages`; each pipeline loads when text in its language first arrives. The English model
-    package is looked up now, so a missing install fails before any record is read. `ner_focus`: where English NER
-    runs (None: every token)."""
+    package is looked up now, so a missing install fails before any record is read."""
     builders = {"en": english_pipeline, "zh": chinese_pipeline}
     if "en" in languages:
         english_model_path()
-    return PipelineNlpEngine(LazyPipelines({lang: builders[lang] for lang in languages}), ner_focus)
+    return PipelineNlpEngine(LazyPipelines({lang: builders[lang] for lang in languages}))

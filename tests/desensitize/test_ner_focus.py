@@ -71,14 +71,13 @@ NOTES = [
 @pytest.mark.parametrize("text", NOTES)
 def test_focused_ner_finds_what_ner_over_the_whole_text_finds_around_its_cues(text: str) -> None:
     focus = NerFocus(groups=True)
-    focused, full = build_nlp_engine(("en",), focus), build_nlp_engine(("en",))
-    (_, ours), = focused.process_batch([text], "en")
-    (_, theirs), = full.process_batch([text], "en")
+    engine = build_nlp_engine(("en",))
+    (_, ours), = engine.process_batch([text], "en", ner_focus=focus)
+    (_, theirs), = engine.process_batch([text], "en")
     assert _entities(ours) and set(_entities(ours)) <= set(_entities(theirs))
     # what the focus leaves out holds no cue ('lasix 40' tagged PERSON over the whole text)
     missed = [e for e in theirs.entities if _entities_of(e) not in _entities(ours)]
     assert not any(focus.is_cue(token) for entity in missed for token in entity)
-    assert _entities(focused.process_text(text, "en")) == _entities(ours)
 
 
 def _entities_of(entity) -> tuple[int, int, str]:  # noqa: ANN001 - a spaCy Span
@@ -95,20 +94,30 @@ def _entities(artifacts) -> list[tuple[int, int, str]]:  # noqa: ANN001 - Presid
     (["US_SSN", "PHONE_NUMBER"], False, False),                     # no spaCy entity: NER never runs
 ])
 def test_the_focus_follows_the_selected_entities(entities: list[str] | None, labels: bool, groups: bool) -> None:
-    detector = Detector(DetectorSettings(entities=entities))
-    assert (detector.engine.nlp_engine.ner_focus.labels, detector.engine.nlp_engine.ner_focus.groups) == (
-        labels, groups)
+    focus = Detector(DetectorSettings(entities=entities)).ner_focus
+    assert (focus.labels, focus.groups) == (labels, groups)
 
 
 def test_full_ner_on_request_and_in_verify() -> None:
     assert focus_for(["PERSON"], "full") is None
     assert detector_settings(DesensitizeConfig(ner="full")).ner == "full"
-    assert Detector(DetectorSettings(ner="full")).engine.nlp_engine.ner_focus is None
-    assert strict_detector().engine.nlp_engine.ner_focus is None
+    assert Detector(DetectorSettings(ner="full")).ner_focus is None
+    assert strict_detector().ner_focus is None
     with pytest.raises(VerituneError, match="ner must be one of focused, full"):
         focus_for(["PERSON"], "everywhere")
 
 
 def test_a_record_without_any_cue_gets_no_ner_entities() -> None:
-    (_, artifacts), = build_nlp_engine(("en",), NerFocus()).process_batch([QUIET], "en")
+    (_, artifacts), = build_nlp_engine(("en",)).process_batch([QUIET], "en", ner_focus=NerFocus())
     assert list(artifacts.entities) == []
+
+
+def test_detectors_sharing_one_engine_keep_their_own_focus() -> None:
+    """The apps share one engine between assistants: each detector's focus travels with its batches."""
+    engine = build_nlp_engine()
+    medical = Detector(DetectorSettings(entities=["PERSON", "DATE_TIME"]), nlp_engine=engine)
+    everything = Detector(DetectorSettings(ner="full"), nlp_engine=engine)
+    assert medical.ner_focus is not None and everything.ner_focus is None
+    text = "lasix 40 iv given; family meeting with dr harlan and daughter odile on march 3rd 2019."
+    assert [text[s.start:s.end] for s in medical.analyze(text, "en") if s.entity_type == "PERSON"] == [
+        "harlan", "odile"]
