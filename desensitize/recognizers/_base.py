@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from types import ModuleType
@@ -88,6 +89,14 @@ def word_frequency(word: str) -> int:
 
     jieba.dt.check_initialized()
     return jieba.dt.FREQ.get(word) or 0
+
+
+@functools.lru_cache(maxsize=256)   # asked by several recognizers for each record in turn
+def tagged_words(text: str) -> tuple[tuple[str, str], ...]:
+    """(word, part-of-speech flag) of `text` as jieba's tagger cuts it. cn_person, cn_place_name and cn_named_place
+    all read the same cut: computed once a record, it had been three times (two thirds of the Chinese detector's
+    time went to jieba's tagger)."""
+    return tuple((word, flag) for word, flag in jieba_tagger().cut(text))
 
 
 def jieba_tagger() -> ModuleType:

@@ -17,7 +17,7 @@ import logging
 import jieba
 
 from desensitize.presidio_api import RecognizerResult
-from desensitize.recognizers._base import TextRecognizer, jieba_tagger, word_frequency
+from desensitize.recognizers._base import TextRecognizer, tagged_words, word_frequency
 from desensitize.registry import recognizer
 
 ENTITY = "LOCATION"
@@ -38,7 +38,7 @@ class CnNamedPlaceRecognizer(TextRecognizer):
 
     def find(self, text: str) -> list[RecognizerResult]:
         words, offset = [], 0
-        for word, flag in jieba_tagger().cut(text):
+        for word, flag in tagged_words(text):
             words.append((offset, word, flag))
             offset += len(word)
         results = []

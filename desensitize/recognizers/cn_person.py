@@ -11,7 +11,7 @@ import re
 import jieba
 
 from desensitize.presidio_api import LocalRecognizer, NlpArtifacts, RecognizerResult
-from desensitize.recognizers._base import jieba_tagger, word_frequency
+from desensitize.recognizers._base import jieba_tagger, tagged_words, word_frequency
 from desensitize.registry import recognizer
 
 ENTITY = "PERSON"
@@ -74,7 +74,7 @@ def common_word(candidate: str) -> bool:
 def _tags_by_start(text: str) -> dict[int, tuple[str, str]]:
     """Start offset -> (word, jieba part-of-speech flag)."""
     tags, offset = {}, 0
-    for word, flag in jieba_tagger().cut(text):
+    for word, flag in tagged_words(text):
         tags[offset] = (word, flag)
         offset += len(word)
     return tags
@@ -180,7 +180,7 @@ class CnPersonRecognizer(LocalRecognizer):
         (drug names, examination terms) removes those."""
         results = []
         offset = 0
-        for word, flag in jieba_tagger().cut(text):
+        for word, flag in tagged_words(text):
             if flag.startswith("nr") and _tagged_name(word, flag):
                 results.append(RecognizerResult(ENTITY, offset, offset + len(word), TAGGED_SCORE))
             offset += len(word)

@@ -17,7 +17,7 @@ import jieba
 
 from desensitize.gazetteers import chinese_place_names
 from desensitize.presidio_api import RecognizerResult
-from desensitize.recognizers._base import TextRecognizer, jieba_tagger, word_frequency
+from desensitize.recognizers._base import TextRecognizer, tagged_words, word_frequency
 from desensitize.registry import recognizer
 
 ENTITY = "LOCATION"
@@ -37,7 +37,7 @@ class CnPlaceNameRecognizer(TextRecognizer):
 
     def find(self, text: str) -> list[RecognizerResult]:
         results, offset = [], 0
-        for word, flag in jieba_tagger().cut(text):
+        for word, flag in tagged_words(text):
             start, offset = offset, offset + len(word)
             if len(word) < 2 or not _HAN_WORD.fullmatch(word):
                 continue
