@@ -99,8 +99,10 @@ def _name_before(text: str, end: int, caseless: bool) -> int | None:
 
 
 def _place_end(text: str, start: int, names: NameLists) -> int | None:
-    """End of the one to three words at `start` that read as a place name, and a ward number after them."""
-    end, unknown, previous = None, False, 0
+    """End of the one to three words at `start` that read as a place name, and a ward number after them. Words that
+    are all in the dictionary name a place when GeoNames lists them, or lists the first two or three of them
+    ('returned to salt lake city', 'returned to new haven today')."""
+    ends, unknown, previous = [], False, 0
     for count, word in enumerate(re.finditer(_WORD, text[start:start + 80])):
         if count == MAX_WORDS or (count and not re.fullmatch(r"[ \t]", text[start + previous:start + word.start()])):
             break
@@ -108,8 +110,13 @@ def _place_end(text: str, start: int, names: NameLists) -> int | None:
         if value.lower() in STOP_WORDS or len(value) < 2:
             break
         unknown |= not names.is_common_word(value)
-        end, previous = start + word.end(), word.end()
-    if end is None or not (unknown or text[start:end].lower() in place_names()):    # 'returned to salt lake city'
+        ends.append(start + word.end())
+        previous = word.end()
+    if not ends:
+        return None
+    several = ends[1:] or ends          # the whole run, or a prefix of two words or more: one word is too loose
+    end = ends[-1] if unknown else next((e for e in reversed(several) if text[start:e].lower() in place_names()), None)
+    if end is None:
         return None
     ward = re.match(r"[ \t]+\d{1,2}\b(?![./:])", text[end:end + 4])   # 'tarrowfield 2'
     return end + ward.end() if ward else end

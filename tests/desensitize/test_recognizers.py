@@ -159,6 +159,8 @@ CASES = [
     ("en_facility", "en", "lives in a shelter in Halverton area", [("LOCATION", "Halverton")]),
     ("en_facility", "en", "pain in the chest area, then in Lower area", []),
     ("en_facility", "en", "son returned to salt lake city today", [("LOCATION", "salt lake city")]),   # GeoNames
+    ("en_facility", "en", "wife returned to fall river tonight, will call", [("LOCATION", "fall river")]),  # prefix
+    ("en_facility", "en", "pt returned to bed early tonight, resting", []),
     # pager, beeper and extension numbers: short, so only after their word
     ("en_pager", "en", "Resident on call, beeper number 61842.", [("PHONE_NUMBER", "61842")]),
     ("en_pager", "en", "Pager #4312 after 5pm.", [("PHONE_NUMBER", "4312")]),
