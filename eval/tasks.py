@@ -123,8 +123,8 @@ class Task:
             if prompt.echoes(line):
                 continue
             numbers = [int(n) for n in re.findall(r"\[(\d+)\]", line)]
-            rows.append((line, set(re.findall(self.spec.cited_ids, line))
-                         | {evidence_ids[n - 1] for n in numbers if 1 <= n <= len(evidence_ids)}))
+            written = {_listed_variant(i, evidence_ids) for i in re.findall(self.spec.cited_ids, line)}
+            rows.append((line, written | {evidence_ids[n - 1] for n in numbers if 1 <= n <= len(evidence_ids)}))
         return rows
 
     def prompt(self, item: dict, lang: str) -> str:
@@ -212,3 +212,12 @@ def get_task(name: str, domains_root: Path | None = None) -> Task:
     if name not in files:
         raise VerituneError(f"unknown task '{name}'{nearest_hint(name, files)}", field="tasks")
     return load_task(files[name])
+
+
+def _listed_variant(cited: str, evidence_ids: Sequence[str]) -> str:
+    """An id written without its variant suffix ('FIN-AML-004' for the listed 'FIN-AML-004-EN') cites the one
+    listed passage it names; any other id stays as written."""
+    if cited in evidence_ids:
+        return cited
+    variants = [i for i in evidence_ids if i.startswith(cited + "-")]
+    return variants[0] if len(variants) == 1 else cited

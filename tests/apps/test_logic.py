@@ -38,6 +38,7 @@ RULES = [hit("FIN-AML-001-EN", "Firms must screen every new customer against san
         ('Findings:\n- FIN-AML-001-EN (high) [1]: "The account was opened before the sanctions screening was '
          'completed."\nRisk level: high.', {"FIN-AML-001-EN"}),
         ("The fee rule [2] is breached.", {"FIN-DIS-001-EN"}),          # by citation number only
+        ('- FIN-DIS-001 (medium): "The annual fee was not mentioned."', {"FIN-DIS-001-EN"}),   # suffix left out
         ("Nothing to report [9].", set()),                                 # a citation out of range flags nothing
         ("[3] (FIN-MKT-002-EN, critical) Promotions must not promise guaranteed returns.", set()),  # a copied rule
         ("规则：[1] (FIN-AML-001-EN, high) 机构必须……", set()),

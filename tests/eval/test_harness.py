@@ -53,6 +53,12 @@ def test_label_reading_and_cited_ids() -> None:
     assert triage.read_label("Department: Otolaryngology (ENT).") == "ent"
     compliance = get_task("finance_compliance")
     assert compliance.cited("- FIN-AML-001-EN (high) ... FIN-KYC-002-ZH") == ["FIN-AML-001-EN", "FIN-KYC-002-ZH"]
+    listed = ["FIN-AML-004-EN", "FIN-KYC-001-EN"]
+    # an id without its language suffix cites the listed rule of that number; one not listed stays as written
+    assert compliance.cited("- FIN-AML-004 (high) [2]: \"...\"\n- FIN-MKT-009 (low)", listed) == [
+        "FIN-AML-004-EN", "FIN-KYC-001-EN", "FIN-MKT-009"]
+    assert compliance.cited("发现问题：\n- FIN-KYC-003-ZH（高）[9]：“……”") == ["FIN-KYC-003-ZH"]
+    assert compliance.cited("FIN-AML-004-ENX FIN-AML-004-") == []
     limited = triage.items(limit=6)
     assert {row["lang"] for row in limited} == {"en", "zh"} and len(limited) == 6
 
