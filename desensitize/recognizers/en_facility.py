@@ -101,7 +101,7 @@ def _name_before(text: str, end: int, caseless: bool) -> int | None:
 def _place_end(text: str, start: int, names: NameLists) -> int | None:
     """End of the one to three words at `start` that read as a place name, and a ward number after them. Words that
     are all in the dictionary name a place when GeoNames lists them, or lists the first two or three of them
-    ('returned to salt lake city', 'returned to new haven today')."""
+    ('returned to salt lake city', 'returned to fall river tonight')."""
     ends, unknown, previous = [], False, 0
     for count, word in enumerate(re.finditer(_WORD, text[start:start + 80])):
         if count == MAX_WORDS or (count and not re.fullmatch(r"[ \t]", text[start + previous:start + word.start()])):

@@ -23,7 +23,7 @@ CUES = [
     ("ON IABP 1:1, PRBC X2 GIVEN", "PRBC", False),
     ("lasix 40 iv given with good response", "lasix", False),
     ("J WINSLOW ORDERED EPI", "J", True),                                      # an initial before a name
-    ("seen by d'arcy on rounds", "d'arcy", True),
+    ("seen by d'amato on rounds", "d'amato", True),
     ("admitted in March after a fall", "March", True),                         # months and years
     ("CABG in 2004, stents 2011", "2004", True),
     ("BP 112/64 HR 88 sats 97% on RA", "BP", False),
