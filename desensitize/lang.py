@@ -1,10 +1,12 @@
 """Per-record facts about how a text is written: its language (Chinese when CJK characters make up a tenth of the
-letters), and whether it is written without capitals (then capitalisation tells nothing about names)."""
+letters), and whether it is written without capitals (then capitalisation tells nothing about names); and the
+parts of a text worth a slow reader's time (`windows_around`)."""
 
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 
 CJK_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # a regex class body: the CJK ideograph blocks
 _CJK = re.compile(f"[{CJK_CHARS}]")
@@ -46,3 +48,17 @@ def written_as_name(word: str, caseless: bool) -> bool:
     if caseless:
         return word.islower() or word.isupper()
     return word[0].isupper() and (len(word) == 1 or not word[1:].isupper())
+
+
+def windows_around(spans: Iterable[tuple[int, int]], margin: int, length: int) -> list[tuple[int, int]]:
+    """Each (start, end) of `spans` (in order) widened by `margin` on both sides within [0, length), the windows
+    merged where they touch: where a slow reader (spaCy's NER over tokens, a phone matcher over characters) needs to
+    look."""
+    merged: list[list[int]] = []
+    for start, end in spans:
+        start, end = max(0, start - margin), min(length, end + margin)
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(start, end) for start, end in merged]

@@ -31,6 +31,7 @@ from spacy.tokens import Doc, Span, Token
 from spacy.util import minibatch
 
 from desensitize.gazetteers import CALENDAR_WORDS, name_lists, place_names
+from desensitize.lang import windows_around
 from veritune.errors import VerituneError
 
 NER_SCOPES = ("focused", "full")
@@ -57,20 +58,12 @@ class NerFocus:
     def windows(self, doc: Doc) -> list[tuple[int, int]]:
         """(start, end) token ranges to run NER on, merged where they touch; a text shorter than one window is
         read whole (a lone Latin word inside a Chinese record, 'Quillfeather', has no sentence to be inside)."""
-        merged: list[list[int]] = []
         if not self.labels:
             return []
         if len(doc) < 2 * self.margin + 1:     # shorter than one window: a field, a Latin word in Chinese text
             return [(0, len(doc))] if len(doc) else []
-        for token in doc:
-            if not self.is_cue(token):
-                continue
-            start, end = max(0, token.i - self.margin), min(len(doc), token.i + self.margin + 1)
-            if merged and start <= merged[-1][1]:
-                merged[-1][1] = end
-            else:
-                merged.append([start, end])
-        return [(start, end) for start, end in merged]
+        cues = ((token.i, token.i + 1) for token in doc if self.is_cue(token))
+        return windows_around(cues, self.margin, len(doc))
 
     def is_cue(self, token: Token) -> bool:
         word = token.text

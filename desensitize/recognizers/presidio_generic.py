@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from desensitize.lang import windows_around
 from desensitize.presidio_api import (
     CreditCardRecognizer,
     DateRecognizer,
@@ -92,22 +93,13 @@ class FocusedPhoneRecognizer(PhoneRecognizer):
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
                 ) -> list[RecognizerResult]:
         results = []
-        for start, end in _windows(text):
+        runs = (match.span() for match in _DIGIT_RUN.finditer(text))
+        for start, end in windows_around(runs, _CONTEXT_CHARS, len(text)):
             for result in super().analyze(text[start:end], entities, None):
                 result.start, result.end = result.start + start, result.end + start
                 results.append(result)
         return EntityRecognizer.remove_duplicates(results)
 
-
-def _windows(text: str) -> list[tuple[int, int]]:
-    merged: list[list[int]] = []
-    for match in _DIGIT_RUN.finditer(text):
-        start, end = max(0, match.start() - _CONTEXT_CHARS), min(len(text), match.end() + _CONTEXT_CHARS)
-        if merged and start <= merged[-1][1]:
-            merged[-1][1] = end
-        else:
-            merged.append([start, end])
-    return [(start, end) for start, end in merged]
 
 
 @recognizer("us_phone", ("PHONE_NUMBER",), ("en",))

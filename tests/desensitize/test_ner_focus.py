@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from desensitize import DesensitizeConfig, Detector, DetectorSettings, detector_settings
+from desensitize.lang import windows_around
 from desensitize.ner_focus import NerFocus, focus_for
 from desensitize.nlp import build_nlp_engine, english_pipeline
 from desensitize.verify import strict_detector
@@ -42,6 +43,16 @@ def _token(text: str, word: str):  # noqa: ANN202 - a spaCy Token
 def test_cue_table(text: str, word: str, cue: bool) -> None:
     token = _token(text, word)
     assert NerFocus().is_cue(token) is cue
+
+
+@pytest.mark.parametrize(("spans", "margin", "length", "windows"), [
+    ([(5, 6)], 4, 20, [(1, 10)]),
+    ([(1, 2), (8, 9)], 3, 20, [(0, 12)]),                 # touching windows merge
+    ([(2, 3), (15, 16)], 2, 17, [(0, 5), (13, 17)]),       # clamped to the text
+    ([], 4, 20, []),
+])
+def test_windows_around(spans: list, margin: int, length: int, windows: list) -> None:
+    assert windows_around(spans, margin, length) == windows
 
 
 def test_group_names_are_cues_only_when_organisations_are_selected() -> None:
