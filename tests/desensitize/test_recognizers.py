@@ -111,6 +111,11 @@ CASES = [
     ("cn_address", "zh", "来自广东省深圳市南山区", [("LOCATION", "广东省深圳市南山区")]),
     ("cn_address", "zh", "禁止操纵市场", []),
     ("cn_address", "zh", "上市公司应及时披露", []),
+    # the address only: not the words before it, not across a conjunction (jieba's cut bounds the name parts)
+    ("cn_address", "zh", "仓库位于浙江省宁波市北仑区", [("LOCATION", "浙江省宁波市北仑区")]),
+    ("cn_address", "zh", "样品昨天寄往湖南省常德市武陵区", [("LOCATION", "湖南省常德市武陵区")]),
+    ("cn_address", "zh", "他的旧宅就在安徽省黄山市屯溪区老街28号", [("LOCATION", "安徽省黄山市屯溪区老街28号")]),
+    ("cn_address", "zh", "会议由山西省文化厅和太原市共同主办", []),
     # companies by legal form
     ("cn_organization", "zh", "工作单位华远软件传媒有限公司，", [("ORGANIZATION", "华远软件传媒有限公司")]),
     ("cn_organization", "zh", "上市公司和保险公司", []),
