@@ -22,6 +22,7 @@ from desensitize.layout import contact_card_employers, extend_address_blocks
 from desensitize.ner_focus import focus_for
 from desensitize.nlp import PipelineNlpEngine, build_nlp_engine
 from desensitize.presidio_api import AnalyzerEngine, NlpEngine, RecognizerRegistry, RecognizerResult
+from desensitize.recognizers.cn_person import common_word
 from desensitize.registry import RECOGNIZERS
 from veritune.errors import VerituneError
 
@@ -66,11 +67,14 @@ def recognizer_versions(settings: DetectorSettings) -> dict[str, str]:
 
 
 def _term_pattern(terms: Sequence[str]) -> re.Pattern | None:
-    """One case-insensitive pattern for the multi-word (or hyphenated) allowed terms, longest first."""
-    phrases = sorted({t for t in terms if re.search(r"[\s-]", t.strip())}, key=len, reverse=True)
-    if not phrases:
-        return None
-    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(p.strip()) for p in phrases) + r")(?!\w)", re.IGNORECASE)
+    """One case-insensitive pattern for the allowed terms a result can lie inside, longest first: multi-word (or
+    hyphenated) ones between word boundaries, and Chinese ones anywhere (Chinese writes no space between words, so
+    a tagger's '中耳' inside '急性中耳炎' has no boundary to check)."""
+    phrases = sorted({t.strip() for t in terms if re.search(r"[\s-]", t.strip())}, key=len, reverse=True)
+    chinese = sorted({t.strip() for t in terms if _CJK_CHAR.search(t)} - set(phrases), key=len, reverse=True)
+    parts = ([r"(?<!\w)(?:" + "|".join(map(re.escape, phrases)) + r")(?!\w)"] if phrases else []) + (
+        ["(?:" + "|".join(map(re.escape, chinese)) + ")"] if chinese else [])
+    return re.compile("|".join(parts), re.IGNORECASE) if parts else None
 
 
 def other_script_runs(text: str, language: str) -> list[tuple[int, int]]:
@@ -104,6 +108,18 @@ def merge_spans(text: str, main: list[Span], extra: list[Span], segment: tuple[i
     main = [m for m in main if m not in replaced]
     kept = [e for e in extra if not any(clash(e, m) for m in main)]
     return sorted(main + kept, key=lambda s: (s.start, s.end))
+
+
+def _in_term(text: str, result: RecognizerResult, start: int, end: int, chinese: bool) -> bool:
+    """The result lies inside an allowed term; or, for a Chinese term, a name or place made of a common word of two
+    characters or more and a piece of the term: a tagger that reads '符合良' in '符合良性…' has cut two words. '张良'
+    in '张良性格' stays (one character outside the term: a surname)."""
+    if start <= result.start and result.end <= end:
+        return True
+    if not chinese or result.entity_type not in ("PERSON", "LOCATION") or result.end <= start or end <= result.start:
+        return False
+    outside = text[result.start:start] if result.start < start else text[end:result.end]
+    return len(outside) >= 2 and common_word(outside)
 
 
 def _clinical_phrase(entity: str, value: str, allowed: frozenset[str]) -> bool:
@@ -204,8 +220,9 @@ class Detector:
                                                                   self._allowed_words)]
         if self._allowed_terms is None:
             return results
-        terms = [(m.start(), m.end()) for m in self._allowed_terms.finditer(text)]
-        return [r for r in results if not any(start <= r.start and r.end <= end for start, end in terms)]
+        terms = [(m.start(), m.end(), bool(_CJK_CHAR.match(m.group()))) for m in self._allowed_terms.finditer(text)]
+        return [r for r in results
+                if not any(_in_term(text, r, start, end, chinese) for start, end, chinese in terms)]
 
     def _to_spans(self, text: str, results: list[RecognizerResult], language: str) -> list[Span]:
         common = self._is_common_word if language == "en" else None

@@ -362,6 +362,33 @@ def test_clinical_text_without_pii_stays_untouched(text: str) -> None:
     assert found(medical, text, "en") == []
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "急性中耳炎有哪些危险信号？",                       # a KB title: the tagger's place '中耳炎' lies inside it
+        "符合良性前列腺增生的表现。",                       # a common word running into a KB title ('符合良')
+        "一线处理：轻症用阿莫西林、中度加用大环内酯类。",      # the pack's allow list: a severity
+        "典型症状：乏力、腹胀、巩膜黄染、易淤青、皮肤瘙痒。",   # a symptom jieba tags as a name
+        "避免与利匹韦林合用，对乙酰氨基酚是解热镇痛药。",      # a drug and a drug class
+    ],
+)
+def test_chinese_clinical_text_without_pii_stays_untouched(text: str) -> None:
+    from desensitize import DesensitizeConfig, Detector
+    from desensitize.records import detector_settings
+
+    medical = Detector(detector_settings(DesensitizeConfig(domain="medical")))
+    assert found(medical, text, "zh") == []
+
+
+def test_a_chinese_allowed_term_keeps_the_name_before_it() -> None:
+    from desensitize import Detector, DetectorSettings
+
+    detector = Detector(DetectorSettings(allow_list=["良性"]))
+    assert found(detector, "患者张良性格开朗，无不适。", "zh") == [("PERSON", "张良")]   # one character: a surname
+    assert found(detector, "符合良性表现。", "zh") == []
+    assert found(detector, "患者王建国，急性中耳炎。", "zh") == [("PERSON", "王建国")]
+
+
 def test_full_detector_on_mixed_records(detector) -> None:
     text = "Patient John Smith (MRN 1234567) called from (415) 555-0132; email john.smith@example.com."
     assert {t for t, _ in found(detector, text, "en")} >= {"PERSON", "MEDICAL_RECORD_NUMBER", "PHONE_NUMBER",
