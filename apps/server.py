@@ -261,8 +261,8 @@ def _extras(served: Served, turn: Turn, budget: Budget) -> dict[str, Any]:
                                 "rank_score": round(float(hit.score), 6), "text": hit.text}
                                for n, hit in enumerate(hits, start=1)]
         extras["veritune"]["groundedness"] = turn.groundedness
-        if turn.verification is not None and any(s.attributed for s in turn.verification.sentences):
-            # a stream sent the model's words as they came; the citations attribution added are in this text
+        if turn.verification is not None and any(s.attributed or s.corrected for s in turn.verification.sentences):
+            # a stream sent the model's words as they came; the citations the verifier added or corrected are here
             extras["veritune"]["cited_text"] = turn.text
     return extras
 

@@ -47,6 +47,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "cites no evidence": {"en": "cites no evidence", "zh": "未引用证据"},
     "attributed": {"en": "citation added by the verifier (the model did not cite)",
                    "zh": "引用由核查补充（模型未自行引用）"},
+    "corrected": {"en": "citation corrected by the verifier (the model cited another passage)",
+                  "zh": "引用由核查更正（模型引用了其他段落）"},
     "numbers differ from the evidence": {"en": "numbers differ from the evidence", "zh": "数字与证据不符"},
     "not backed by the cited evidence": {"en": "not backed by the cited evidence", "zh": "所引证据不支持该句"},
     # risk levels (finance), the severities of the pack's rules
@@ -147,7 +149,7 @@ def sentence_report(turn: Turn | None, lang: str = "en") -> str:
             continue
         mark = "✅" if check.supported else "⚠️"
         note = f" — {t(check.reason, lang)}" if not check.supported else \
-            f" — {t('attributed', lang)}" if check.attributed else ""
+            f" — {t('attributed', lang)}" if check.attributed else f" — {t('corrected', lang)}" if check.corrected else ""
         sentence = check.sentence if len(check.sentence) <= 160 else check.sentence[:157] + "…"
         lines.append(f"- {mark} {html.escape(sentence)}{note}")
     return "\n".join(lines)

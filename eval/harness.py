@@ -142,13 +142,16 @@ GROUNDING_METRICS = ("groundedness", "unsupported_claim_rate")   # also compared
 
 
 def _grounding_scores(verification: Any) -> dict[str, float]:
-    """Groundedness and unsupported-claim rate of a verified answer, and how many of its claims the model cited
-    itself (the rest were attributed by the verifier or stay unsupported). An answer that makes no claim (empty,
+    """Groundedness and unsupported-claim rate of a verified answer, how many of its claims the model cited
+    itself (the rest were attributed by the verifier or stay unsupported) and, of those, how many its own citation
+    backs (the verifier corrects the others to the passage that backs them). An answer that makes no claim (empty,
     a question, a copied '[n]') gets none: scoring it 1.0 would reward saying nothing."""
     if not verification.claims:
         return {}
-    return {"groundedness": verification.groundedness, "unsupported_claim_rate": verification.unsupported_rate,
-            "model_cited_rate": verification.model_cited}
+    scores = {"groundedness": verification.groundedness, "unsupported_claim_rate": verification.unsupported_rate,
+              "model_cited_rate": verification.model_cited}
+    precision = verification.model_citation_precision
+    return scores if precision is None else {**scores, "model_citation_precision": precision}
 
 
 def _retrieval_scores(task: Task, item: dict, ranked: list[str], k: int) -> dict[str, float]:

@@ -8,7 +8,10 @@ supported claim sentences) and the unsupported claims.
 With `attribute=True` a claim sentence that cites nothing is checked against every passage, and when one supports
 it by the same test its `[n]` is added to the sentence (post-hoc attribution, as RARR and the attributed-QA
 literature do for models that do not cite reliably). Such sentences say `attributed`, so how often the model cited
-by itself stays measurable; a sentence no passage supports stays uncited and counts as unsupported.
+by itself stays measurable; a sentence no passage supports stays uncited and counts as unsupported. A sentence whose
+own [n] does not back it, but another retrieved passage does, gets that passage's number instead and says
+`corrected` (a small model copies the right line and numbers it wrong): the reader sees the passage that backs
+it, the claim is grounded in the evidence, and `model_citation_precision` keeps the model's miscitations counted.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from retrieval.chunking import split_sentences
 from retrieval.sparse import tokenize
 
 _CITATION = re.compile(r"\[(\d+)\]")
+_OWN_CITATION = re.compile(r"\s*\[\d+\]")
 _PLACEHOLDER = re.compile(r"\[[A-Za-z]\]")      # '[n]' copied from the instruction 'cite it as [n]': no content
 _NUMBER = re.compile(r"(\d+(?:[.,]\d+)?)\s*(%|percent|mg|g|kg|ml|mmol/mol|mmol|mmhg|hours?|days?|weeks?|months?|"
                      r"years?|minutes?|万元|元|美元|毫克|小时|天|周|个月|年|分钟|次)?", re.IGNORECASE)
@@ -41,6 +45,7 @@ class SentenceCheck:
     missing_numbers: list[str] = field(default_factory=list)
     reason: str = ""
     attributed: bool = False          # its [n] was added by attribution, not written by the model
+    corrected: bool = False           # the model's [n] did not back it; the [n] now is the passage that does
     passage: int | None = None        # the cited passage that backs it best (1-based)
 
 
@@ -72,6 +77,12 @@ class Verification:
         """Share of claim sentences whose citation the model wrote itself (1 for an answer without claims)."""
         claims = self.claims
         return sum(bool(s.cited) and not s.attributed for s in claims) / len(claims) if claims else 1.0
+
+    @property
+    def model_citation_precision(self) -> float | None:
+        """Share of the claims the model cited itself whose own citation backs them (None when it cited none)."""
+        own = [s for s in self.claims if s.cited and not s.attributed]
+        return sum(s.supported and not s.corrected for s in own) / len(own) if own else None
 
 
 UNIT_SPELLINGS = {"%": "percent"}   # one unit written two ways: '90%' states what '90 percent' does
@@ -131,8 +142,16 @@ class GroundingVerifier:
             # copied from the evidence, has said nothing to support
             return SentenceCheck(sentence, cited, True, 1.0, None, reason="no claim")
         if cited:
-            return self._against(sentence, claim, words, cited, evidence)
-        if attribute and evidence and not _CITATION.search(sentence):  # a wrong [n] is the model's, left as is
+            check = self._against(sentence, claim, words, cited, evidence)
+            if check.supported or not attribute:
+                return check
+            best = self._against(sentence, claim, words, list(range(1, len(evidence) + 1)), evidence)
+            if best.supported and best.passage is not None:
+                uncited = _OWN_CITATION.sub("", sentence)
+                best.sentence, best.cited, best.corrected = _cite(uncited, best.passage), [best.passage], True
+                return best
+            return check
+        if attribute and evidence and not _CITATION.search(sentence):  # an out-of-range [n] is left as written
             best = self._against(sentence, claim, words, list(range(1, len(evidence) + 1)), evidence)
             if best.supported and best.passage is not None:
                 best.sentence, best.cited, best.attributed = _cite(sentence, best.passage), [best.passage], True

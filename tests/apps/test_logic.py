@@ -179,3 +179,20 @@ def test_the_app_prompts_rules_as_the_sft_data_does() -> None:
     assert prompt == ("Rules:\n[1] (FIN-AML-001-EN, high) " + RULES[0].text + "\n[2] (FIN-DIS-001-EN, medium) "
                       + RULES[1].text + "\n\nCheck this document against the rules and cite them as [n]:\n"
                       "The fee was hidden.")
+
+
+def test_the_sentence_report_says_which_citations_the_verifier_added_or_corrected() -> None:
+    from apps.ui import sentence_report
+    from retrieval.verifier import GroundingVerifier
+
+    evidence = ["Asthma. Red flags: unable to speak in sentences, silent chest.",
+                "Gout. Key tests: serum urate, joint aspiration."]
+    answer = "Key tests: serum urate, joint aspiration [1]. Red flags: silent chest. It cures everything [2]."
+    turn = Turn(question="q", lang="en", text=answer, done=True,
+                verification=GroundingVerifier().check(answer, evidence, attribute=True))
+    report = sentence_report(turn).splitlines()
+    assert report == ["- ✅ Key tests: serum urate, joint aspiration [2]. — citation corrected by the verifier "
+                      "(the model cited another passage)",
+                      "- ✅ Red flags: silent chest [1]. — citation added by the verifier (the model did not cite)",
+                      "- ⚠️ It cures everything [2]. — not backed by the cited evidence"]
+    assert "引用由核查更正" in sentence_report(turn, "zh")

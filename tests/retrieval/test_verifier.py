@@ -72,6 +72,35 @@ def test_attribution_leaves_unbacked_and_model_cited_sentences_alone(verifier: G
     assert result.model_cited == 0.25 and result.unsupported_rate == 0.75  # [7] is out of range: no citation
 
 
+@pytest.mark.parametrize(("answer", "corrected_text", "passage"), [
+    # the model copied the right line and numbered it wrong: the passage that backs it is cited instead
+    ("Metformin is contraindicated when eGFR is below 30 [1].",
+     "Metformin is contraindicated when eGFR is below 30 [2].", 2),
+    ("糖化血红蛋白48mmol/mol以上可诊断糖尿病[1]。", "糖化血红蛋白48mmol/mol以上可诊断糖尿病[3]。", 3),
+    ("Order a 12-lead ECG within 10 minutes [2][3].", "Order a 12-lead ECG within 10 minutes [1].", 1),
+])
+def test_a_wrong_citation_is_corrected_to_the_passage_that_backs_the_sentence(
+        verifier: GroundingVerifier, answer: str, corrected_text: str, passage: int) -> None:
+    result = verifier.check(answer, EVIDENCE, attribute=True)
+    check = result.sentences[0]
+    assert result.text == corrected_text and check.supported and check.corrected and not check.attributed
+    assert check.cited == [passage] and result.unsupported_rate == 0.0
+    assert result.model_cited == 1.0 and result.model_citation_precision == 0.0      # the model's own [n] was wrong
+    plain = verifier.check(answer, EVIDENCE)                                          # without attribution
+    assert plain.text == answer and plain.unsupported_rate == 1.0 and not plain.sentences[0].corrected
+
+
+def test_model_citation_precision_counts_only_the_models_own_citations(verifier: GroundingVerifier) -> None:
+    answer = ("Order a 12-lead ECG within 10 minutes [1]. Metformin is contraindicated when eGFR is below 30 [1]. "
+              "It cures lung cancer [2]. Diabetes is diagnosed at an HbA1c of 48 mmol/mol.")
+    result = verifier.check(answer, EVIDENCE, attribute=True)
+    assert [s.corrected for s in result.sentences] == [False, True, False, False]
+    assert [s.supported for s in result.sentences] == [True, True, False, False]
+    assert result.sentences[2].sentence == "It cures lung cancer [2]."                # backed by none: as written
+    assert result.model_citation_precision == 1 / 3                                  # 1 of the 3 it cited itself
+    assert GroundingVerifier().check("No citation here.", EVIDENCE).model_citation_precision is None
+
+
 def test_attribution_keeps_the_text_between_sentences(verifier: GroundingVerifier) -> None:
     answer = "Red flags:\n  Metformin is contraindicated when eGFR is below 30.  Thanks!"
     result = verifier.check(answer, EVIDENCE, attribute=True)
