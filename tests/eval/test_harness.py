@@ -266,3 +266,19 @@ def test_an_answer_without_claims_gets_no_grounding_scores() -> None:
     assert _grounding_scores(GroundingVerifier().check("[n]", evidence, attribute=True)) == {}   # says nothing
     scores = _grounding_scores(GroundingVerifier().check("Metformin: not below eGFR 30.", evidence, attribute=True))
     assert scores == {"groundedness": 1.0, "unsupported_claim_rate": 0.0, "model_cited_rate": 0.0}
+
+
+@pytest.mark.parametrize(("lengths", "batch_size", "batches"), [
+    ([500, 520, 540, 1100, 1150, 1200], 20, [[500, 520, 540], [1100, 1150, 1200]]),   # English, then Chinese
+    ([500, 520, 540, 560], 2, [[500, 520], [540, 560]]),                               # the batch size still bounds
+    ([100, 149, 150, 151], 8, [[100, 149, 150], [151]]),                               # at most 1.5 times the shortest
+    ([], 4, []),
+])
+def test_generation_batches_hold_prompts_of_similar_length(lengths: list[int], batch_size: int,
+                                                           batches: list[list[int]]) -> None:
+    from types import SimpleNamespace
+
+    from eval.harness import length_batches
+
+    pending = [SimpleNamespace(prompt_tokens=n) for n in lengths]
+    assert [[a.prompt_tokens for a in batch] for batch in length_batches(pending, batch_size)] == batches
