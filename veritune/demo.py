@@ -160,7 +160,7 @@ def evaluate(root: Path, limit: int) -> Path:
     config = EvalConfig(tasks=[t for p in packs for t in p.spec.eval_tasks], model=str(root / "base"),
                         adapters={p.name: str(root / p.name / "finetune") for p in packs},
                         indexes={p.name: str(root / p.name / "index") for p in packs}, limit=limit,
-                        batch_size=limit)   # one padded batch per system and task: fewer decode loops on a CPU
+                        batch_size=limit)   # few decode loops on a CPU; the harness batches similar prompt lengths
     out = run_eval(config, root / "eval")
     CONSOLE.print((out / "report.md").read_text(encoding="utf-8"))
     return out
