@@ -85,7 +85,7 @@ class CnNerModelRecognizer(LocalRecognizer):
 
 def place_pieces(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """A tagged place of four characters or more, cut where jieba finds a word no place name holds: the tagger runs
-    on across a clause ('X地区是Y的…', 'X街道和Y街道检查流动人口'). The first piece is the place the tagger started
+    on across a clause ('X区是Y的东大门', 'X街道和Y街道检查流动人口'). The first piece is the place the tagger started
     on; a later one stays only if it holds a proper noun (jieba's ns, nr, nz, nt) or a word jieba does not know.
     Measured on the development sentences with the whole pipeline: 62 fewer characters replaced outside labelled
     entities, address recall 0.8582 -> 0.8599 (pieces no longer lose their overlap with other recognizers' spans)."""
