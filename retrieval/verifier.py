@@ -145,18 +145,26 @@ class GroundingVerifier:
             check = self._against(sentence, claim, words, cited, evidence)
             if check.supported or not attribute:
                 return check
-            best = self._against(sentence, claim, words, list(range(1, len(evidence) + 1)), evidence)
-            if best.supported and best.passage is not None:
-                uncited = _OWN_CITATION.sub("", sentence)
-                best.sentence, best.cited, best.corrected = _cite(uncited, best.passage), [best.passage], True
-                return best
-            return check
+            best = self._backing_passage(sentence, claim, words, evidence)
+            if best is None:
+                return check
+            best.sentence, best.corrected = _cite(_OWN_CITATION.sub("", sentence), best.passage), True
+            return best
         if attribute and evidence and not _CITATION.search(sentence):  # an out-of-range [n] is left as written
-            best = self._against(sentence, claim, words, list(range(1, len(evidence) + 1)), evidence)
-            if best.supported and best.passage is not None:
-                best.sentence, best.cited, best.attributed = _cite(sentence, best.passage), [best.passage], True
+            best = self._backing_passage(sentence, claim, words, evidence)
+            if best is not None:
+                best.sentence, best.attributed = _cite(sentence, best.passage), True
                 return best
         return SentenceCheck(sentence, cited, False, 0.0, None, reason="cites no evidence")
+
+    def _backing_passage(self, sentence: str, claim: str, words: set[str],
+                         evidence: Sequence[str]) -> SentenceCheck | None:
+        """The check against the passage that backs the sentence best, citing it alone; None when none does."""
+        best = self._against(sentence, claim, words, list(range(1, len(evidence) + 1)), evidence)
+        if not best.supported or best.passage is None:
+            return None
+        best.cited = [best.passage]
+        return best
 
     def _against(self, sentence: str, claim: str, words: set[str], cited: list[int],
                  evidence: Sequence[str]) -> SentenceCheck:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from desensitize.presidio_api import RecognizerResult
-from desensitize.recognizers._base import TextRecognizer, tagged_words
+from desensitize.recognizers._base import TextRecognizer, words_in
 from desensitize.registry import recognizer
 
 ENTITY = "LOCATION"
@@ -51,11 +51,7 @@ class CnAddressRecognizer(TextRecognizer):
 
 def bounded(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """The addresses inside the match text[start:end], once jieba's words have cut it (see the module's doc)."""
-    words, offset = [], 0
-    for word, flag in tagged_words(text):
-        if offset + len(word) > start and offset < end:
-            words.append((offset, offset + len(word), word, flag))
-        offset += len(word)
+    words = words_in(text, start, end)
     splitting = [(s, e) for s, e, _, flag in words if flag in _SPLITTING and start <= s and e <= end]
     cuts = [start, *(x for pair in splitting for x in pair), end]
     found = []

@@ -11,7 +11,7 @@ import re
 import jieba
 
 from desensitize.presidio_api import LocalRecognizer, NlpArtifacts, RecognizerResult
-from desensitize.recognizers._base import jieba_tagger, tagged_words, word_frequency
+from desensitize.recognizers._base import jieba_tagger, tagged_spans, tagged_words, word_frequency
 from desensitize.registry import recognizer
 
 ENTITY = "PERSON"
@@ -73,11 +73,7 @@ def common_word(candidate: str) -> bool:
 
 def _tags_by_start(text: str) -> dict[int, tuple[str, str]]:
     """Start offset -> (word, jieba part-of-speech flag)."""
-    tags, offset = {}, 0
-    for word, flag in tagged_words(text):
-        tags[offset] = (word, flag)
-        offset += len(word)
-    return tags
+    return {start: (word, flag) for start, _, word, flag in tagged_spans(text)}
 
 
 def _ambiguous_name_confirmed(text: str, start: int, end: int, tags: dict[int, tuple[str, str]]) -> bool:

@@ -17,18 +17,10 @@ def test_every_plan_runs_a_recipe_each_pack_ships(base: str, tmp_path) -> None:
     plan = PLANS[base]
     for pack in load_all_packs():
         recipe = load_config(Recipe, pack.path(pack.spec.recipes[plan.recipe]), [
-            f"model={tmp_path / 'base'}", f"output_dir={tmp_path / pack.name}", *plan.overrides_for(pack.name)])
+            f"model={tmp_path / 'base'}", f"output_dir={tmp_path / pack.name}", *plan.overrides])
         assert recipe.method == "lora" and recipe.lora.targets.experts and not recipe.lora.targets.router
         if plan.overrides:      # the real base: 48 steps a pack (at 12 finance wrote no findings)
             assert recipe.train.max_steps == recipe.train.save_steps == 48
-
-
-def test_a_pack_override_comes_after_the_plans() -> None:
-    from veritune.demo import DemoPlan
-
-    plan = DemoPlan("smollm2", "smollm2_moe_sft", ("train.max_steps=48",), 20, 2, {"finance": ("train.max_steps=96",)})
-    assert plan.overrides_for("finance") == ("train.max_steps=48", "train.max_steps=96")
-    assert plan.overrides_for("medical") == ("train.max_steps=48",)
 
 
 def test_the_real_base_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
