@@ -354,13 +354,11 @@ def _by_language(task: Task, rows: list[dict]) -> dict[str, dict[str, Any]]:
 
 
 def run_eval(config: EvalConfig, out: str | Path) -> Path:
-    from desensitize import STRICT_THRESHOLD, DesensitizeConfig, Detector, DetectorSettings, RecordDesensitizer
     from retrieval import GroundingVerifier, load_embedder
 
     tasks = [get_task(name) for name in config.tasks]
     torch.manual_seed(config.seed)
-    leak_detector = Detector(DetectorSettings(threshold=STRICT_THRESHOLD))
-    scrubber = RecordDesensitizer(DesensitizeConfig(), detector=leak_detector)
+    privacy = {domain: _privacy(domain) for domain in dict.fromkeys(t.spec.domain for t in tasks)}
     verifier = GroundingVerifier(embed=load_embedder("minilm").passages)
     results: dict[str, Any] = {"tasks": {}}
     samples: list[dict] = []
@@ -369,6 +367,7 @@ def run_eval(config: EvalConfig, out: str | Path) -> Path:
     indexes: dict[str, Any] = {}     # index path -> RetrievalIndex, shared by the systems of a domain
     for task in tasks:
         items = task.items(config.limit)
+        leak_detector = privacy[task.spec.domain][0]
         per_system: dict[str, list[dict]] = {}
         for system in config.systems:
             log.info("%s: %s on %d items", task.spec.name, system, len(items))
@@ -390,7 +389,9 @@ def run_eval(config: EvalConfig, out: str | Path) -> Path:
     results["cost"] = {"gpu_hour_price": config.gpu_hour_price, "device": "cuda" if torch.cuda.is_available() else
                        "cpu", "cost_per_1k_tokens": round(config.gpu_hour_price * total_seconds / 3600 /
                                                           max(total_tokens, 1) * 1000, 6)}
-    samples = _scrub(samples, scrubber)
+    by_task = {t.spec.name: privacy[t.spec.domain][1] for t in tasks}
+    samples = [row for name, scrubber in by_task.items()
+               for row in _scrub([s for s in samples if s["task"] == name], scrubber)]
     with open_run(out, kind="eval", config=config.model_dump(), seed=config.seed,
                   inputs=[t.dataset for t in tasks]) as run:
         (run.path / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
@@ -458,6 +459,24 @@ def _api_generator(config: EvalConfig, domain: str | None, systems: dict) -> Api
     if name not in systems:
         systems[name] = ApiGenerator(config.endpoint, key, model)
     return systems[name]
+
+
+def _privacy(domain: str | None) -> tuple[Any, Any]:
+    """The leak detector and the report scrubber of a task's domain: the strict threshold, every entity type, and
+    the pack's allowed vocabulary (its KB titles and allow list), so that a clinical term or a jurisdiction the
+    desensitize stage leaves alone ('Wells score', '美国') is neither counted as a leak nor masked in the report."""
+    from desensitize import (
+        STRICT_THRESHOLD,
+        DesensitizeConfig,
+        Detector,
+        DetectorSettings,
+        RecordDesensitizer,
+        detector_settings,
+    )
+
+    allow = detector_settings(DesensitizeConfig(domain=domain)).allow_list if domain else ()
+    detector = Detector(DetectorSettings(threshold=STRICT_THRESHOLD, allow_list=list(allow)))
+    return detector, RecordDesensitizer(DesensitizeConfig(), detector=detector)
 
 
 def _scrub(samples: list[dict], scrubber: Any) -> list[dict]:

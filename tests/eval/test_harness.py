@@ -117,6 +117,22 @@ def test_samples_are_scrubbed_before_writing() -> None:
     assert cleaned["gold"] == ["x"]
 
 
+def test_leak_check_and_scrubber_know_the_packs_vocabulary() -> None:
+    """The finance pack names jurisdictions (allow list) that the default settings take for places: the report
+    keeps them and they are no leak, while a person and a phone number in the same answer still are."""
+    from eval.harness import _leaks, _privacy, _scrub
+
+    text = "美国的规则要求报告。"
+    finance_detector, finance_scrubber = _privacy("finance")
+    generic_detector, _ = _privacy(None)
+    assert _leaks(text, generic_detector) and not _leaks(text, finance_detector)
+    leaked = "Findings: the US rule applies; call John Smith at (415) 555-0132."
+    assert _leaks(leaked, finance_detector)
+    cleaned = _scrub([{"prompt": text, "output": leaked, "gold": text}], finance_scrubber)[0]
+    assert cleaned["prompt"] == text and cleaned["gold"] == text
+    assert "John Smith" not in cleaned["output"] and "555-0132" not in cleaned["output"]
+
+
 def test_adapter_that_does_not_match_the_base(tmp_path: Path, adapter_run: Path) -> None:
     from basemodel import BaseBuildConfig, build_base
     from eval.harness import EvalConfig, run_eval
