@@ -57,20 +57,25 @@ class Prepared:
 
 
 class ModelPool:
-    """Each (base, adapter) pair loaded once per process and shared by every assistant that names it."""
+    """Each (base, adapter, precision) loaded once per process and shared by every assistant that names it."""
 
     def __init__(self, loader: Callable[..., tuple[Any, Any]] | None = None) -> None:
         from finetune import load_for_inference
 
         self._loader = loader or load_for_inference
-        self._loaded: dict[tuple[str, str | None], tuple[Any, Any]] = {}
+        self._loaded: dict[tuple[str, str | None, Any], tuple[Any, Any]] = {}
         self._lock = threading.Lock()
 
-    def get(self, model: str, adapter: str | None, allow_unfinished: bool = False) -> tuple[Any, Any]:
+    def get(self, model: str, adapter: str | None, allow_unfinished: bool = False, bf16: str = "auto"
+            ) -> tuple[Any, Any]:
+        from finetune import inference_dtype
+
+        dtype = inference_dtype(bf16)
         with self._lock:
-            if (model, adapter) not in self._loaded:
-                self._loaded[(model, adapter)] = self._loader(model, adapter, allow_unfinished=allow_unfinished)
-            return self._loaded[(model, adapter)]
+            if (model, adapter, dtype) not in self._loaded:
+                self._loaded[(model, adapter, dtype)] = self._loader(model, adapter, dtype=dtype,
+                                                                     allow_unfinished=allow_unfinished)
+            return self._loaded[(model, adapter, dtype)]
 
 
 class SharedNlp:
@@ -104,7 +109,7 @@ class Assistant:
 
         self.settings, self.empty_hint = settings, empty_hint  # each app words its own empty-input error
         self.model, self.tokenizer = (pool or ModelPool()).get(settings.model, settings.adapter,
-                                                               settings.allow_unfinished)
+                                                               settings.allow_unfinished, settings.bf16)
         config = DesensitizeConfig(domain=settings.domain, operator="tag")
         nlp = nlp or SharedNlp()
         detector = Detector(detector_settings(config), nlp_engine=nlp.engine())

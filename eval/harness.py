@@ -25,7 +25,7 @@ from eval.config import EvalConfig
 from eval.metrics import METRICS, REPETITION_METRICS, without_citations
 from eval.stats import bootstrap, paired_difference
 from eval.tasks import Task, get_task
-from finetune import load_for_inference
+from finetune import inference_dtype, load_for_inference
 from veritune.errors import VerituneError
 from veritune.hashing import sha256_file
 from veritune.logs import get_logger
@@ -387,7 +387,8 @@ def run_eval(config: EvalConfig, out: str | Path) -> Path:
     total_tokens = sum(g.tokens for g in systems.values())
     total_seconds = sum(g.seconds for g in systems.values())
     results["cost"] = {"gpu_hour_price": config.gpu_hour_price, "device": "cuda" if torch.cuda.is_available() else
-                       "cpu", "cost_per_1k_tokens": round(config.gpu_hour_price * total_seconds / 3600 /
+                       "cpu", "precision": "bf16" if inference_dtype(config.answer.bf16) == torch.bfloat16 else "fp32",
+                       "cost_per_1k_tokens": round(config.gpu_hour_price * total_seconds / 3600 /
                                                           max(total_tokens, 1) * 1000, 6)}
     by_task = {t.spec.name: privacy[t.spec.domain][1] for t in tasks}
     samples = [row for name, scrubber in by_task.items()
@@ -433,7 +434,8 @@ def _local_system(config: EvalConfig, system: str, domain: str | None, loaded: d
         raise VerituneError(f"system lora+rag needs an index for domain {domain!r} (--index {domain}=INDEX)",
                             field="index")
     if adapter not in loaded:
-        loaded[adapter] = load_for_inference(config.model, adapter, allow_unfinished=config.allow_unfinished)
+        loaded[adapter] = load_for_inference(config.model, adapter, dtype=inference_dtype(config.answer.bf16),
+                                             allow_unfinished=config.allow_unfinished)
     name = f"{adapter or ''}|{path or ''}"
     if name not in systems:
         model, tokenizer = loaded[adapter]

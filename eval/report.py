@@ -42,8 +42,9 @@ def render_report(results: dict[str, Any]) -> str:
         lines.append(f"- {system}: {speed['tokens']} tokens in {speed['seconds']} s "
                      f"({speed['tokens_per_second']} tokens/s)")
     if cost:
-        lines.append(f"- cost per 1k generated tokens at {cost['gpu_hour_price']}/GPU-hour on {cost['device']}: "
-                     f"{cost['cost_per_1k_tokens']}")
+        precision = f" ({cost['precision']})" if cost.get("precision") else ""
+        lines.append(f"- cost per 1k generated tokens at {cost['gpu_hour_price']}/GPU-hour on {cost['device']}"
+                     f"{precision}: {cost['cost_per_1k_tokens']}")
     return "\n".join(lines) + "\n"
 
 

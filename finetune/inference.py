@@ -1,7 +1,10 @@
 """Loading a base model and, optionally, a fine-tune run's adapter for inference (eval, apps, API).
 
 The adapter is merged in memory: generation without the LoRA detour is about 3x faster on CPU, and the run
-folder on disk is never touched.
+folder on disk is never touched. The merge happens in fp32; the merged model then runs in bf16 where the hardware
+computes bf16 natively (`bf16="auto"`): a CUDA GPU that has it, or a CPU with AMX tiles (Intel Sapphire Rapids and
+later), where oneDNN's bf16 matmuls ran the upcycled SmolLM2 MoE's 1,024-token prefill 3.5x and a batch of 8
+grounded answers 1.8x faster than fp32 (2 threads). Elsewhere bf16 is emulated and slower than fp32.
 """
 
 from __future__ import annotations
@@ -14,10 +17,27 @@ import torch
 from veritune.errors import VerituneError
 
 
+def native_bf16() -> bool:
+    """Whether this machine computes bf16 natively: a CUDA GPU with bf16, or (without one) a CPU with AMX tiles."""
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)   # private in torch 2.x: absent means no
+    return bool(amx is not None and amx())
+
+
+def inference_dtype(bf16: str = "auto") -> torch.dtype:
+    """'on': bf16, 'off': fp32, 'auto': bf16 where `native_bf16()`."""
+    if bf16 not in ("auto", "on", "off"):
+        raise VerituneError(f"bf16 must be auto, on or off, not {bf16!r}", field="bf16")
+    return torch.bfloat16 if bf16 == "on" or (bf16 == "auto" and native_bf16()) else torch.float32
+
+
 def load_for_inference(model_name: str, adapter_run: str | Path | None = None,
                        dtype: torch.dtype = torch.float32, allow_unfinished: bool = False) -> tuple[Any, Any]:
     """(model in eval mode, tokenizer). `adapter_run` is a finished `veritune finetune` run folder (its
-    `adapter/`): one without a valid manifest is refused unless `allow_unfinished`."""
+    `adapter/`): one without a valid manifest is refused unless `allow_unfinished`. The model is loaded and the
+    adapter merged in fp32, then cast to `dtype` (a LoRA delta merged into bf16 weights would lose more of itself
+    to rounding)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from veritune.runs import require_finished
@@ -29,7 +49,7 @@ def load_for_inference(model_name: str, adapter_run: str | Path | None = None,
         require_finished(adapter_run, "finetune_run", allow_unfinished)
     try:
         tokenizer = AutoTokenizer.from_pretrained(adapter_dir or model_name)
-        model = AutoModelForCausalLM.from_pretrained(model_name, dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(model_name, dtype=torch.float32)
     except OSError as exc:
         raise VerituneError(f"cannot load the model ({str(exc).splitlines()[0][:160]})", path=model_name,
                             field="model") from None
@@ -42,4 +62,4 @@ def load_for_inference(model_name: str, adapter_run: str | Path | None = None,
             raise VerituneError(f"the adapter does not match the base model {model_name!r} "
                                 f"({str(exc).splitlines()[0][:120]})", path=adapter_run, field="adapter") from None
         model = model.merge_and_unload()
-    return model.eval(), tokenizer
+    return model.to(dtype).eval(), tokenizer

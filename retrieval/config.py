@@ -36,6 +36,9 @@ class AnswerSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     k: int = Field(default=4, ge=1, le=20, description="passages retrieved per question")
+    bf16: Literal["auto", "on", "off"] = Field(default="auto", description="the answering model's precision: auto: "
+                                               "bf16 where the hardware computes it natively (a CUDA GPU with bf16, a "
+                                               "CPU with AMX), fp32 elsewhere; on: bf16; off: fp32")
     abstain_below: dict[str, float] | None = Field(default=None, description="best dense cosine under which the "
                                                    "evidence counts as weak, per language; None: the index's own")
     max_new_tokens: int = Field(default=160, ge=1, le=4096, description="tokens generated per answer")

@@ -233,6 +233,30 @@ def test_merge_is_verified_and_changes_the_experts(tiny_base: Path, sft_data: Pa
     assert read_manifest(tmp_path / "merged/manifest.json").stats["verification"]["tolerance"] == 1e-4
 
 
+def test_inference_merges_in_fp32_then_runs_at_the_chosen_precision(tiny_base: Path, sft_data: Path,
+                                                                    tmp_path: Path) -> None:
+    """bf16 serving: the adapter is merged into fp32 weights and the merged model cast, so it equals the fp32
+    merged model up to bf16 rounding and still differs from the base; 'auto' follows the hardware."""
+    from finetune.inference import inference_dtype, load_for_inference, native_bf16
+    from finetune.train import run_recipe
+
+    assert inference_dtype("off") == torch.float32 and inference_dtype("on") == torch.bfloat16
+    assert inference_dtype("auto") == (torch.bfloat16 if native_bf16() else torch.float32)
+    with pytest.raises(VerituneError, match="bf16 must be auto, on or off"):
+        inference_dtype("fp16")
+    run = run_recipe(recipe(tiny_base, sft_data, tmp_path / "run", train__max_steps=2))
+    full, tokenizer = load_for_inference(str(tiny_base), run, dtype=torch.float32)
+    half, _ = load_for_inference(str(tiny_base), run, dtype=torch.bfloat16)
+    base, _ = load_for_inference(str(tiny_base), dtype=torch.float32)
+    assert {p.dtype for p in half.parameters()} == {torch.bfloat16}
+    name, weight = next((n, w) for n, w in full.named_parameters() if ".mlp.experts." in n)
+    assert torch.allclose(dict(half.named_parameters())[name].float(), weight, rtol=1e-2, atol=1e-3)
+    assert not torch.equal(weight, dict(base.named_parameters())[name])    # the adapter reached the experts
+    ids = torch.tensor([tokenizer("Chest pain radiating to the left arm")["input_ids"]])
+    with torch.no_grad():
+        assert torch.allclose(half(input_ids=ids).logits.float(), full(input_ids=ids).logits, atol=0.1)
+
+
 def test_merge_refuses_a_mismatched_base(tiny_base: Path, sft_data: Path, tmp_path: Path) -> None:
     from basemodel import BaseBuildConfig, build_base
     from finetune.merge import merge_run
