@@ -35,6 +35,14 @@ CHECK_RAG_PROMPT = {
     "zh": "规则：\n{evidence}\n\n请对照上述规则检查以下文件，并以[n]标注引用：\n{doc}",
 }
 RULE_QA_SFT = {"en": "What does rule {rule} require?", "zh": "规则{rule}有什么要求？"}
+# the answer path's grounded QA prompt (retrieval.GROUNDED_QA; a test keeps the two equal): what the apps and the
+# eval's lora+rag system send for a rule question
+RAG_PROMPT = {"en": "Evidence:\n{evidence}\n\nQuestion: {question}\nAnswer using the evidence and cite it as [n].",
+              "zh": "证据：\n{evidence}\n\n问题：{question}\n请依据证据回答，并以[n]标注引用。"}
+RULE_QA_RAG_COPIES = 3   # grounded rule questions per SFT rule, each with other distractors and wording
+RULE_QA_RAG_SFT = {"en": ("What does rule {rule} require?", "What must a firm do under {rule}?",
+                          "Explain the requirement in {rule}."),
+                   "zh": ("规则{rule}有什么要求？", "根据{rule}，机构必须做什么？", "请说明{rule}的要求。")}
 RULE_QA_EVAL = {"en": "Summarise the obligation set out in {rule}.", "zh": "请概述{rule}规定的义务。"}
 NO_FINDINGS = {"en": "Findings: none.\nRisk level: low.", "zh": "发现问题：无。\n风险等级：低。"}
 RISK_WORDS = {"en": {s: s for s in SEVERITY_ORDER}, "zh": {"low": "低", "medium": "中", "high": "高", "critical": "严重"}}
@@ -106,6 +114,30 @@ def check_example(violated: list[dict], pool: list[dict], fillers: list[str], rn
     return prompt, findings_answer(violated, lang, refs), shown
 
 
+def rule_qa_rag_example(rule: dict, pool: list[dict], rng: random.Random, lang: str) -> tuple[str, str]:
+    """A rule question over four retrieved-looking passages: the asked rule and three others. The asked rule comes
+    first half the time, as the retriever ranks it (hit@1 0.9 on the eval's rule questions), anywhere otherwise,
+    so the model learns to find the id rather than to copy passage 1."""
+    docs = rng.sample([r for r in pool if r is not rule], 3)
+    docs.insert(0 if rng.random() < 0.5 else rng.randint(0, 3), rule)
+    evidence = "\n".join(f"[{n}] ({d['id']}) {d['text']}" for n, d in enumerate(docs, start=1))
+    ref = docs.index(rule) + 1
+    answer = f"{rule['text'].rstrip('.。')} [{ref}]" + ("." if lang == "en" else "。")
+    question = rng.choice(RULE_QA_RAG_SFT[lang]).format(rule=rule["id"])
+    return RAG_PROMPT[lang].format(evidence=evidence, question=question), answer
+
+
+def rule_qa_rag_rows(entries: list[dict], rng: random.Random) -> list[dict]:
+    rows = []
+    for lang in LANGS:
+        train_rules = [e for e in entries if e["lang"] == lang and not e["held_out"]]
+        for rule in train_rules:
+            for _ in range(RULE_QA_RAG_COPIES):
+                prompt, answer = rule_qa_rag_example(rule, train_rules, rng, lang)
+                rows.append({"task": "rule_qa_rag", "messages": chat(prompt, answer)})
+    return rows
+
+
 def pick_violations(rules: list[dict], rng: random.Random) -> list[dict]:
     roll = rng.random()
     count = 0 if roll < 0.15 else (1 if roll < 0.75 else 2)
@@ -113,6 +145,12 @@ def pick_violations(rules: list[dict], rng: random.Random) -> list[dict]:
 
 
 def sft_rows(entries: list[dict], fillers: dict[str, list[str]], rng: random.Random) -> list[dict]:
+    """Rule questions closed-book, compliance checks with their rules shown, and rule questions in the answer
+    path's evidence prompt. Closed-book checks are drawn but not kept, so the random stream (and every row) stays
+    that of the measured data: with them, 48 steps left the adapter answering rule questions in the findings
+    format (unsupported-claim rate 0.55); without them and with the grounded rule questions, 64 steps gave rule QA
+    token F1 0.86 and compliance recall 0.25 (20 items each; the closed-book checks only served the `lora`
+    system, whose compliance recall was 0.00 either way)."""
     rows = []
     for lang in LANGS:
         train_rules = [e for e in entries if e["lang"] == lang and not e["held_out"]]
@@ -120,16 +158,21 @@ def sft_rows(entries: list[dict], fillers: dict[str, list[str]], rng: random.Ran
         for rule in train_rules:
             answer = f"{rule['text']} [{rule['id']}]"
             rows.append({"task": "rule_qa", "messages": chat(RULE_QA_SFT[lang].format(rule=rule["id"]), answer)})
-            for with_rules in (False, True):  # each rule breached at least once in each format
+            for with_rules in (False, True):  # each rule breached at least once with its rules shown
                 extra = rng.sample([r for r in train_rules if r is not rule], rng.randint(0, 1))
                 prompt, answer, _ = check_example([rule, *extra], train_rules, train_fillers, rng, lang, with_rules)
-                rows.append({"task": "check_rag" if with_rules else "check", "messages": chat(prompt, answer)})
+                if with_rules:
+                    rows.append({"task": "check_rag", "messages": chat(prompt, answer)})
         for _ in range(60):
             with_rules = rng.random() < 0.5
             prompt, answer, _ = check_example(pick_violations(train_rules, rng), train_rules, train_fillers, rng,
                                               lang, with_rules)
-            rows.append({"task": "check_rag" if with_rules else "check", "messages": chat(prompt, answer)})
+            if with_rules:
+                rows.append({"task": "check_rag", "messages": chat(prompt, answer)})
+    rows += rule_qa_rag_rows(entries, random.Random(SEED + 2))   # their own stream: the rows above stay as they were
     return [{"id": f"fin-sft-{i:05d}", **row} for i, row in enumerate(rows)]
+
+
 
 
 def preference_rows(entries: list[dict], fillers: dict[str, list[str]], rng: random.Random) -> list[dict]:

@@ -55,10 +55,12 @@ def app_settings(request: pytest.FixtureRequest) -> dict[str, AssistantSettings]
     tiny_base = request.getfixturevalue("tiny_base")
     app_adapter = request.getfixturevalue("app_adapter")
     app_indexes = request.getfixturevalue("app_indexes")
-    # fp32 pinned: 'auto' means bf16 on CPUs with AMX only, and the tiny random model's answers (empty, in bf16
-    # here) would then depend on the machine; the precision choice has its own test (tests/finetune)
+    # fp32 pinned: 'auto' means bf16 on CPUs with AMX only, and the tiny random model's answers would then depend
+    # on the machine (the precision choice has its own test, tests/finetune). A stronger repetition penalty: at the
+    # default 1.15 the random model can loop on one newline token and answer nothing, as it did once the packs'
+    # SFT text (which its tokenizer is trained on) changed
     return {domain: AssistantSettings(domain=domain, model=str(tiny_base), adapter=str(app_adapter),
-                                      index=str(index), max_new_tokens=24, bf16="off")
+                                      index=str(index), max_new_tokens=24, bf16="off", repetition_penalty=1.5)
             for domain, index in app_indexes.items()}
 
 

@@ -41,6 +41,26 @@ def test_generated_files_are_up_to_date_with_the_sources(name: str, tmp_path: Pa
         assert committed.read_bytes() == generated.read_bytes(), f"{committed} is stale: run make_data.py"
 
 
+@pytest.mark.parametrize(("name", "task"), [("medical", "qa_rag"), ("finance", "rule_qa_rag")])
+def test_grounded_sft_rows_use_the_answer_paths_prompt(name: str, task: str) -> None:
+    """The apps and the eval's lora+rag system ask through `GROUNDED_QA`; SFT rows that teach grounded answers
+    must be in that very prompt, or the adapter meets a format at serving time it never saw."""
+    from retrieval import GROUNDED_QA
+
+    spec = importlib.util.spec_from_file_location(f"make_{name}_prompt", DOMAINS / name / "make_data.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert {lang: t.replace("{question}", "{input}") for lang, t in module.RAG_PROMPT.items()} == GROUNDED_QA.templates
+    rows = [r for r in read_jsonl(load_pack(name).sft_files()["train"]) if r["task"] == task]
+    assert len(rows) >= 100
+    for row in rows:
+        user, answer = (m["content"] for m in row["messages"])
+        evidence = re.findall(r"^\[(\d+)\] \((\S+)\) ", user, flags=re.MULTILINE)
+        assert len(evidence) >= 3 and re.search(r"\[(\d+)\][.。]$", answer), row["id"]
+        cited = re.search(r"\[(\d+)\][.。]$", answer).group(1)
+        assert cited in {n for n, _ in evidence}, row["id"]
+
+
 @pytest.mark.parametrize("name", ["medical", "finance"])
 def test_eval_sets_are_kept_apart_from_sft(name: str) -> None:
     pack = load_pack(name)
