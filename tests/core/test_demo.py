@@ -24,6 +24,14 @@ def test_every_plan_runs_a_recipe_each_pack_ships(base: str, tmp_path) -> None:
             assert recipe.train.max_steps == recipe.train.save_steps == steps
 
 
+def test_a_pack_override_comes_after_the_plans() -> None:
+    from veritune.demo import DemoPlan
+
+    plan = DemoPlan("smollm2", "smollm2_moe_sft", ("train.max_steps=48",), 20, 2, {"finance": ("train.max_steps=96",)})
+    assert plan.overrides_for("finance") == ("train.max_steps=48", "train.max_steps=96")
+    assert plan.overrides_for("medical") == ("train.max_steps=48",)
+
+
 def test_the_real_base_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("VERITUNE_DEMO_BASE", raising=False)
     assert demo_plan().base == "smollm2" and demo_plan().threads == 2
