@@ -62,4 +62,8 @@ def load_for_inference(model_name: str, adapter_run: str | Path | None = None,
             raise VerituneError(f"the adapter does not match the base model {model_name!r} "
                                 f"({str(exc).splitlines()[0][:120]})", path=adapter_run, field="adapter") from None
         model = model.merge_and_unload()
-    return model.to(dtype).eval(), tokenizer
+    model = model.to(dtype).eval()
+    from finetune.expert_lora import use_row_buckets
+
+    use_row_buckets(model)   # bf16 on CPU: expert rows in few shapes, so oneDNN reuses its kernels
+    return model, tokenizer

@@ -80,8 +80,9 @@ class TrainSettings(_Strict):
                                   "after); Triton devices and heads with logit scaling keep TRL's path")
     allow_truncation: bool = Field(default=False, description="train although some examples would lose every "
                                    "trained token (their answer) to the seq_len cut; by default the run stops")
-    bf16: Literal["auto", "on", "off"] = Field(default="auto", description="auto: bf16 on GPUs that have it; on: "
-                                                                          "also on CPU (bf16 base, fp32 LoRA)")
+    bf16: Literal["auto", "on", "off"] = Field(default="auto", description="a bf16 base with fp32 LoRA weights. "
+                                               "auto: where the hardware computes bf16 natively (a GPU with bf16, a "
+                                               "CPU with AMX tiles); on: also elsewhere; off: fp32")
     gradient_checkpointing: bool = Field(default=False, description="recompute activations in the backward "
                                                               "pass: less memory, slower steps")
     router_aux_loss_coef: float = Field(default=0.01, ge=0, description="load-balancing loss weight (0: off)")

@@ -57,6 +57,6 @@ def train_tiny_adapter(tiny_base: Path, folder: Path, rows: list[dict]) -> Path:
                      show_progress=False)
     recipe = Recipe.model_validate({"model": str(tiny_base), "stage": "sft",
                                     "data": {"path": str(folder / "sft.jsonl")},
-                                    "train": {"max_steps": 2, "batch_size": 2, "seq_len": 448},
+                                    "train": {"max_steps": 2, "batch_size": 2, "seq_len": 448, "bf16": "off"},
                                     "output_dir": str(folder / "run")})
     return run_recipe(recipe)

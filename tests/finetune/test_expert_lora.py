@@ -160,3 +160,48 @@ def test_lean_expert_keeps_no_gate_outputs_and_equals_autograd(lora_on: tuple[bo
     grads_lean = torch.autograd.grad((lean * weights).sum(), leaves)
     for ours, reference in zip(grads_lean, grads_plain, strict=True):
         assert torch.allclose(ours, reference, atol=1e-6)
+
+
+def test_rows_padded_to_a_bucket_change_no_loss_or_gradient(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CPU bf16 rounds each expert's rows up to ROW_BUCKET (oneDNN then reuses its kernels from step to step): the
+    zero rows must add nothing. Forced here in fp32 with a bucket of 8, so equality is exact up to summation order."""
+    import finetune.expert_lora as expert_lora
+
+    assert expert_lora._row_bucket(torch.zeros(3, 2, dtype=torch.bfloat16)) == expert_lora.ROW_BUCKET
+    assert expert_lora._row_bucket(torch.zeros(3, 2)) == 1          # fp32 (and CUDA): shapes are cheap, no padding
+    model = _wrapped(_mixtral)
+    use_lowrank_experts(model)
+    batch = torch.randint(0, 97, (2, 13), generator=torch.Generator().manual_seed(3))
+    loss, grads = _loss_and_grads(model, batch)
+    monkeypatch.setattr(expert_lora, "_row_bucket", lambda x: 8)
+    padded_loss, padded_grads = _loss_and_grads(model, batch)
+    assert torch.allclose(loss, padded_loss, atol=1e-6)
+    assert grads.keys() == padded_grads.keys() and any("experts" in name for name in grads)
+    for name, grad in grads.items():
+        assert torch.allclose(grad, padded_grads[name], atol=1e-6), name
+
+
+@pytest.mark.parametrize("rows", [1, 3, 8, 9, 128, 129, 300])
+def test_rows_rounded_to_few_shapes(rows: int) -> None:
+    from finetune.expert_lora import _pad_rows
+
+    padded = _pad_rows(torch.ones(rows, 2), 128)
+    assert padded.shape[0] == {1: 1, 3: 4, 8: 8, 9: 16, 128: 128, 129: 256, 300: 384}[rows]
+    assert padded[:rows].eq(1).all() and padded[rows:].eq(0).all()
+
+
+def test_bf16_serving_on_cpu_takes_the_bucketed_experts_and_matches_transformers() -> None:
+    """A bf16 model on CPU answers through `frozen_experts_forward` (rows in few shapes); its logits equal
+    transformers' own experts path up to bf16 rounding. fp32 models are left alone."""
+    from finetune.expert_lora import ROWS_IMPLEMENTATION, use_row_buckets
+
+    torch.manual_seed(0)
+    model = _mixtral().eval()
+    assert not use_row_buckets(model)                                   # fp32: nothing to gain
+    model = model.to(torch.bfloat16)
+    batch = torch.randint(0, 97, (2, 11), generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        reference = model(input_ids=batch).logits.float()
+        assert use_row_buckets(model) and model.config._experts_implementation == ROWS_IMPLEMENTATION
+        ours = model(input_ids=batch).logits.float()
+    assert (ours - reference).abs().max() < 0.05 * reference.abs().max()
