@@ -37,6 +37,8 @@ log = get_logger("eval")
 class Scorer:
     """Log-likelihoods of given continuations after a chat (multiple-choice tasks), counting time."""
 
+    TREE_ATTENTION = ("sdpa", "eager")   # attention implementations that honour a custom 4D mask
+
     def __init__(self, model: Any, tokenizer: Any) -> None:
         self.model, self.tokenizer = model, tokenizer
         self.seconds = 0.0
@@ -45,7 +47,7 @@ class Scorer:
     def loglikelihoods(self, messages: list[dict[str, str]], continuations: Sequence[str]) -> list[tuple[float, int]]:
         """(sum of log-probabilities, length in characters) of each continuation after the chat context. The context
         runs once and its KV cache is shared by every choice (as lm-evaluation-harness caches a shared prefix):
-        a 15-choice question costs one context pass plus 15 short continuations, not 15 full passes."""
+        a 15-choice question costs one context pass plus the choices' own tokens, not 15 full passes."""
         from retrieval import chat_ids
 
         context = chat_ids(self.tokenizer, messages)
@@ -53,20 +55,48 @@ class Scorer:
         started = time.perf_counter()
         prefix = self.model(input_ids=torch.tensor([context]), use_cache=True)
         first = torch.log_softmax(prefix.logits[0, -1].float(), dim=-1)     # scores each continuation's first token
-        cache = prefix.past_key_values
+        if getattr(self.model.config, "_attn_implementation", None) in self.TREE_ATTENTION:
+            rows = self._as_tree(prefix.past_key_values, len(context), conts)
+        else:
+            rows = self._as_batch(prefix.past_key_values, len(context), conts)
+        self.seconds += time.perf_counter() - started
+        scores = []
+        for row, cont in zip(rows, conts, strict=True):
+            later = row[torch.arange(len(cont) - 1), torch.tensor(cont[1:])].sum() if len(cont) > 1 else 0
+            scores.append((float(first[cont[0]] + later), max(len(continuations[len(scores)]), 1)))
+        return scores
+
+    def _as_tree(self, cache: Any, n: int, conts: list[list[int]]) -> list[torch.Tensor]:
+        """Every continuation in one row after the context, each attending to the context and its own earlier
+        tokens (a 4D mask; positions restart after the context for each): the context's cache is read once. Copying
+        it per choice (the batch path) cost more than the choices themselves: 19 choices after a 1,150-token
+        evidence prompt, 1.5 s of a 3.5 s item in bf16 (2 threads). Equal to the batch path in fp32 (3e-5)."""
+        flat = [token for cont in conts for token in cont]
+        owner = torch.tensor([i for i, cont in enumerate(conts) for _ in cont])
+        offset = torch.tensor([j for cont in conts for j in range(len(cont))])
+        own = (owner[:, None] == owner[None, :]) & (offset[None, :] <= offset[:, None])
+        allowed = torch.cat([torch.ones(len(flat), n, dtype=torch.bool), own], dim=1)
+        dtype = self.model.dtype
+        mask = torch.zeros(1, 1, len(flat), n + len(flat), dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)
+        logits = self.model(input_ids=torch.tensor([flat]), attention_mask=mask, position_ids=(n + offset)[None],
+                            past_key_values=cache, use_cache=True).logits[0]
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        starts = [0]
+        for cont in conts:
+            starts.append(starts[-1] + len(cont))
+        return [logprobs[start:start + len(cont)] for start, cont in zip(starts, conts, strict=False)]
+
+    def _as_batch(self, cache: Any, n: int, conts: list[list[int]]) -> list[torch.Tensor]:
+        """The continuations as a padded batch over copies of the context's cache (attention without custom masks,
+        such as flash-attention)."""
         cache.batch_repeat_interleave(len(conts))
         width = max(len(c) for c in conts)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         ids = torch.tensor([c + [pad] * (width - len(c)) for c in conts])
-        mask = torch.tensor([[1] * (len(context) + len(c)) + [0] * (width - len(c)) for c in conts])
+        mask = torch.tensor([[1] * (n + len(c)) + [0] * (width - len(c)) for c in conts])
         logprobs = torch.log_softmax(self.model(input_ids=ids, attention_mask=mask, past_key_values=cache,
                                                 use_cache=True).logits.float(), dim=-1)
-        self.seconds += time.perf_counter() - started
-        scores = []
-        for row, cont in enumerate(conts):
-            later = logprobs[row, torch.arange(len(cont) - 1), torch.tensor(cont[1:])].sum() if len(cont) > 1 else 0
-            scores.append((float(first[cont[0]] + later), max(len(continuations[row]), 1)))
-        return scores
+        return list(logprobs)
 
 
 @dataclass

@@ -175,16 +175,24 @@ def test_bad_multiple_choice_yaml(tmp_path: Path, edit, message: str) -> None:
         load_task(tmp_path / "task.yaml")
 
 
-def test_loglikelihoods_of_padded_choices_equal_one_at_a_time(tiny_base: Path) -> None:
+@pytest.mark.parametrize("attention", ["sdpa", "eager", "batch"])
+def test_loglikelihoods_of_choices_sharing_a_context_equal_one_at_a_time(tiny_base: Path, attention: str,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The choices after one context pass, as one row with a tree mask (sdpa, eager) or as a padded batch over
+    copies of the cache (any other attention): each equals its own full forward pass."""
     import torch
 
     from eval.harness import Scorer
     from finetune.inference import load_for_inference
 
     model, tokenizer = load_for_inference(str(tiny_base))
+    if attention == "batch":
+        monkeypatch.setattr(Scorer, "TREE_ATTENTION", ())
+    else:
+        model.set_attn_implementation(attention)
     generator = Scorer(model, tokenizer)
     messages = [{"role": "user", "content": "Which department sees chest pain?"}]
-    choices = ["Department: Cardiology.", "Department: Otolaryngology (ENT).", "就诊科室：心内科。"]
+    choices = ["Department: Cardiology.", "Department: Otolaryngology (ENT).", "就诊科室：心内科。", "A"]
     batched = generator.loglikelihoods(messages, choices)
     context = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)["input_ids"]
     for choice, (total, length) in zip(choices, batched, strict=True):
