@@ -68,8 +68,12 @@ def merge_run(run: str | Path, out: str | Path, dtype: str = "fp32", tolerance: 
         merged = model.merge_and_unload()
         merged_logits = merged(input_ids=probe).logits
     difference = float((adapter_logits - merged_logits).abs().max())
+    difference_fp32, checked_in = difference, "fp32"
+    if difference > tolerance and _fits_in_fp64(merged):
+        difference, checked_in = _fp64_difference(base_name, run / "adapter", probe), "fp64"
     if difference > tolerance:
-        raise VerituneError(f"merged logits differ from the adapter's by {difference:.2e} (> {tolerance})", path=run)
+        raise VerituneError(f"merged logits differ from the adapter's by {difference:.2e} in {checked_in} "
+                            f"(> {tolerance})", path=run)
     after = dict(merged.named_parameters())
     unchanged = [name for name, size in updates.items() if size > 0 and name in after
                  and torch.equal(after[name].detach(), before[name])]
@@ -78,7 +82,8 @@ def merge_run(run: str | Path, out: str | Path, dtype: str = "fp32", tolerance: 
         raise VerituneError(f"the merge left {len(unchanged) + len(missing)} adapted weights unchanged (e.g. "
                             f"{(unchanged + missing)[0]})", path=run)
     changed_experts = sum(1 for name in updates if ".experts." in name)
-    report = {"max_logit_difference": difference, "tolerance": tolerance, "adapted_weights": len(updates),
+    report = {"max_logit_difference": difference, "checked_in": checked_in,
+              "max_logit_difference_fp32": difference_fp32, "tolerance": tolerance, "adapted_weights": len(updates),
               "adapted_expert_tensors": changed_experts, "dtype": dtype, "base": base_name}
     with open_run(out, kind="merged_model", config={"run": str(run), "dtype": dtype}, seed=manifest.seed,
                   inputs=[run / "manifest.json"]) as target:
@@ -86,3 +91,28 @@ def merge_run(run: str | Path, out: str | Path, dtype: str = "fp32", tolerance: 
         tokenizer.save_pretrained(target.path)
         target.stats.update(verification=report)
     return report
+
+
+def _fits_in_fp64(model: torch.nn.Module, share: float = 0.5) -> bool:
+    """Whether two fp64 copies of the model (the adapter model, then the merged one) take at most `share` of RAM."""
+    import os
+
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return 2 * 8 * sum(p.numel() for p in model.parameters()) <= share * ram
+
+
+def _fp64_difference(base_name: str, adapter: Path, probe: torch.Tensor) -> float:
+    """The adapter model against its merge, both in fp64. In fp32 the two sum the same numbers in another order,
+    and a deep model adds that up: 1.8e-4 on the 30-layer upcycled SmolLM2 with 64 LoRA steps, where fp64 shows
+    whether the merge itself is exact (the upcycle check does the same)."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(base_name, dtype=torch.float64)
+    if getattr(base.config, "_experts_implementation", None):
+        base.set_experts_implementation("eager")        # grouped_mm takes no fp64
+    model = PeftModel.from_pretrained(base, adapter).double().eval()
+    with torch.no_grad():
+        adapter_logits = model(input_ids=probe).logits
+        merged_logits = model.merge_and_unload()(input_ids=probe).logits
+    return float((adapter_logits - merged_logits).abs().max())

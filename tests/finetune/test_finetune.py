@@ -231,6 +231,11 @@ def test_merge_is_verified_and_changes_the_experts(tiny_base: Path, sft_data: Pa
     assert len(experts) == 4 * 8 * 3 and all(not torch.equal(merged[k], base[k]) for k in experts)
     assert torch.equal(merged["model.layers.0.mlp.gate.weight"], base["model.layers.0.mlp.gate.weight"])
     assert read_manifest(tmp_path / "merged/manifest.json").stats["verification"]["tolerance"] == 1e-4
+    assert report["checked_in"] == "fp32"
+    # a tolerance fp32's summation order cannot meet (a deep model's, here forced): fp64 decides, and says so
+    strict = merge_run(run, tmp_path / "merged64", tolerance=1e-12)
+    assert strict["checked_in"] == "fp64" and strict["max_logit_difference"] <= 1e-12
+    assert strict["max_logit_difference_fp32"] > 1e-12
 
 
 def test_inference_merges_in_fp32_then_runs_at_the_chosen_precision(tiny_base: Path, sft_data: Path,
