@@ -41,8 +41,9 @@ class DemoPlan:
 
 
 PLANS = {
-    # 48 steps of 1,152 tokens a pack: 5 min a pack at 2 threads on a fast day (6.4 s a step; the machine's speed
-    # varies from day to day). At 12 steps the finance adapter copied its rule list instead of writing findings
+    # 48 steps of 1,152 tokens a pack: about 4 min a pack at 2 threads in bf16 on an AMX CPU when the machine is
+    # not slowed (4.8-5.5 s a step; fp32 7.3-8.2 s; this shared machine's speed halves for tens of minutes at a
+    # time). At 12 steps the finance adapter copied its rule list instead of writing findings
     # (compliance rule recall 0.00; 0.20 [0.05, 0.40] at 48) and the medical one gave intervals that touched zero
     # (20 items: triage multiple choice +0.05 [-0.10, +0.25], QA token F1 +0.01; at 48: +0.30 [+0.10, +0.50] and
     # +0.13 [+0.01, +0.26]). The eval generates in padded batches of similar prompt length and scores multiple
