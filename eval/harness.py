@@ -61,9 +61,9 @@ class Scorer:
             rows = self._as_batch(prefix.past_key_values, len(context), conts)
         self.seconds += time.perf_counter() - started
         scores = []
-        for row, cont in zip(rows, conts, strict=True):
+        for row, cont, text in zip(rows, conts, continuations, strict=True):
             later = row[torch.arange(len(cont) - 1), torch.tensor(cont[1:])].sum() if len(cont) > 1 else 0
-            scores.append((float(first[cont[0]] + later), max(len(continuations[len(scores)]), 1)))
+            scores.append((float(first[cont[0]] + later), max(len(text), 1)))
         return scores
 
     def _as_tree(self, cache: Any, n: int, conts: list[list[int]]) -> list[torch.Tensor]:
@@ -80,11 +80,7 @@ class Scorer:
         mask = torch.zeros(1, 1, len(flat), n + len(flat), dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)
         logits = self.model(input_ids=torch.tensor([flat]), attention_mask=mask, position_ids=(n + offset)[None],
                             past_key_values=cache, use_cache=True).logits[0]
-        logprobs = torch.log_softmax(logits.float(), dim=-1)
-        starts = [0]
-        for cont in conts:
-            starts.append(starts[-1] + len(cont))
-        return [logprobs[start:start + len(cont)] for start, cont in zip(starts, conts, strict=False)]
+        return list(torch.log_softmax(logits.float(), dim=-1).split([len(cont) for cont in conts]))
 
     def _as_batch(self, cache: Any, n: int, conts: list[list[int]]) -> list[torch.Tensor]:
         """The continuations as a padded batch over copies of the context's cache (attention without custom masks,

@@ -93,12 +93,12 @@ def merge_run(run: str | Path, out: str | Path, dtype: str = "fp32", tolerance: 
     return report
 
 
-def _fits_in_fp64(model: torch.nn.Module, share: float = 0.5) -> bool:
-    """Whether two fp64 copies of the model (the adapter model, then the merged one) take at most `share` of RAM."""
-    import os
+def _fits_in_fp64(model: torch.nn.Module) -> bool:
+    """Whether two fp64 copies of the model (the adapter model, then the merged one) fit in the memory available
+    now (as the upcycle's own fp64 check measures it)."""
+    import psutil
 
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return 2 * 8 * sum(p.numel() for p in model.parameters()) <= share * ram
+    return 2 * 8 * sum(p.numel() for p in model.parameters()) <= psutil.virtual_memory().available
 
 
 def _fp64_difference(base_name: str, adapter: Path, probe: torch.Tensor) -> float:
