@@ -18,6 +18,9 @@ targets (attention q/k/v/o + routed experts, router frozen), steps and threads:
 - `veritune_top1`: the MoE routed to one expert per token, which is the dense model's active compute: the MoE's
   own overhead (routing, sorting, per-expert products) against the dense floor. At top-2 the MoE does about 1.6x
   the dense model's multiply-adds per token; both ratios are reported.
+- `*_bf16` (CPUs that compute bf16 natively, with AMX tiles): TRL's best (both experts kernels) and veritune again
+  with a bf16 base and bf16 autocast, as `train.bf16: auto` trains there; the other CPU rows are fp32. On a GPU
+  every row is bf16 already.
 
 Reported per system: real (non-padding) tokens per second and milliseconds per 1,000 tokens over the timed steps
 (the first `--warmup` steps are not timed), peak memory during training (private resident memory on CPU, sampled
@@ -132,13 +135,14 @@ def run_trl(model_dir: Path, args: argparse.Namespace, implementation: str | Non
     from trl import SFTConfig, SFTTrainer
 
     cuda = torch.cuda.is_available()
+    bf16 = cuda or args.bf16
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     extra = {} if implementation is None else {"experts_implementation": implementation}
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16 if cuda else torch.float32, **extra)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16 if bf16 else torch.float32, **extra)
     config = SFTConfig(output_dir=str(args.work / "out"), max_steps=args.steps, per_device_train_batch_size=args.batch,
                        learning_rate=args.lr, max_length=args.seq_len, packing=True, padding_free=True,
                        assistant_only_loss=True, logging_steps=1, save_strategy="no", report_to=[], use_cpu=not cuda,
-                       bf16=cuda, seed=0, dataloader_num_workers=0, disable_tqdm=True,
+                       bf16=bf16, seed=0, dataloader_num_workers=0, disable_tqdm=True,
                        include_num_input_tokens_seen="non_padding", gradient_checkpointing=args.checkpointing)
     lora = LoraConfig(r=args.rank, lora_alpha=2 * args.rank,
                       target_modules=ATTENTION + (["gate_proj", "up_proj", "down_proj"] if dense else []),
@@ -167,7 +171,7 @@ def run_veritune(model_dir: Path, args: argparse.Namespace) -> dict:
                  f"train.max_steps={args.steps}", f"train.batch_size={args.batch}", f"train.seq_len={args.seq_len}",
                  f"train.learning_rate={args.lr}", f"lora.r={args.rank}", f"lora.alpha={2 * args.rank}",
                  "train.logging_steps=1", f"train.save_steps={args.steps + 1}",
-                 f"train.bf16={'on' if torch.cuda.is_available() else 'off'}",
+                 f"train.bf16={'on' if torch.cuda.is_available() or args.bf16 else 'off'}",
                  f"train.gradient_checkpointing={str(args.checkpointing).lower()}",
                  f"data.allow_raw={str(args.allow_raw).lower()}"]
     recipe = load_config(Recipe, RECIPE, overrides)
@@ -256,16 +260,23 @@ def child(args: argparse.Namespace) -> dict:
 
 
 def _spawn(name: str, system: str, model_dir: Path, args: argparse.Namespace, work: Path,
-           checkpointing: bool = False) -> dict:
+           checkpointing: bool = False, bf16: bool = False) -> dict:
     target = work / f"{name}.json"
     command = [sys.executable, __file__, "--only", system, "--model-dir", str(model_dir), "--json-out", str(target)]
-    command += ["--checkpointing"] if checkpointing else []
+    command += (["--checkpointing"] if checkpointing else []) + (["--bf16"] if bf16 else [])
     for flag in ("steps", "warmup", "seq_len", "batch", "rank", "lr"):
         command += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
     command += ["--data", str(args.data)] + (["--allow-raw"] if args.allow_raw else [])
     print(f"--- {name}", flush=True)
     subprocess.run(command, check=True)
-    return {**json.loads(target.read_text()), "gradient_checkpointing": checkpointing}
+    return {**json.loads(target.read_text()), "gradient_checkpointing": checkpointing,
+            "dtype": "bf16" if bf16 or _cuda() else "fp32"}
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def main() -> int:
@@ -283,6 +294,7 @@ def main() -> int:
     parser.add_argument("--allow-raw", action="store_true", help="data without a manifest this machine can verify")
     parser.add_argument("--systems", nargs="*", help=argparse.SUPPRESS)
     parser.add_argument("--checkpointing", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--bf16", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--only", help=argparse.SUPPRESS)
     parser.add_argument("--model-dir", help=argparse.SUPPRESS)
     parser.add_argument("--json-out", help=argparse.SUPPRESS)
@@ -309,23 +321,31 @@ def main() -> int:
 def compare(args: argparse.Namespace, threads: int, work: Path) -> dict[str, Any]:
     import torch
 
+    from finetune import native_bf16
+
     moe, top1, dense = _model_dirs(args, work)
-    plan = {**{f"trl_best_{impl}": ("trl_best_" + impl, moe, False) for impl in TRL_IMPLEMENTATIONS},
-            "trl_default_checkpointing": ("trl_best_grouped_mm", moe, True), "veritune": ("veritune", moe, False),
-            "veritune_checkpointing": ("veritune", moe, True), "dense_floor": ("dense_floor", dense, False),
-            "veritune_top1": ("veritune", top1, False)}
-    results = {name: _spawn(name, system, folder, args, work, checkpointing)
-               for name, (system, folder, checkpointing) in plan.items() if not args.systems or name in args.systems}
+    plan = {**{f"trl_best_{impl}": ("trl_best_" + impl, moe, False, False) for impl in TRL_IMPLEMENTATIONS},
+            "trl_default_checkpointing": ("trl_best_grouped_mm", moe, True, False),
+            "veritune": ("veritune", moe, False, False), "veritune_checkpointing": ("veritune", moe, True, False),
+            "dense_floor": ("dense_floor", dense, False, False), "veritune_top1": ("veritune", top1, False, False)}
+    cpu_bf16 = not torch.cuda.is_available() and native_bf16()
+    if cpu_bf16:  # where veritune trains in bf16 by default, both sides are measured in bf16 too
+        plan.update({f"trl_best_{impl}_bf16": ("trl_best_" + impl, moe, False, True) for impl in TRL_IMPLEMENTATIONS})
+        plan["veritune_bf16"] = ("veritune", moe, False, True)
+    results = {name: _spawn(name, system, folder, args, work, checkpointing, bf16)
+               for name, (system, folder, checkpointing, bf16) in plan.items()
+               if not args.systems or name in args.systems}
     if args.systems:  # a partial run (while developing) writes nothing
         return {"partial": True, "systems": results}
     baseline_name = max(TRL_IMPLEMENTATIONS, key=lambda i: results[f"trl_best_{i}"]["tokens_per_second"])
     baseline, ours = results[f"trl_best_{baseline_name}"], results["veritune"]
+    bf16_figures = _bf16_figures(results) if cpu_bf16 else {}
     active = {"moe_top2": _active_parameters(moe), "moe_top1": _active_parameters(top1),
               "dense": _active_parameters(dense)}
     per_1k = {name: r["ms_per_1k_tokens"] for name, r in results.items()}
     return {
         "threads": threads, "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
-        "dtype": "bf16" if torch.cuda.is_available() else "fp32",
+        "dtype": "bf16" if torch.cuda.is_available() else "fp32 (rows ending _bf16: bf16)" if cpu_bf16 else "fp32",
         "model": "synthetic weights, shapes of " + str(args.synthetic) if args.synthetic else str(args.base),
         "data": str(args.data), "steps": args.steps, "timed_steps": args.steps - args.warmup,
         "seq_len": args.seq_len, "batch": args.batch, "lora_rank": args.rank, "active_parameters": active,
@@ -338,9 +358,21 @@ def compare(args: argparse.Namespace, threads: int, work: Path) -> dict[str, Any
                                        / results["trl_default_checkpointing"]["tokens_per_second"], 2),
         "moe_top1_step_vs_dense": round(per_1k["veritune_top1"] / per_1k["dense_floor"], 2),
         "moe_top2_step_vs_dense": round(per_1k["veritune"] / per_1k["dense_floor"], 2),
+        **bf16_figures,
         "targets": {"speedup": ">= 1.5", "memory_ratio": "<= 0.7",
                     "moe_top1_step_vs_dense": "<= 1.2 (equal active compute)"},
     }
+
+
+def _bf16_figures(results: dict[str, dict]) -> dict[str, Any]:
+    """The bf16 rows' comparison: veritune against TRL's faster experts kernel, both in bf16, and against its own
+    fp32 run."""
+    name = max(TRL_IMPLEMENTATIONS, key=lambda i: results[f"trl_best_{i}_bf16"]["tokens_per_second"])
+    baseline, ours = results[f"trl_best_{name}_bf16"], results["veritune_bf16"]
+    return {"baseline_bf16": f"trl_best_{name}_bf16",
+            "speedup_bf16": round(ours["tokens_per_second"] / baseline["tokens_per_second"], 2),
+            "memory_ratio_bf16": round(ours["peak_memory_bytes"] / baseline["peak_memory_bytes"], 2),
+            "veritune_bf16_vs_fp32": round(ours["tokens_per_second"] / results["veritune"]["tokens_per_second"], 2)}
 
 
 if __name__ == "__main__":
