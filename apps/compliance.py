@@ -53,6 +53,10 @@ class _RulesPrompt:
     def __call__(self, document: str, hits: Sequence[Any], lang: str) -> str:
         return _task().evidence_prompt()(document, hits, lang)
 
+    def prefix(self, lang: str) -> str:
+        """The findings header the answer starts with, written for the model (the task's `answer_prefix`)."""
+        return _task().evidence_prompt().prefix(lang)
+
 
 rules_prompt = _RulesPrompt()
 

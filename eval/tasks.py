@@ -49,6 +49,9 @@ class TaskSpec(BaseModel):
     attribute: bool = Field(default=True, description="with retrieval, uncited sentences a passage supports get "
                             "its [n] (AnswerSettings.attribute); false where citations are verdicts, such as the "
                             "rules a compliance finding says are broken")
+    answer_prefix: dict[str, str] = Field(default_factory=dict, description="with retrieval, per language, the "
+                                          "start of the answer in the taught format (e.g. 'Findings:'), written "
+                                          "into the assistant turn before the model continues it")
     metrics: list[str] = Field(min_length=1, description="metric names from the registry (eval.METRICS)")
     max_new_tokens: int = Field(default=64, ge=1, le=1024, description="longest answer (the settings' own "
                                                                     "limit also applies)")
@@ -136,10 +139,10 @@ class Task:
         `retrieval.EvidencePrompt`, what the grounded-answer path fills with the evidence and the item's input."""
         from retrieval import GROUNDED_QA, EvidencePrompt
 
-        if not self.spec.rag_prompt and self.spec.attribute:
+        if not self.spec.rag_prompt and self.spec.attribute and not self.spec.answer_prefix:
             return GROUNDED_QA
         return EvidencePrompt(self.spec.rag_prompt or GROUNDED_QA.templates, self.spec.evidence_line,
-                              attribute=self.spec.attribute)
+                              attribute=self.spec.attribute, answer_prefix=self.spec.answer_prefix)
 
     def retriever(self) -> Any:
         """The task's evidence search, a `retrieval.Retriever`."""

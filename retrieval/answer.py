@@ -38,11 +38,15 @@ class EvidencePrompt:
     {input}, and how each passage is written ({n}, {doc_id}, {text} and any metadata field of the passage)."""
 
     def __init__(self, templates: Mapping[str, str], evidence_line: str = "[{n}] ({doc_id}) {text}",
-                 attribute: bool = True) -> None:
+                 attribute: bool = True, answer_prefix: Mapping[str, str] | None = None) -> None:
         self.templates, self.evidence_line = dict(templates), evidence_line
         # False where the answer's citations are verdicts (a compliance finding cites the rule it says is broken):
         # a citation added there would be a verdict the model never gave
         self.attribute = attribute
+        # The answer's first words in the taught format, per language, written for the model (a prefilled
+        # assistant turn): a model that would otherwise restate the prompt's instruction starts where its SFT
+        # answers start. Measured on the finance adapter (140 compliance checks): instruction echoes 14 -> 0.
+        self.answer_prefix = dict(answer_prefix or {})
         parts = re.split(r"(\{[a-z_]+\})", evidence_line.split("{text}")[0])
         pattern = "".join(r"\d+" if p == "{n}" else ".+?" if p.startswith("{") else re.escape(p) for p in parts)
         self._echo = re.compile(pattern) if pattern.strip() else None
@@ -58,6 +62,10 @@ class EvidencePrompt:
                              for n, hit in enumerate(hits, start=1))
         template = self.templates.get(lang, next(iter(self.templates.values())))
         return template.format(evidence=evidence, input=question)
+
+    def prefix(self, lang: str) -> str:
+        """The answer's prefilled start in `lang` ('' for none)."""
+        return self.answer_prefix.get(lang, "")
 
 
 GROUNDED_QA = EvidencePrompt({
@@ -121,6 +129,7 @@ class GroundedAnswer:
     done: bool = False
     verification: Verification | None = None
     attribute: bool = True             # add citations the model left out (settings and prompt both allow it)
+    prefix: str = ""                   # the answer's start, written for the model (the prompt's answer_prefix)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     first_token_seconds: float | None = None
@@ -181,7 +190,11 @@ class GroundedAnswerer:
             builder = prompt or self.prompt
             content = builder(question, answer.hits, answer.lang)
             answer.attribute = self.settings.attribute and getattr(builder, "attribute", True)
+            answer.prefix = builder.prefix(answer.lang) if hasattr(builder, "prefix") else ""
         answer.messages = [*history, {"role": "user", "content": content}]
+        if answer.prefix:   # the model continues this assistant turn: its text and tokens are the answer's start
+            answer.messages.append({"role": "assistant", "content": answer.prefix})
+            answer.text = answer.prefix
         answer.prompt_ids = chat_ids(self.tokenizer, answer.messages)
         answer.prompt_tokens = len(answer.prompt_ids)
         return answer
@@ -226,7 +239,8 @@ class GroundedAnswerer:
         pending = [a for a in answers if not a.done]
         if pending:
             rows = generate_batch(self.model, self.tokenizer, [a.prompt_ids for a in pending],
-                                  self.settings, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens)
+                                  self.settings, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
+                                  prefixes=[a.prefix for a in pending])
             self.tokens += sum(row.completion_tokens for row in rows)
             self.seconds += rows[0].seconds
             for answer, row in zip(pending, rows, strict=True):

@@ -39,9 +39,12 @@ class Generated:
 
 
 def chat_ids(tokenizer: Any, messages: str | Sequence[dict[str, str]]) -> list[int]:
-    """The token ids the model sees for a chat (or one user turn), generation prompt included."""
+    """The token ids the model sees for a chat (or one user turn), generation prompt included; a chat that ends
+    with an assistant turn is left open for the model to continue (a prefilled answer start)."""
     chat = [{"role": "user", "content": messages}] if isinstance(messages, str) else list(messages)
-    return list(tokenizer.apply_chat_template(chat, add_generation_prompt=True, return_dict=True)["input_ids"])
+    prefilled = bool(chat) and chat[-1]["role"] == "assistant"
+    return list(tokenizer.apply_chat_template(chat, add_generation_prompt=not prefilled,
+                                              continue_final_message=prefilled, return_dict=True)["input_ids"])
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> str:
@@ -120,9 +123,11 @@ def stream_generate(model: Any, tokenizer: Any, prompt: str | Sequence[dict[str,
 
 
 def generate_batch(model: Any, tokenizer: Any, prompts: Sequence[Sequence[int]], settings: AnswerSettings | None = None,
-                   *, max_new_tokens: Sequence[int] | int | None = None, min_new_tokens: int = 0) -> list[Generated]:
+                   *, max_new_tokens: Sequence[int] | int | None = None, min_new_tokens: int = 0,
+                   prefixes: Sequence[str] | None = None) -> list[Generated]:
     """Answers to several prompts (token ids, see `chat_ids`) in one left-padded `generate` call; each row keeps
-    its own token limit and ends at its first end-of-turn token or stop string."""
+    its own token limit and ends at its first end-of-turn token or stop string. `prefixes`: per row, the answer
+    start a prefilled prompt already holds; the row's text is that start and its continuation."""
     import torch
 
     settings = settings or AnswerSettings()
@@ -139,12 +144,14 @@ def generate_batch(model: Any, tokenizer: Any, prompts: Sequence[Sequence[int]],
     seconds = time.perf_counter() - started
     eos = _eos_ids(model, tokenizer)
     rows = []
-    for row, (prompt, limit) in enumerate(zip(prompts, limits, strict=True)):
+    prefixes = list(prefixes) if prefixes is not None else [""] * len(prompts)
+    for row, (prompt, limit, prefix) in enumerate(zip(prompts, limits, prefixes, strict=True)):
         new = output[row, width:].tolist()[:limit]
         new = new[: next((i + 1 for i, token in enumerate(new) if token in eos), len(new))]
         while new and new[-1] == pad and pad not in eos:  # a row ended by a stop string is padded to the batch's end
             new.pop()
-        text = cut_at_stop(tokenizer.decode(new, skip_special_tokens=True), settings.stop).strip()
+        # joined before stripping: the continuation's leading newline belongs between the prefix and its lines
+        text = cut_at_stop(prefix + tokenizer.decode(new, skip_special_tokens=True), settings.stop).strip()
         rows.append(Generated(text, len(prompt), len(new), seconds, len(prompts)))
     return rows
 

@@ -179,6 +179,7 @@ def test_the_app_prompts_rules_as_the_sft_data_does() -> None:
     assert prompt == ("Rules:\n[1] (FIN-AML-001-EN, high) " + RULES[0].text + "\n[2] (FIN-DIS-001-EN, medium) "
                       + RULES[1].text + "\n\nCheck this document against the rules and cite them as [n]:\n"
                       "The fee was hidden.")
+    assert rules_prompt.prefix("en") == "Findings:" and rules_prompt.prefix("zh") == "发现问题："   # the answer's start
 
 
 def test_the_sentence_report_says_which_citations_the_verifier_added_or_corrected() -> None:

@@ -258,6 +258,9 @@ def test_retrieval_prompts_are_the_sft_format() -> None:
                 for doc_id, severity, text in rules]
         lang = "en" if prompt.startswith("Rules:") else "zh"
         assert task.evidence_prompt()(document, hits, lang) == prompt
+        # the answer prefix written for the model is how every taught answer starts, findings or none
+        assert example["messages"][1]["content"].startswith(task.evidence_prompt().prefix(lang))
+    assert {task.evidence_prompt().prefix(lang) for lang in ("en", "zh")} == {"Findings:", "发现问题："}
 
 
 def test_compliance_findings_are_read_by_id_or_by_number_and_never_attributed() -> None:

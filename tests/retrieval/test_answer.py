@@ -121,3 +121,29 @@ def test_repetition_penalty_leaves_the_prompt_out_unless_asked(model_and_tokeniz
                                                                                 repetition_penalty=p))
                         .answer(prompt, rag=False) for p in (1.0, 2.0))
     assert plain.completion_tokens == penalized.completion_tokens == 1 and plain.text == penalized.text
+
+
+def test_an_answer_prefix_is_written_for_the_model_and_starts_the_answer(index, model_and_tokenizer) -> None:
+    """The prompt's answer_prefix is a prefilled assistant turn: in the prompt's tokens (after the generation
+    prompt, before anything the model writes), at the start of the answer's text, the same streamed and batched."""
+    from retrieval import EvidencePrompt, chat_ids
+
+    model, tokenizer = model_and_tokenizer
+    prompt = EvidencePrompt({"en": "Rules:\n{evidence}\n\nCheck:\n{input}"}, answer_prefix={"en": "Findings:"})
+    answerer = GroundedAnswerer(model, tokenizer, index, AnswerSettings(k=2, max_new_tokens=12))
+    question = "What tests are key for acute coronary syndrome?"
+    prepared = answerer.prepare(question, prompt=prompt)
+    assert not prepared.abstained
+    user_turn = chat_ids(tokenizer, prepared.messages[:-1])
+    prefix_ids = tokenizer("Findings:", add_special_tokens=False)["input_ids"]
+    assert prepared.messages[-1] == {"role": "assistant", "content": "Findings:"}
+    assert prepared.prompt_ids[:len(user_turn)] == user_turn
+    assert prepared.prompt_ids[-len(prefix_ids):] == prefix_ids
+    assert prepared.prompt_tokens == len(prepared.prompt_ids)
+    *_, streamed = answerer.stream(answerer.prepare(question, prompt=prompt))
+    [batched] = answerer.generate([answerer.prepare(question, prompt=prompt)])
+    assert streamed.text.startswith("Findings:") and batched.text == streamed.text
+    assert batched.completion_tokens == streamed.completion_tokens > 0   # the prefix is prompt, not completion
+    plain = answerer.prepare(question, prompt=EvidencePrompt(prompt.templates))
+    assert plain.messages[-1]["role"] == "user" and plain.prefix == "" and plain.text == ""
+    assert answerer.prepare(question, prompt=prompt, rag=False).messages[-1]["role"] == "user"  # no evidence prompt
