@@ -53,6 +53,11 @@ class _RulesPrompt:
     def __call__(self, document: str, hits: Sequence[Any], lang: str) -> str:
         return _task().evidence_prompt()(document, hits, lang)
 
+    @property
+    def listed_ids_only(self) -> bool:
+        """Whether a rule id the model writes must be one of the candidates (the task's `listed_ids_only`)."""
+        return _task().evidence_prompt().listed_ids_only
+
     def prefix(self, lang: str) -> str:
         """The findings header the answer starts with, written for the model (the task's `answer_prefix`)."""
         return _task().evidence_prompt().prefix(lang)

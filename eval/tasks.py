@@ -52,6 +52,9 @@ class TaskSpec(BaseModel):
     answer_prefix: dict[str, str] = Field(default_factory=dict, description="with retrieval, per language, the "
                                           "start of the answer in the taught format (e.g. 'Findings:'), written "
                                           "into the assistant turn before the model continues it")
+    listed_ids_only: bool = Field(default=False, description="with retrieval, an id the answer writes out must be "
+                                  "one of the listed passages': decoding completes any id the model starts to one "
+                                  "of them (for ids that are verdicts, such as breached rules)")
     metrics: list[str] = Field(min_length=1, description="metric names from the registry (eval.METRICS)")
     max_new_tokens: int = Field(default=64, ge=1, le=1024, description="longest answer (the settings' own "
                                                                     "limit also applies)")
@@ -139,10 +142,12 @@ class Task:
         `retrieval.EvidencePrompt`, what the grounded-answer path fills with the evidence and the item's input."""
         from retrieval import GROUNDED_QA, EvidencePrompt
 
-        if not self.spec.rag_prompt and self.spec.attribute and not self.spec.answer_prefix:
+        if (not self.spec.rag_prompt and self.spec.attribute and not self.spec.answer_prefix
+                and not self.spec.listed_ids_only):
             return GROUNDED_QA
         return EvidencePrompt(self.spec.rag_prompt or GROUNDED_QA.templates, self.spec.evidence_line,
-                              attribute=self.spec.attribute, answer_prefix=self.spec.answer_prefix)
+                              attribute=self.spec.attribute, answer_prefix=self.spec.answer_prefix,
+                              listed_ids_only=self.spec.listed_ids_only)
 
     def retriever(self) -> Any:
         """The task's evidence search, a `retrieval.Retriever`."""

@@ -38,7 +38,8 @@ class EvidencePrompt:
     {input}, and how each passage is written ({n}, {doc_id}, {text} and any metadata field of the passage)."""
 
     def __init__(self, templates: Mapping[str, str], evidence_line: str = "[{n}] ({doc_id}) {text}",
-                 attribute: bool = True, answer_prefix: Mapping[str, str] | None = None) -> None:
+                 attribute: bool = True, answer_prefix: Mapping[str, str] | None = None,
+                 listed_ids_only: bool = False) -> None:
         self.templates, self.evidence_line = dict(templates), evidence_line
         # False where the answer's citations are verdicts (a compliance finding cites the rule it says is broken):
         # a citation added there would be a verdict the model never gave
@@ -47,6 +48,9 @@ class EvidencePrompt:
         # assistant turn): a model that would otherwise restate the prompt's instruction starts where its SFT
         # answers start. Measured on the finance adapter (140 compliance checks): instruction echoes 14 -> 0.
         self.answer_prefix = dict(answer_prefix or {})
+        # True where an id the answer writes is a verdict on that passage (a breached rule): decoding completes
+        # any id the model starts to one of the listed passages' (retrieval.listed_ids)
+        self.listed_ids_only = listed_ids_only
         parts = re.split(r"(\{[a-z_]+\})", evidence_line.split("{text}")[0])
         pattern = "".join(r"\d+" if p == "{n}" else ".+?" if p.startswith("{") else re.escape(p) for p in parts)
         self._echo = re.compile(pattern) if pattern.strip() else None
@@ -130,6 +134,7 @@ class GroundedAnswer:
     verification: Verification | None = None
     attribute: bool = True             # add citations the model left out (settings and prompt both allow it)
     prefix: str = ""                   # the answer's start, written for the model (the prompt's answer_prefix)
+    listed_ids: list[str] = field(default_factory=list)   # the only ids the answer may write out (empty: free)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     first_token_seconds: float | None = None
@@ -191,6 +196,8 @@ class GroundedAnswerer:
             content = builder(question, answer.hits, answer.lang)
             answer.attribute = self.settings.attribute and getattr(builder, "attribute", True)
             answer.prefix = builder.prefix(answer.lang) if hasattr(builder, "prefix") else ""
+            if getattr(builder, "listed_ids_only", False):
+                answer.listed_ids = [hit.doc_id for hit in answer.hits]
         answer.messages = [*history, {"role": "user", "content": content}]
         if answer.prefix:   # the model continues this assistant turn: its text and tokens are the answer's start
             answer.messages.append({"role": "assistant", "content": answer.prefix})
@@ -209,7 +216,7 @@ class GroundedAnswerer:
         stats = GenerationStats()
         pieces = stream_generate(self.model, self.tokenizer, answer.messages, self.settings,
                                  max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens, cancel=cancel,
-                                 stats=stats)
+                                 stats=stats, listed_ids=answer.listed_ids, prefix=answer.prefix)
         try:
             for piece in pieces:
                 answer.text += piece
@@ -240,7 +247,7 @@ class GroundedAnswerer:
         if pending:
             rows = generate_batch(self.model, self.tokenizer, [a.prompt_ids for a in pending],
                                   self.settings, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
-                                  prefixes=[a.prefix for a in pending])
+                                  prefixes=[a.prefix for a in pending], listed_ids=[a.listed_ids for a in pending])
             self.tokens += sum(row.completion_tokens for row in rows)
             self.seconds += rows[0].seconds
             for answer, row in zip(pending, rows, strict=True):

@@ -54,11 +54,13 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> str:
 
 
 def _decoding(model: Any, tokenizer: Any, settings: AnswerSettings, max_new_tokens: int, min_new_tokens: int,
-              prompt_width: int) -> dict[str, Any]:
+              prompt_width: int, listed_ids: Sequence[Sequence[str]] | None = None,
+              prefixes: Sequence[str] | None = None) -> dict[str, Any]:
     """generate()'s keyword arguments. The repetition penalty counts the answer's own tokens only unless
     `settings.penalize_prompt`: transformers (and vLLM) count the prompt's too, which in a grounded answer pushes
     the model away from the very words of the evidence it should quote. Prompts end at `prompt_width` in a
-    left-padded batch, so one offset serves every row."""
+    left-padded batch, so one offset serves every row. `listed_ids`: per row, the only ids its answer may write
+    (`retrieval.listed_ids`; `prefixes`: the answer starts the prompts hold); None or empty rows: free."""
     kwargs: dict[str, Any] = dict(max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
                                   use_cache=settings.use_cache, pad_token_id=tokenizer.pad_token_id,
                                   repetition_penalty=settings.repetition_penalty)
@@ -73,13 +75,22 @@ def _decoding(model: Any, tokenizer: Any, settings: AnswerSettings, max_new_toke
         kwargs.update(do_sample=False)
     if settings.stop:
         kwargs.update(stop_strings=list(settings.stop), tokenizer=tokenizer)
+    if listed_ids and any(listed_ids):
+        from transformers import LogitsProcessorList
+
+        from retrieval.listed_ids import ListedIdsProcessor
+
+        processors = LogitsProcessorList(kwargs.get("logits_processor") or [])
+        processors.append(ListedIdsProcessor(tokenizer, listed_ids, prompt_width, prefixes))
+        kwargs["logits_processor"] = processors
     return kwargs
 
 
 def stream_generate(model: Any, tokenizer: Any, prompt: str | Sequence[dict[str, str]],
                     settings: AnswerSettings | None = None, *, max_new_tokens: int | None = None,
                     min_new_tokens: int = 0, cancel: threading.Event | None = None,
-                    stats: GenerationStats | None = None) -> Iterator[str]:
+                    stats: GenerationStats | None = None, listed_ids: Sequence[str] = (),
+                    prefix: str = "") -> Iterator[str]:
     """Yield text pieces as the model writes them (TextIteratorStreamer on a generation thread).
 
     `prompt` is one user turn or a whole chat; setting `cancel` ends generation within one decode step; `stats`
@@ -111,7 +122,7 @@ def stream_generate(model: Any, tokenizer: Any, prompt: str | Sequence[dict[str,
     kwargs = dict(input_ids=ids, attention_mask=torch.ones_like(ids), streamer=streamer,
                   stopping_criteria=StoppingCriteriaList([_Cancel()]),
                   **_decoding(model, tokenizer, settings, max_new_tokens or settings.max_new_tokens, min_new_tokens,
-                              int(ids.shape[1])))
+                              int(ids.shape[1]), [listed_ids], [prefix]))
     worker = threading.Thread(target=model.generate, kwargs=kwargs, daemon=True)
     worker.start()
     try:
@@ -124,10 +135,12 @@ def stream_generate(model: Any, tokenizer: Any, prompt: str | Sequence[dict[str,
 
 def generate_batch(model: Any, tokenizer: Any, prompts: Sequence[Sequence[int]], settings: AnswerSettings | None = None,
                    *, max_new_tokens: Sequence[int] | int | None = None, min_new_tokens: int = 0,
-                   prefixes: Sequence[str] | None = None) -> list[Generated]:
+                   prefixes: Sequence[str] | None = None,
+                   listed_ids: Sequence[Sequence[str]] | None = None) -> list[Generated]:
     """Answers to several prompts (token ids, see `chat_ids`) in one left-padded `generate` call; each row keeps
     its own token limit and ends at its first end-of-turn token or stop string. `prefixes`: per row, the answer
-    start a prefilled prompt already holds; the row's text is that start and its continuation."""
+    start a prefilled prompt already holds; the row's text is that start and its continuation. `listed_ids`: per
+    row, the only ids its answer may write out (`retrieval.listed_ids`)."""
     import torch
 
     settings = settings or AnswerSettings()
@@ -140,7 +153,8 @@ def generate_batch(model: Any, tokenizer: Any, prompts: Sequence[Sequence[int]],
     started = time.perf_counter()
     with torch.no_grad():
         output = model.generate(input_ids=input_ids, attention_mask=attention,
-                                **_decoding(model, tokenizer, settings, max(limits), min_new_tokens, width))
+                                **_decoding(model, tokenizer, settings, max(limits), min_new_tokens, width, listed_ids,
+                                            prefixes))
     seconds = time.perf_counter() - started
     eos = _eos_ids(model, tokenizer)
     rows = []

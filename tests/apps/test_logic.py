@@ -180,6 +180,7 @@ def test_the_app_prompts_rules_as_the_sft_data_does() -> None:
                       + RULES[1].text + "\n\nCheck this document against the rules and cite them as [n]:\n"
                       "The fee was hidden.")
     assert rules_prompt.prefix("en") == "Findings:" and rules_prompt.prefix("zh") == "发现问题："   # the answer's start
+    assert rules_prompt.listed_ids_only   # a rule id the model writes is one of the candidates it was shown
 
 
 def test_the_sentence_report_says_which_citations_the_verifier_added_or_corrected() -> None:

@@ -274,6 +274,7 @@ def test_compliance_findings_are_read_by_id_or_by_number_and_never_attributed() 
     # the model copying its rule list is no finding: '[n] (ID, severity) text' is how the prompt listed the rules
     assert task.cited("[2] (FIN-MKT-002-EN, critical) Promotions must not promise guaranteed returns.", rules) == []
     assert task.evidence_prompt().attribute is False and get_task("medical_qa").evidence_prompt().attribute
+    assert task.evidence_prompt().listed_ids_only and not get_task("medical_qa").evidence_prompt().listed_ids_only
 
 
 def test_text_metrics_read_answers_without_their_citation_marks() -> None:
