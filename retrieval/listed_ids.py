@@ -35,6 +35,7 @@ class ListedIdsProcessor:
         self.heads = [id_heads(r) for r in self.rows]
         self.starts = [prompt_width - len(tokenizer(p, add_special_tokens=False)["input_ids"]) if p else prompt_width
                        for p in (prefixes or [""] * len(self.rows))]
+        self._first_tokens: dict[str, int] = {}   # an id's remaining part -> its first token (asked every step)
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         for row, listed in enumerate(self.rows):
@@ -58,4 +59,9 @@ class ListedIdsProcessor:
         rests = [doc_id[len(written):] for doc_id in listed
                  if doc_id.startswith(written) and len(doc_id) > len(written)]
         # the canonical first token of each remaining part: decoding it extends `written` along a listed id
-        return sorted({self.tokenizer(rest, add_special_tokens=False)["input_ids"][0] for rest in rests})
+        return sorted({self.first_token(rest) for rest in rests})
+
+    def first_token(self, rest: str) -> int:
+        if rest not in self._first_tokens:
+            self._first_tokens[rest] = self.tokenizer(rest, add_special_tokens=False)["input_ids"][0]
+        return self._first_tokens[rest]
