@@ -18,7 +18,8 @@ _EXPORTS = {
                      "retrieve_per_sentence", "RETRIEVERS", "ABSTAIN", "PromptBuilder",
                      "Retriever"],
                     "retrieval.answer"),
-    **dict.fromkeys(["stream_generate", "generate_batch", "chat_ids", "GenerationStats", "Generated"],
+    **dict.fromkeys(["stream_generate", "generate_batch", "chat_ids", "GenerationStats", "Generated",
+                     "AnswerConstraints"],
                     "retrieval.generation"),
     "split_sentences": "retrieval.chunking", "tokenize": "retrieval.sparse", "tune_dense_weight": "retrieval.tuning",
 }

@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 from desensitize import detect_language
 from retrieval.chunking import split_sentences
 from retrieval.config import AnswerSettings
-from retrieval.generation import GenerationStats, chat_ids, cut_at_stop, generate_batch, stream_generate
+from retrieval.generation import (
+    AnswerConstraints,
+    GenerationStats,
+    chat_ids,
+    cut_at_stop,
+    generate_batch,
+    stream_generate,
+)
 from veritune.registry import Registry
 
 if TYPE_CHECKING:
@@ -143,6 +150,11 @@ class GroundedAnswer:
     started: float = field(default_factory=time.perf_counter, repr=False)
 
     @property
+    def constraints(self) -> AnswerConstraints:
+        """What generation holds this answer to: its prefix and listed ids, as one record."""
+        return AnswerConstraints(self.prefix, tuple(self.listed_ids))
+
+    @property
     def groundedness(self) -> float | None:
         """Share of the answer's claims its evidence supports; None when it was not checked or made no claim."""
         if self.verification is None or not self.verification.claims:
@@ -216,7 +228,7 @@ class GroundedAnswerer:
         stats = GenerationStats()
         pieces = stream_generate(self.model, self.tokenizer, answer.messages, self.settings,
                                  max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens, cancel=cancel,
-                                 stats=stats, listed_ids=answer.listed_ids, prefix=answer.prefix)
+                                 stats=stats, constraints=answer.constraints)
         try:
             for piece in pieces:
                 answer.text += piece
@@ -247,7 +259,7 @@ class GroundedAnswerer:
         if pending:
             rows = generate_batch(self.model, self.tokenizer, [a.prompt_ids for a in pending],
                                   self.settings, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
-                                  prefixes=[a.prefix for a in pending], listed_ids=[a.listed_ids for a in pending])
+                                  constraints=[a.constraints for a in pending])
             self.tokens += sum(row.completion_tokens for row in rows)
             self.seconds += rows[0].seconds
             for answer, row in zip(pending, rows, strict=True):

@@ -27,6 +27,19 @@ class GenerationStats:
         self.first_token_seconds: float | None = None
 
 
+@dataclass(frozen=True)
+class AnswerConstraints:
+    """What one answer is held to beyond the decoding settings: the start written for the model (a prefilled
+    assistant turn its prompt already holds; the answer's text is that start and its continuation) and the only
+    ids it may write out (`retrieval.listed_ids`; empty: free)."""
+
+    prefix: str = ""
+    listed_ids: tuple[str, ...] = ()
+
+
+FREE = AnswerConstraints()
+
+
 @dataclass
 class Generated:
     """One row of a batched `generate` call."""
@@ -54,13 +67,11 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> str:
 
 
 def _decoding(model: Any, tokenizer: Any, settings: AnswerSettings, max_new_tokens: int, min_new_tokens: int,
-              prompt_width: int, listed_ids: Sequence[Sequence[str]] | None = None,
-              prefixes: Sequence[str] | None = None) -> dict[str, Any]:
+              prompt_width: int, constraints: Sequence[AnswerConstraints] = ()) -> dict[str, Any]:
     """generate()'s keyword arguments. The repetition penalty counts the answer's own tokens only unless
     `settings.penalize_prompt`: transformers (and vLLM) count the prompt's too, which in a grounded answer pushes
     the model away from the very words of the evidence it should quote. Prompts end at `prompt_width` in a
-    left-padded batch, so one offset serves every row. `listed_ids`: per row, the only ids its answer may write
-    (`retrieval.listed_ids`; `prefixes`: the answer starts the prompts hold); None or empty rows: free."""
+    left-padded batch, so one offset serves every row. `constraints`: per row (none: every row free)."""
     kwargs: dict[str, Any] = dict(max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
                                   use_cache=settings.use_cache, pad_token_id=tokenizer.pad_token_id,
                                   repetition_penalty=settings.repetition_penalty)
@@ -75,13 +86,14 @@ def _decoding(model: Any, tokenizer: Any, settings: AnswerSettings, max_new_toke
         kwargs.update(do_sample=False)
     if settings.stop:
         kwargs.update(stop_strings=list(settings.stop), tokenizer=tokenizer)
-    if listed_ids and any(listed_ids):
+    if any(c.listed_ids for c in constraints):
         from transformers import LogitsProcessorList
 
         from retrieval.listed_ids import ListedIdsProcessor
 
         processors = LogitsProcessorList(kwargs.get("logits_processor") or [])
-        processors.append(ListedIdsProcessor(tokenizer, listed_ids, prompt_width, prefixes))
+        processors.append(ListedIdsProcessor(tokenizer, [c.listed_ids for c in constraints], prompt_width,
+                                             [c.prefix for c in constraints]))
         kwargs["logits_processor"] = processors
     return kwargs
 
@@ -89,13 +101,13 @@ def _decoding(model: Any, tokenizer: Any, settings: AnswerSettings, max_new_toke
 def stream_generate(model: Any, tokenizer: Any, prompt: str | Sequence[dict[str, str]],
                     settings: AnswerSettings | None = None, *, max_new_tokens: int | None = None,
                     min_new_tokens: int = 0, cancel: threading.Event | None = None,
-                    stats: GenerationStats | None = None, listed_ids: Sequence[str] = (),
-                    prefix: str = "") -> Iterator[str]:
+                    stats: GenerationStats | None = None, constraints: AnswerConstraints = FREE) -> Iterator[str]:
     """Yield text pieces as the model writes them (TextIteratorStreamer on a generation thread).
 
     `prompt` is one user turn or a whole chat; setting `cancel` ends generation within one decode step; `stats`
     receives exact token counts (the ids the model produced, the end-of-turn token included, as OpenAI's usage
-    counts them). Stop strings end generation; the caller cuts them off the joined text (`cut_at_stop`)."""
+    counts them). Stop strings end generation; the caller cuts them off the joined text (`cut_at_stop`). The pieces
+    continue `constraints.prefix` (the prompt holds it) and never repeat it."""
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
@@ -122,7 +134,7 @@ def stream_generate(model: Any, tokenizer: Any, prompt: str | Sequence[dict[str,
     kwargs = dict(input_ids=ids, attention_mask=torch.ones_like(ids), streamer=streamer,
                   stopping_criteria=StoppingCriteriaList([_Cancel()]),
                   **_decoding(model, tokenizer, settings, max_new_tokens or settings.max_new_tokens, min_new_tokens,
-                              int(ids.shape[1]), [listed_ids], [prefix]))
+                              int(ids.shape[1]), [constraints]))
     worker = threading.Thread(target=model.generate, kwargs=kwargs, daemon=True)
     worker.start()
     try:
@@ -135,12 +147,10 @@ def stream_generate(model: Any, tokenizer: Any, prompt: str | Sequence[dict[str,
 
 def generate_batch(model: Any, tokenizer: Any, prompts: Sequence[Sequence[int]], settings: AnswerSettings | None = None,
                    *, max_new_tokens: Sequence[int] | int | None = None, min_new_tokens: int = 0,
-                   prefixes: Sequence[str] | None = None,
-                   listed_ids: Sequence[Sequence[str]] | None = None) -> list[Generated]:
+                   constraints: Sequence[AnswerConstraints] | None = None) -> list[Generated]:
     """Answers to several prompts (token ids, see `chat_ids`) in one left-padded `generate` call; each row keeps
-    its own token limit and ends at its first end-of-turn token or stop string. `prefixes`: per row, the answer
-    start a prefilled prompt already holds; the row's text is that start and its continuation. `listed_ids`: per
-    row, the only ids its answer may write out (`retrieval.listed_ids`)."""
+    its own token limit and ends at its first end-of-turn token or stop string. `constraints`: per row (none: every
+    row free); a row's text is its constraints' prefix and the continuation."""
     import torch
 
     settings = settings or AnswerSettings()
@@ -150,22 +160,22 @@ def generate_batch(model: Any, tokenizer: Any, prompts: Sequence[Sequence[int]],
     width = max(len(p) for p in prompts)
     input_ids = torch.tensor([[pad] * (width - len(p)) + list(p) for p in prompts])
     attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+    constraints = list(constraints) if constraints is not None else [FREE] * len(prompts)
     started = time.perf_counter()
     with torch.no_grad():
         output = model.generate(input_ids=input_ids, attention_mask=attention,
-                                **_decoding(model, tokenizer, settings, max(limits), min_new_tokens, width, listed_ids,
-                                            prefixes))
+                                **_decoding(model, tokenizer, settings, max(limits), min_new_tokens, width,
+                                            constraints))
     seconds = time.perf_counter() - started
     eos = _eos_ids(model, tokenizer)
     rows = []
-    prefixes = list(prefixes) if prefixes is not None else [""] * len(prompts)
-    for row, (prompt, limit, prefix) in enumerate(zip(prompts, limits, prefixes, strict=True)):
+    for row, (prompt, limit, held) in enumerate(zip(prompts, limits, constraints, strict=True)):
         new = output[row, width:].tolist()[:limit]
         new = new[: next((i + 1 for i, token in enumerate(new) if token in eos), len(new))]
         while new and new[-1] == pad and pad not in eos:  # a row ended by a stop string is padded to the batch's end
             new.pop()
         # joined before stripping: the continuation's leading newline belongs between the prefix and its lines
-        text = cut_at_stop(prefix + tokenizer.decode(new, skip_special_tokens=True), settings.stop).strip()
+        text = cut_at_stop(held.prefix + tokenizer.decode(new, skip_special_tokens=True), settings.stop).strip()
         rows.append(Generated(text, len(prompt), len(new), seconds, len(prompts)))
     return rows
 

@@ -77,3 +77,20 @@ def test_the_answer_path_writes_only_listed_ids(index, model_and_tokenizer) -> N
     free = EvidencePrompt(listed.templates, answer_prefix={"en": "- MED"})
     [unconstrained] = answerer.generate([answerer.prepare(question, prompt=free)])
     assert unconstrained.listed_ids == [] and not unconstrained.text.startswith("- MED-")   # the model alone
+
+
+def test_constraints_hold_per_row_in_one_padded_batch(model_and_tokenizer) -> None:
+    """generate_batch takes one AnswerConstraints per row: a constrained row beside a free one in the same padded
+    batch ends on its listed id, and the free row's text is what it gets alone (nothing leaks across rows)."""
+    from retrieval import AnswerConstraints, chat_ids, generate_batch
+
+    model, tokenizer = model_and_tokenizer
+    settings = AnswerSettings(max_new_tokens=12)
+    held = AnswerConstraints(prefix="- MED", listed_ids=("MED-C013-EN", "MED-D002-EN"))
+    constrained = chat_ids(tokenizer, [{"role": "user", "content": "Which entry?"},
+                                       {"role": "assistant", "content": held.prefix}])
+    free = chat_ids(tokenizer, "A longer question, so that this row is not padded the same way as the other one.")
+    rows = generate_batch(model, tokenizer, [constrained, free], settings, constraints=[held, AnswerConstraints()])
+    assert any(rows[0].text.startswith("- " + doc_id) for doc_id in held.listed_ids), rows[0].text
+    [alone] = generate_batch(model, tokenizer, [free], settings)
+    assert rows[1].text == alone.text
