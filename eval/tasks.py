@@ -139,12 +139,10 @@ class Task:
 
     def evidence_prompt(self) -> Any:
         """The task's retrieval prompt (`rag_prompt` with `evidence_line`), or the grounded QA format: a
-        `retrieval.EvidencePrompt`, what the grounded-answer path fills with the evidence and the item's input."""
+        `retrieval.EvidencePrompt`, what the grounded-answer path fills with the evidence and the item's input. With
+        every field at its default it is `GROUNDED_QA`'s equal."""
         from retrieval import GROUNDED_QA, EvidencePrompt
 
-        if (not self.spec.rag_prompt and self.spec.attribute and not self.spec.answer_prefix
-                and not self.spec.listed_ids_only):
-            return GROUNDED_QA
         return EvidencePrompt(self.spec.rag_prompt or GROUNDED_QA.templates, self.spec.evidence_line,
                               attribute=self.spec.attribute, answer_prefix=self.spec.answer_prefix,
                               listed_ids_only=self.spec.listed_ids_only)
