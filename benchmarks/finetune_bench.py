@@ -324,10 +324,12 @@ def compare(args: argparse.Namespace, threads: int, work: Path) -> dict[str, Any
     from finetune import native_bf16
 
     moe, top1, dense = _model_dirs(args, work)
-    plan = {**{f"trl_best_{impl}": ("trl_best_" + impl, moe, False, False) for impl in TRL_IMPLEMENTATIONS},
-            "trl_default_checkpointing": ("trl_best_grouped_mm", moe, True, False),
-            "veritune": ("veritune", moe, False, False), "veritune_checkpointing": ("veritune", moe, True, False),
-            "dense_floor": ("dense_floor", dense, False, False), "veritune_top1": ("veritune", top1, False, False)}
+    # veritune's rows first: on a machine leased by the minute a failure in our own code shows before TRL's runs
+    plan = {"veritune": ("veritune", moe, False, False), "veritune_top1": ("veritune", top1, False, False),
+            "dense_floor": ("dense_floor", dense, False, False),
+            "veritune_checkpointing": ("veritune", moe, True, False),
+            **{f"trl_best_{impl}": ("trl_best_" + impl, moe, False, False) for impl in TRL_IMPLEMENTATIONS},
+            "trl_default_checkpointing": ("trl_best_grouped_mm", moe, True, False)}
     cpu_bf16 = not torch.cuda.is_available() and native_bf16()
     if cpu_bf16:  # where veritune trains in bf16 by default, both sides are measured in bf16 too
         plan.update({f"trl_best_{impl}_bf16": ("trl_best_" + impl, moe, False, True) for impl in TRL_IMPLEMENTATIONS})
