@@ -149,9 +149,10 @@ def run_trl(model_dir: Path, args: argparse.Namespace, implementation: str | Non
                       target_parameters=None if dense else ["mlp.experts.gate_up_proj", "mlp.experts.down_proj"],
                       task_type="CAUSAL_LM")
     if dense:  # the floor gets veritune's attention and LM head: the ratio to it is then the MoE's own cost
-        from finetune import use_compact_lm_head, use_varlen_attention
+        from finetune import use_compact_lm_head, use_varlen_attention, wants_varlen
 
-        use_varlen_attention(model)
+        if wants_varlen("auto", accelerator=cuda):  # as the recipe's default decides
+            use_varlen_attention(model)
     timer = _timer_callback(args.warmup)
     trainer = SFTTrainer(model=model, args=config, train_dataset=_dataset(args.data), processing_class=tokenizer,
                          peft_config=lora, callbacks=[timer])

@@ -11,7 +11,7 @@ _EXPORTS = {"Recipe": "finetune.recipe", "run_recipe": "finetune.train", "lora_c
             "native_bf16": "finetune.inference",
             "merge_run": "finetune.merge", "DTYPES": "finetune.merge",
             "run_with_accelerate": "finetune.launch", "use_compact_lm_head": "finetune.lm_head",
-            "use_varlen_attention": "finetune.varlen"}
+            "use_varlen_attention": "finetune.varlen", "wants_varlen": "finetune.varlen"}
 __all__ = sorted(_EXPORTS)
 
 

@@ -27,7 +27,7 @@ from finetune.lm_head import use_compact_lm_head
 from finetune.quant import BLOCK, patch_param_wrappers, quantize_model_
 from finetune.recipe import Recipe
 from finetune.targets import check_reach, lora_config
-from finetune.varlen import use_varlen_attention
+from finetune.varlen import use_varlen_attention, wants_varlen
 from veritune.atomic import atomic_dir, write_json, write_text
 from veritune.errors import VerituneError
 from veritune.logs import get_logger
@@ -126,7 +126,8 @@ def run_recipe(recipe: Recipe, recipe_path: str = "recipe", resume: bool = True,
     quantized, counts = None, parameter_counts(model, model.config)
     expert_path: dict[str, Any] = {"path": "peft" if recipe.method in ("lora", "qlora") else None}
     _mark_moe_leaves_for_zero3(model)
-    if recipe.stage != "dpo" and recipe.train.packing and recipe.train.varlen_attention:
+    if (recipe.stage != "dpo" and recipe.train.packing
+            and wants_varlen(recipe.train.varlen_attention, accelerator=torch.cuda.is_available())):
         use_varlen_attention(model)
     if recipe.method in ("lora", "qlora"):
         config, requested = lora_config(model, recipe.lora)

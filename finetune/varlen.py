@@ -41,6 +41,15 @@ def varlen_sdpa_forward(module: torch.nn.Module, query: torch.Tensor, key: torch
     return torch.cat(parts, dim=2).transpose(1, 2).contiguous(), None
 
 
+def wants_varlen(setting: str, accelerator: bool) -> bool:
+    """Whether `train.varlen_attention` (auto/on/off) takes the per-document path. auto: only off accelerators. On
+    an H200 a packed row of 8,192 tokens holds about 26 documents, so a step launches some 1,500 small attention
+    calls forward and as many backward, and the host's launching, not the GPU, sets the pace: veritune's recipe ran
+    at 0.24x TRL's tokens/s there, the dense floor with this path alone at 0.21x (benchmarks/results/
+    finetune_gpu.json); transformers' masked SDPA is one fused call per layer."""
+    return setting == "on" or (setting == "auto" and not accelerator)
+
+
 def use_varlen_attention(model: torch.nn.Module) -> bool:
     """Switch a model that attends with SDPA to the per-document path; other implementations (flash-attn, eager,
     flex) are left alone. True when switched."""

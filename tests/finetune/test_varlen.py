@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import torch
 
-from finetune.varlen import NAME, use_varlen_attention
+from finetune.varlen import NAME, use_varlen_attention, wants_varlen
 
 
 def _model() -> torch.nn.Module:
@@ -50,3 +51,23 @@ def test_other_attention_implementations_are_left_alone() -> None:
     model = _model()
     model.set_attn_implementation("eager")
     assert not use_varlen_attention(model) and model.config._attn_implementation == "eager"
+
+
+@pytest.mark.parametrize(("setting", "accelerator", "expected"), [
+    ("auto", False, True),    # CPU: per-document calls save the attention across documents
+    ("auto", True, False),    # GPU: the per-document calls are launch-bound; masked SDPA stays
+    ("on", True, True),
+    ("on", False, True),
+    ("off", False, False),
+    ("off", True, False),
+])
+def test_setting_decides_the_path_per_device(setting: str, accelerator: bool, expected: bool) -> None:
+    assert wants_varlen(setting, accelerator) is expected
+
+
+@pytest.mark.parametrize(("value", "expected"), [(True, "on"), (False, "off"), ("auto", "auto")])
+def test_recipe_reads_yaml_booleans_as_on_and_off(value: object, expected: str) -> None:
+    from finetune.recipe import TrainSettings
+
+    assert TrainSettings(varlen_attention=value).varlen_attention == expected
+    assert TrainSettings().varlen_attention == "auto"
