@@ -92,8 +92,7 @@ def _decoding(model: Any, tokenizer: Any, settings: AnswerSettings, max_new_toke
         from retrieval.listed_ids import ListedIdsProcessor
 
         processors = LogitsProcessorList(kwargs.get("logits_processor") or [])
-        processors.append(ListedIdsProcessor(tokenizer, [c.listed_ids for c in constraints], prompt_width,
-                                             [c.prefix for c in constraints]))
+        processors.append(ListedIdsProcessor(tokenizer, constraints, prompt_width))
         kwargs["logits_processor"] = processors
     return kwargs
 

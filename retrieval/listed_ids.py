@@ -14,6 +14,8 @@ from typing import Any
 
 import torch
 
+from retrieval.generation import AnswerConstraints
+
 TAIL_TOKENS = 16   # generated tokens decoded to find an id in progress: more than any id of the packs takes (12)
 
 
@@ -25,17 +27,18 @@ def id_heads(ids: Sequence[str]) -> set[str]:
 class ListedIdsProcessor:
     """A transformers logits processor: for each row whose generated text ends inside an id (a head such as 'FIN'
     followed by a proper prefix of a listed id's rest), only the tokens that continue one of that row's listed ids
-    keep their scores. `rows`: the listed ids per batch row; `prompt_width`: where generation starts (left-padded
-    batches share it); `prefixes`: per row, the answer's start already in the prompt (a prefilled assistant turn),
-    read as part of the answer: a start that ends inside an id is completed too."""
+    keep their scores. `constraints`: per batch row, its listed ids and the answer's start already in the prompt (a
+    prefilled assistant turn), read as part of the answer: a start that ends inside an id is completed too;
+    `prompt_width`: where the prompts end (left-padded batches share it)."""
 
-    def __init__(self, tokenizer: Any, rows: Sequence[Sequence[str]], prompt_width: int,
-                 prefixes: Sequence[str] | None = None) -> None:
-        self.tokenizer, self.rows = tokenizer, [list(r) for r in rows]
+    def __init__(self, tokenizer: Any, constraints: Sequence[AnswerConstraints], prompt_width: int) -> None:
+        self.tokenizer, self.rows = tokenizer, [list(c.listed_ids) for c in constraints]
         self.heads = [id_heads(r) for r in self.rows]
-        self.starts = [prompt_width - len(tokenizer(p, add_special_tokens=False)["input_ids"]) if p else prompt_width
-                       for p in (prefixes or [""] * len(self.rows))]
+        self.starts = [prompt_width - self._length(c.prefix) for c in constraints]
         self._first_tokens: dict[str, int] = {}   # an id's remaining part -> its first token (asked every step)
+
+    def _length(self, prefix: str) -> int:
+        return len(self.tokenizer(prefix, add_special_tokens=False)["input_ids"]) if prefix else 0
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         for row, listed in enumerate(self.rows):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from retrieval import AnswerSettings, EvidencePrompt, GroundedAnswerer
+from retrieval import AnswerConstraints, AnswerSettings, EvidencePrompt, GroundedAnswerer
 from retrieval.listed_ids import ListedIdsProcessor, id_heads
 
 LISTED = ["FIN-AML-001-EN", "FIN-AML-002-EN", "FIN-KYC-003-EN"]
@@ -29,7 +29,7 @@ def model_and_tokenizer(tiny_base):
 def test_only_tokens_that_continue_a_listed_id_are_allowed(model_and_tokenizer, written: str,
                                                            continues: set[str]) -> None:
     _, tokenizer = model_and_tokenizer
-    processor = ListedIdsProcessor(tokenizer, [LISTED], prompt_width=0)
+    processor = ListedIdsProcessor(tokenizer, [AnswerConstraints(listed_ids=tuple(LISTED))], prompt_width=0)
     tail = tokenizer(written, add_special_tokens=False)["input_ids"]
     allowed = processor.allowed(tail, LISTED, id_heads(LISTED))
     begun = written[written.rfind("FIN"):] if "FIN" in written else ""
@@ -43,7 +43,8 @@ def test_the_processor_completes_a_begun_id_to_a_listed_one(model_and_tokenizer)
     _, tokenizer = model_and_tokenizer
     prompt = tokenizer("Rules: ...", add_special_tokens=False)["input_ids"]
     answer = tokenizer("- FIN", add_special_tokens=False)["input_ids"]
-    processor = ListedIdsProcessor(tokenizer, [LISTED, []], prompt_width=len(prompt))
+    processor = ListedIdsProcessor(tokenizer, [AnswerConstraints(listed_ids=tuple(LISTED)), AnswerConstraints()],
+                                   prompt_width=len(prompt))
     generator = torch.Generator().manual_seed(0)
     for _ in range(3):
         ids = [prompt + answer, prompt + answer]
