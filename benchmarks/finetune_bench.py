@@ -10,14 +10,16 @@ targets (attention q/k/v/o + routed experts, router frozen), steps and threads:
 - `trl_default_checkpointing` / `veritune_checkpointing`: both with gradient checkpointing on (TRL's default, its
   lowest-memory setting): the memory comparison at equal settings.
 - `veritune`: `veritune finetune` with the pack's SmolLM2-MoE recipe (same TRL pipeline; expert LoRA on the
-  low-rank path that keeps no gate outputs for the backward, finetune/expert_lora.py; packed documents attend one
-  by one, finetune/varlen.py; the LM head projects only labelled positions, finetune/lm_head.py).
+  low-rank path that keeps no gate outputs for the backward, finetune/expert_lora.py; on CPU packed documents
+  attend one by one, finetune/varlen.py, and the LM head projects only labelled positions, finetune/lm_head.py).
 - `dense_floor`: the dense SmolLM2 the MoE was upcycled from, LoRA on the same projections (q/k/v/o +
-  gate/up/down), TRL's best pipeline plus veritune's per-document attention and compact LM head (what veritune
+  gate/up/down), TRL's best pipeline plus veritune's attention (per-document on CPU) and compact LM head (what veritune
   changes outside the experts): the compute floor, so the MoE's ratio to it is the MoE's own cost.
 - `veritune_top1`: the MoE routed to one expert per token, which is the dense model's active compute: the MoE's
   own overhead (routing, sorting, per-expert products) against the dense floor. At top-2 the MoE does about 1.6x
   the dense model's multiply-adds per token; both ratios are reported.
+- `veritune_varlen_on` (GPUs): veritune with `train.varlen_attention: on`, the per-document attention loop that
+  `auto` keeps to CPUs (on an H200 it made a step launch-bound); `varlen_on_vs_auto` is its speed over `veritune`'s.
 - `*_bf16` (CPUs that compute bf16 natively, with AMX tiles): TRL's best (both experts kernels) and veritune again
   with a bf16 base and bf16 autocast, as `train.bf16: auto` trains there; the other CPU rows are fp32. On a GPU
   every row is bf16 already.
@@ -43,7 +45,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, pretty, setup_threads, write_results  # noqa: E402
@@ -151,7 +153,7 @@ def run_trl(model_dir: Path, args: argparse.Namespace, implementation: str | Non
     if dense:  # the floor gets veritune's attention and LM head: the ratio to it is then the MoE's own cost
         from finetune import use_compact_lm_head, use_varlen_attention, wants_varlen
 
-        if wants_varlen("auto", accelerator=cuda):  # as the recipe's default decides
+        if wants_varlen(args.varlen, accelerator=cuda):  # as veritune's recipe decides
             use_varlen_attention(model)
     timer = _timer_callback(args.warmup)
     trainer = SFTTrainer(model=model, args=config, train_dataset=_dataset(args.data), processing_class=tokenizer,
@@ -174,6 +176,7 @@ def run_veritune(model_dir: Path, args: argparse.Namespace) -> dict:
                  "train.logging_steps=1", f"train.save_steps={args.steps + 1}",
                  f"train.bf16={'on' if torch.cuda.is_available() or args.bf16 else 'off'}",
                  f"train.gradient_checkpointing={str(args.checkpointing).lower()}",
+                 f"train.varlen_attention={args.varlen}",
                  f"data.allow_raw={str(args.allow_raw).lower()}"]
     recipe = load_config(Recipe, RECIPE, overrides)
     timer = _timer_callback(args.warmup)
@@ -260,18 +263,28 @@ def child(args: argparse.Namespace) -> dict:
     return run_trl(model_dir, args, implementation, dense=args.only == "dense_floor")
 
 
-def _spawn(name: str, system: str, model_dir: Path, args: argparse.Namespace, work: Path,
-           checkpointing: bool = False, bf16: bool = False) -> dict:
+class Row(NamedTuple):
+    """One system of the comparison: what runs (`child`), on which model, with which settings."""
+
+    system: str
+    folder: Path
+    checkpointing: bool = False
+    bf16: bool = False
+    varlen: str = "auto"     # train.varlen_attention (veritune and the dense floor)
+
+
+def _spawn(name: str, row: Row, args: argparse.Namespace, work: Path) -> dict:
     target = work / f"{name}.json"
-    command = [sys.executable, __file__, "--only", system, "--model-dir", str(model_dir), "--json-out", str(target)]
-    command += (["--checkpointing"] if checkpointing else []) + (["--bf16"] if bf16 else [])
+    command = [sys.executable, __file__, "--only", row.system, "--model-dir", str(row.folder), "--json-out",
+               str(target), "--varlen", row.varlen]
+    command += (["--checkpointing"] if row.checkpointing else []) + (["--bf16"] if row.bf16 else [])
     for flag in ("steps", "warmup", "seq_len", "batch", "rank", "lr"):
         command += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
     command += ["--data", str(args.data)] + (["--allow-raw"] if args.allow_raw else [])
     print(f"--- {name}", flush=True)
     subprocess.run(command, check=True)
-    return {**json.loads(target.read_text()), "gradient_checkpointing": checkpointing,
-            "dtype": "bf16" if bf16 or _cuda() else "fp32"}
+    return {**json.loads(target.read_text()), "gradient_checkpointing": row.checkpointing,
+            "dtype": "bf16" if row.bf16 or _cuda() else "fp32", "varlen_attention": row.varlen}
 
 
 def _cuda() -> bool:
@@ -296,6 +309,7 @@ def main() -> int:
     parser.add_argument("--systems", nargs="*", help=argparse.SUPPRESS)
     parser.add_argument("--checkpointing", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--bf16", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--varlen", choices=("auto", "on", "off"), default="auto", help=argparse.SUPPRESS)
     parser.add_argument("--only", help=argparse.SUPPRESS)
     parser.add_argument("--model-dir", help=argparse.SUPPRESS)
     parser.add_argument("--json-out", help=argparse.SUPPRESS)
@@ -326,17 +340,18 @@ def compare(args: argparse.Namespace, threads: int, work: Path) -> dict[str, Any
 
     moe, top1, dense = _model_dirs(args, work)
     # veritune's rows first: on a machine leased by the minute a failure in our own code shows before TRL's runs
-    plan = {"veritune": ("veritune", moe, False, False), "veritune_top1": ("veritune", top1, False, False),
-            "dense_floor": ("dense_floor", dense, False, False),
-            "veritune_checkpointing": ("veritune", moe, True, False),
-            **{f"trl_best_{impl}": ("trl_best_" + impl, moe, False, False) for impl in TRL_IMPLEMENTATIONS},
-            "trl_default_checkpointing": ("trl_best_grouped_mm", moe, True, False)}
+    plan = {"veritune": Row("veritune", moe), "veritune_top1": Row("veritune", top1),
+            "dense_floor": Row("dense_floor", dense),
+            "veritune_checkpointing": Row("veritune", moe, checkpointing=True),
+            **{f"trl_best_{impl}": Row("trl_best_" + impl, moe) for impl in TRL_IMPLEMENTATIONS},
+            "trl_default_checkpointing": Row("trl_best_grouped_mm", moe, checkpointing=True)}
     cpu_bf16 = not torch.cuda.is_available() and native_bf16()
     if cpu_bf16:  # where veritune trains in bf16 by default, both sides are measured in bf16 too
-        plan.update({f"trl_best_{impl}_bf16": ("trl_best_" + impl, moe, False, True) for impl in TRL_IMPLEMENTATIONS})
-        plan["veritune_bf16"] = ("veritune", moe, False, True)
-    results = {name: _spawn(name, system, folder, args, work, checkpointing, bf16)
-               for name, (system, folder, checkpointing, bf16) in plan.items()
+        plan.update({f"trl_best_{impl}_bf16": Row("trl_best_" + impl, moe, bf16=True) for impl in TRL_IMPLEMENTATIONS})
+        plan["veritune_bf16"] = Row("veritune", moe, bf16=True)
+    if torch.cuda.is_available():  # `auto` keeps masked SDPA on a GPU: the per-document loop beside it, as evidence
+        plan["veritune_varlen_on"] = Row("veritune", moe, varlen="on")
+    results = {name: _spawn(name, row, args, work) for name, row in plan.items()
                if not args.systems or name in args.systems}
     if args.systems:  # a partial run (while developing) writes nothing
         return {"partial": True, "systems": results}
@@ -362,6 +377,8 @@ def compare(args: argparse.Namespace, threads: int, work: Path) -> dict[str, Any
         "moe_top1_step_vs_dense": round(per_1k["veritune_top1"] / per_1k["dense_floor"], 2),
         "moe_top2_step_vs_dense": round(per_1k["veritune"] / per_1k["dense_floor"], 2),
         **bf16_figures,
+        **({"varlen_on_vs_auto": round(results["veritune_varlen_on"]["tokens_per_second"]
+                                       / ours["tokens_per_second"], 2)} if "veritune_varlen_on" in results else {}),
         "targets": {"speedup": ">= 1.5", "memory_ratio": "<= 0.7",
                     "moe_top1_step_vs_dense": "<= 1.2 (equal active compute)"},
     }
