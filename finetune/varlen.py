@@ -43,10 +43,10 @@ def varlen_sdpa_forward(module: torch.nn.Module, query: torch.Tensor, key: torch
 
 def wants_varlen(setting: str, accelerator: bool) -> bool:
     """Whether `train.varlen_attention` (auto/on/off) takes the per-document path. auto: only off accelerators. On
-    an H200 a packed row of 8,192 tokens holds about 26 documents, so a step launches some 1,500 small attention
-    calls forward and as many backward, and the host's launching, not the GPU, sets the pace: veritune's recipe ran
-    at 0.24x TRL's tokens/s there, the dense floor with this path alone at 0.21x (benchmarks/results/
-    finetune_gpu.json); transformers' masked SDPA is one fused call per layer."""
+    an H200 a packed row of 8,192 tokens holds about 26 documents, so a step of the 30-layer SmolLM2 MoE makes some
+    800 small attention calls forward and more backward, with a host sync per layer, and launching them, not the
+    GPU, sets the pace: veritune's recipe ran at 0.24x TRL's tokens/s there and the dense floor with this path
+    alone at 0.21x (`benchmarks/results/finetune_gpu.json`); transformers' masked SDPA is one fused call a layer."""
     return setting == "on" or (setting == "auto" and not accelerator)
 
 
