@@ -17,6 +17,8 @@ it, the claim is grounded in the evidence, and `model_citation_precision` keeps 
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -110,8 +112,15 @@ _CJK_CHAR = re.compile(r"[\u3400-\u9fff]")
 
 
 class GroundingVerifier:
-    def __init__(self, embed=None) -> None:  # noqa: ANN001 - any callable(list[str]) -> normalised vectors
+    def __init__(self, embed=None, cache_size: int = 4096) -> None:  # noqa: ANN001 - callable(list[str]) -> vectors
+        """`embed`: any callable(list[str]) -> normalised vectors (None: the lexical test alone). Vectors are kept
+        for the `cache_size` texts used last: an answer's sentences are each checked against every passage, and the
+        eval checks each system's answers against the same evidence, so without it the encoder saw each passage
+        again for every sentence (a quarter of a medical eval run went there)."""
         self.embed = embed
+        self.cache_size = cache_size
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()   # apps and the API verify from several threads
 
     def check(self, answer: str, evidence: Sequence[str], attribute: bool = False,
               ids: Sequence[str] = ()) -> Verification:
@@ -169,10 +178,10 @@ class GroundingVerifier:
     def _against(self, sentence: str, claim: str, words: set[str], cited: list[int],
                  evidence: Sequence[str]) -> SentenceCheck:
         best: SentenceCheck | None = None
-        for n in cited:
+        similarities = self._cosines(claim, [evidence[n - 1] for n in cited])
+        for n, semantic in zip(cited, similarities, strict=True):
             passage = evidence[n - 1]
             lexical = len(words & set(tokenize(passage))) / len(words) if words else 1.0
-            semantic = self._cosine(claim, passage)
             passage_numbers = set(_numbers(passage))
             missing = [num for num in _numbers(claim) if num not in passage_numbers]
             close = lexical >= LEXICAL_SUPPORT or (semantic is not None and semantic >= SEMANTIC_SUPPORT)
@@ -185,8 +194,22 @@ class GroundingVerifier:
         assert best is not None
         return best
 
-    def _cosine(self, claim: str, passage: str) -> float | None:
+    def _cosines(self, claim: str, passages: list[str]) -> list[float | None]:
+        """The claim's cosine to each passage (None each without an embedder); new texts encoded in one call."""
         if self.embed is None:
-            return None
-        vectors = np.asarray(self.embed([claim, passage]))
-        return float(vectors[0] @ vectors[1])
+            return [None] * len(passages)
+        query, *vectors = self._embedded([claim, *passages])
+        return [float(query @ vector) for vector in vectors]
+
+    def _embedded(self, texts: list[str]) -> list[np.ndarray]:
+        """The texts' vectors, encoding only those not kept (in one call), and keeping the last `cache_size`."""
+        with self._lock:
+            missing = [text for text in dict.fromkeys(texts) if text not in self._vectors]
+            if missing:
+                self._vectors.update(zip(missing, np.asarray(self.embed(missing)), strict=True))
+            vectors = [self._vectors[text] for text in texts]
+            for text in texts:
+                self._vectors.move_to_end(text)
+            while len(self._vectors) > self.cache_size:
+                self._vectors.popitem(last=False)
+            return vectors

@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 from retrieval.verifier import GroundingVerifier
@@ -128,3 +130,31 @@ def test_a_named_source_is_a_citation_not_a_claim() -> None:
     assert named.cited == [2] and named.supported and not named.attributed      # cited by its id
     assert bare.reason == "no claim"                                             # ids and '[n]' say nothing
     assert result.groundedness == 1.0 and result.model_cited == 1.0
+
+
+def test_each_text_is_encoded_once_and_checks_equal_the_uncached_ones() -> None:
+    """Attribution checks every sentence against every passage; the vectors are kept, so each distinct text reaches
+    the encoder once, across answers too, and the checks equal those of a verifier that keeps nothing."""
+    from retrieval.embedders import load_embedder
+
+    encode = load_embedder("minilm").passages
+    seen: list[str] = []
+
+    def counting(texts: list[str]):  # noqa: ANN202 - the encoder's own return type
+        seen.extend(texts)
+        return encode(texts)
+
+    answers = ["Order an ECG within 10 minutes. Troponin is serial. Metformin is not for eGFR below 30.",
+               "Troponin is serial. Aspirin cures everything."]
+    kept, fresh = GroundingVerifier(embed=counting), GroundingVerifier(embed=encode, cache_size=0)
+    for answer in answers:
+        ours, theirs = kept.check(answer, EVIDENCE, attribute=True), fresh.check(answer, EVIDENCE, attribute=True)
+        assert ours.text == theirs.text and len(ours.sentences) == len(theirs.sentences)
+        for one, other in zip(ours.sentences, theirs.sentences, strict=True):
+            # encoded in other batches: the cosines may differ in the last bits
+            assert one.semantic == pytest.approx(other.semantic, abs=2e-3)
+            assert dataclasses.replace(one, semantic=None) == dataclasses.replace(other, semantic=None)
+    assert len(seen) == len(set(seen)) and set(EVIDENCE) <= set(seen)
+    small = GroundingVerifier(embed=encode, cache_size=2)
+    small.check(answers[0], EVIDENCE, attribute=True)
+    assert len(small._vectors) == 2
