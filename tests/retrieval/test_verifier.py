@@ -158,3 +158,12 @@ def test_each_text_is_encoded_once_and_checks_equal_the_uncached_ones() -> None:
     small = GroundingVerifier(embed=encode, cache_size=2)
     small.check(answers[0], EVIDENCE, attribute=True)
     assert len(small._vectors) == 2
+
+
+def test_the_kept_vectors_hold_no_text() -> None:
+    """Answers may quote what a user typed: the cache is keyed by digests, so a long-running server keeps no text."""
+    from retrieval.embedders import load_embedder
+
+    verifier = GroundingVerifier(embed=load_embedder("minilm").passages)
+    verifier.check("Patient Jane Roe reports chest pain [1].", EVIDENCE, attribute=True)
+    assert verifier._vectors and all(isinstance(key, bytes) and len(key) == 16 for key in verifier._vectors)
