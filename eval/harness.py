@@ -53,7 +53,8 @@ class Scorer:
         context = chat_ids(self.tokenizer, messages)
         conts = [self.tokenizer(text, add_special_tokens=False)["input_ids"] for text in continuations]
         started = time.perf_counter()
-        prefix = self.model(input_ids=torch.tensor([context]), use_cache=True)
+        device = self.model.device
+        prefix = self.model(input_ids=torch.tensor([context], device=device), use_cache=True)
         first = torch.log_softmax(prefix.logits[0, -1].float(), dim=-1)     # scores each continuation's first token
         if getattr(self.model.config, "_attn_implementation", None) in self.TREE_ATTENTION:
             rows = self._as_tree(prefix.past_key_values, len(context), conts)
@@ -62,7 +63,8 @@ class Scorer:
         self.seconds += time.perf_counter() - started
         scores = []
         for row, cont, text in zip(rows, conts, continuations, strict=True):
-            later = row[torch.arange(len(cont) - 1), torch.tensor(cont[1:])].sum() if len(cont) > 1 else 0
+            later = (row[torch.arange(len(cont) - 1, device=device), torch.tensor(cont[1:], device=device)].sum()
+                     if len(cont) > 1 else 0)
             scores.append((float(first[cont[0]] + later), max(len(text), 1)))
         return scores
 
@@ -72,14 +74,15 @@ class Scorer:
         it per choice (the batch path) cost more than the choices themselves: 19 choices after a 1,150-token
         evidence prompt, 1.5 s of a 3.5 s item in bf16 (2 threads). Equal to the batch path in fp32 (3e-5)."""
         flat = [token for cont in conts for token in cont]
-        owner = torch.tensor([i for i, cont in enumerate(conts) for _ in cont])
-        offset = torch.tensor([j for cont in conts for j in range(len(cont))])
+        device, dtype = self.model.device, self.model.dtype
+        owner = torch.tensor([i for i, cont in enumerate(conts) for _ in cont], device=device)
+        offset = torch.tensor([j for cont in conts for j in range(len(cont))], device=device)
         own = (owner[:, None] == owner[None, :]) & (offset[None, :] <= offset[:, None])
-        allowed = torch.cat([torch.ones(len(flat), n, dtype=torch.bool), own], dim=1)
-        dtype = self.model.dtype
-        mask = torch.zeros(1, 1, len(flat), n + len(flat), dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)
-        logits = self.model(input_ids=torch.tensor([flat]), attention_mask=mask, position_ids=(n + offset)[None],
-                            past_key_values=cache, use_cache=True).logits[0]
+        allowed = torch.cat([torch.ones(len(flat), n, dtype=torch.bool, device=device), own], dim=1)
+        mask = torch.zeros(1, 1, len(flat), n + len(flat), dtype=dtype, device=device).masked_fill(
+            ~allowed, torch.finfo(dtype).min)
+        logits = self.model(input_ids=torch.tensor([flat], device=device), attention_mask=mask,
+                            position_ids=(n + offset)[None], past_key_values=cache, use_cache=True).logits[0]
         return list(torch.log_softmax(logits.float(), dim=-1).split([len(cont) for cont in conts]))
 
     def _as_batch(self, cache: Any, n: int, conts: list[list[int]]) -> list[torch.Tensor]:
@@ -88,8 +91,8 @@ class Scorer:
         cache.batch_repeat_interleave(len(conts))
         width = max(len(c) for c in conts)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        ids = torch.tensor([c + [pad] * (width - len(c)) for c in conts])
-        mask = torch.tensor([[1] * (n + len(c)) + [0] * (width - len(c)) for c in conts])
+        ids = torch.tensor([c + [pad] * (width - len(c)) for c in conts], device=self.model.device)
+        mask = torch.tensor([[1] * (n + len(c)) + [0] * (width - len(c)) for c in conts], device=self.model.device)
         logprobs = torch.log_softmax(self.model(input_ids=ids, attention_mask=mask, past_key_values=cache,
                                                 use_cache=True).logits.float(), dim=-1)
         return list(logprobs)

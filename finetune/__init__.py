@@ -8,6 +8,7 @@ from veritune.lazy import lazy_exports
 _EXPORTS = {"Recipe": "finetune.recipe", "run_recipe": "finetune.train", "lora_config": "finetune.targets",
             "check_reach": "finetune.targets", "discover": "finetune.targets",
             "load_for_inference": "finetune.inference", "inference_dtype": "finetune.inference",
+            "inference_device": "finetune.inference",
             "native_bf16": "finetune.inference",
             "merge_run": "finetune.merge", "DTYPES": "finetune.merge",
             "run_with_accelerate": "finetune.launch", "use_compact_lm_head": "finetune.lm_head",

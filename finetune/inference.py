@@ -32,12 +32,21 @@ def inference_dtype(bf16: str = "auto") -> torch.dtype:
     return torch.bfloat16 if bf16 == "on" or (bf16 == "auto" and native_bf16()) else torch.float32
 
 
+def inference_device(device: str = "auto", cuda: bool | None = None) -> str:
+    """Where a model answers: 'auto' is the (first) CUDA GPU when torch sees one, else the CPU; anything else is a
+    torch device name taken as given. `cuda`: whether a GPU is there (None: ask torch)."""
+    if device != "auto":
+        return device
+    return "cuda" if (torch.cuda.is_available() if cuda is None else cuda) else "cpu"
+
+
 def load_for_inference(model_name: str, adapter_run: str | Path | None = None,
-                       dtype: torch.dtype = torch.float32, allow_unfinished: bool = False) -> tuple[Any, Any]:
+                       dtype: torch.dtype = torch.float32, allow_unfinished: bool = False,
+                       device: str = "auto") -> tuple[Any, Any]:
     """(model in eval mode, tokenizer). `adapter_run` is a finished `veritune finetune` run folder (its
     `adapter/`): one without a valid manifest is refused unless `allow_unfinished`. The model is loaded and the
-    adapter merged in fp32, then cast to `dtype` (a LoRA delta merged into bf16 weights would lose more of itself
-    to rounding)."""
+    adapter merged in fp32 on the CPU, then cast to `dtype` and moved to `device` (`inference_device`: the GPU when
+    there is one; a LoRA delta merged into bf16 weights would lose more of itself to rounding)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from veritune.runs import require_finished
@@ -62,7 +71,7 @@ def load_for_inference(model_name: str, adapter_run: str | Path | None = None,
             raise VerituneError(f"the adapter does not match the base model {model_name!r} "
                                 f"({str(exc).splitlines()[0][:120]})", path=adapter_run, field="adapter") from None
         model = model.merge_and_unload()
-    model = model.to(dtype).eval()
+    model = model.to(device=inference_device(device), dtype=dtype).eval()
     from finetune.expert_lora import use_row_buckets
 
     use_row_buckets(model)   # bf16 on CPU: expert rows in few shapes, so oneDNN reuses its kernels

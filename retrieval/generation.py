@@ -127,7 +127,7 @@ def stream_generate(model: Any, tokenizer: Any, prompt: str | Sequence[dict[str,
                     stats.first_token_seconds = time.perf_counter() - started
             super().put(value)
 
-    ids = torch.tensor([chat_ids(tokenizer, prompt)])
+    ids = torch.tensor([chat_ids(tokenizer, prompt)], device=model.device)
     stats.prompt_tokens = int(ids.shape[1])
     streamer = _CountingStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=120)
     kwargs = dict(input_ids=ids, attention_mask=torch.ones_like(ids), streamer=streamer,
@@ -157,8 +157,8 @@ def generate_batch(model: Any, tokenizer: Any, prompts: Sequence[Sequence[int]],
               else list(max_new_tokens))
     pad = tokenizer.pad_token_id
     width = max(len(p) for p in prompts)
-    input_ids = torch.tensor([[pad] * (width - len(p)) + list(p) for p in prompts])
-    attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+    input_ids = torch.tensor([[pad] * (width - len(p)) + list(p) for p in prompts], device=model.device)
+    attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=model.device)
     constraints = list(constraints) if constraints is not None else [FREE] * len(prompts)
     started = time.perf_counter()
     with torch.no_grad():

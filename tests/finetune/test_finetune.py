@@ -481,3 +481,22 @@ def test_a_run_folder_without_a_valid_manifest_is_refused_for_serving_eval_and_m
 
     with pytest.raises(VerituneError, match="has no manifest.json"):
         Assistant(AssistantSettings(domain="medical", model=str(tiny_base), adapter=str(crashed)))
+
+
+@pytest.mark.parametrize(("device", "cuda", "expected"), [
+    ("auto", True, "cuda"),      # the apps, the API and the eval answer on the GPU when there is one
+    ("auto", False, "cpu"),
+    ("cpu", True, "cpu"),        # a name is taken as given
+    ("cuda:1", True, "cuda:1"),
+])
+def test_inference_device(device: str, cuda: bool, expected: str) -> None:
+    from finetune.inference import inference_device
+
+    assert inference_device(device, cuda=cuda) == expected
+
+
+def test_inference_loads_onto_the_device_it_is_given(tiny_base: Path) -> None:
+    from finetune.inference import load_for_inference
+
+    model, _ = load_for_inference(str(tiny_base), device="cpu")
+    assert {p.device.type for p in model.parameters()} == {"cpu"} and model.device.type == "cpu"
