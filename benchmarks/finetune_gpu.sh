@@ -2,8 +2,9 @@
 # The fine-tuning benchmark in bf16 on a GPU machine, as one prepared script (benchmarks/README.md says how it is
 # sent). That machine has its own torch and no network: the wheels of the pinned transformers/peft/trl/datasets
 # travel in .whl/, and the base's config, tokenizer and the demo's SFT data in .gpu/ (the 98 MB GGUF cannot travel,
-# so the models are random weights of the upcycled base's and the dense source's exact shapes). Eight systems of 24
-# steps fit one 10-minute device call (seven of 30 steps took 9.5 minutes on an H200, four of them launch-bound).
+# so the models are random weights of the upcycled base's and the dense source's exact shapes). tests/gpu and eight
+# systems of 20 steps should fit one 10-minute device call (seven systems of 30 steps took 9.5 minutes on an H200,
+# four of them launch-bound).
 set -euo pipefail
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
 export PYTHONPATH="/tmp/site:$PWD" PYTHONUNBUFFERED=1 VERITUNE_THREADS="${VERITUNE_THREADS:-8}"
@@ -11,7 +12,12 @@ OUT="${OUT:-/tmp/out}"
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
 python3 -c "import torch, transformers, peft, trl; print('torch', torch.__version__, 'transformers', transformers.__version__, 'peft', peft.__version__, 'trl', trl.__version__)"
+# the answer and training paths on the GPU first (tests/gpu: model on the GPU, tensors following it, masked SDPA in
+# training); a failure there is reported at the end and does not stop the benchmark
+tests_rc=0
+python3 -m pytest -q -p no:cacheprovider tests/gpu 2>&1 | tee "$OUT/gpu_tests.log" || tests_rc=$?
 python3 benchmarks/finetune_bench.py --synthetic .gpu/smollm2-moe --data .gpu/sft_train.jsonl --allow-raw \
-  --steps "${STEPS:-24}" --warmup "${WARMUP:-8}" --seq-len "${SEQ_LEN:-2048}" --batch "${BATCH:-4}" 2>&1 \
+  --steps "${STEPS:-20}" --warmup "${WARMUP:-6}" --seq-len "${SEQ_LEN:-2048}" --batch "${BATCH:-4}" 2>&1 \
   | grep -v -E "Loading weights|FutureWarning|warnings.warn" | tee "$OUT/finetune_gpu.log"
 cp benchmarks/results/finetune_gpu.json "$OUT/"
+exit "$tests_rc"

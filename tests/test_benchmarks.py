@@ -33,3 +33,4 @@ def test_the_gpu_script_runs_the_benchmark_it_documents() -> None:
     text = script.read_text(encoding="utf-8")
     assert os.access(script, os.X_OK) and "benchmarks/finetune_bench.py --synthetic" in text
     assert (ROOT / "benchmarks" / "finetune_bench.py").is_file() and ".whl/*.whl" in text
+    assert "pytest -q -p no:cacheprovider tests/gpu" in text and (ROOT / "tests" / "gpu" / "test_cuda.py").is_file()
