@@ -45,8 +45,9 @@ def load_for_inference(model_name: str, adapter_run: str | Path | None = None,
                        device: str = "auto") -> tuple[Any, Any]:
     """(model in eval mode, tokenizer). `adapter_run` is a finished `veritune finetune` run folder (its
     `adapter/`): one without a valid manifest is refused unless `allow_unfinished`. The model is loaded and the
-    adapter merged in fp32 on the CPU, then cast to `dtype` and moved to `device` (`inference_device`: the GPU when
-    there is one; a LoRA delta merged into bf16 weights would lose more of itself to rounding)."""
+    adapter merged in fp32 on the CPU (a LoRA delta merged into bf16 weights would lose more of itself to rounding;
+    a base without one loads at `dtype`), then cast to `dtype` and moved to `device` (`inference_device`: the GPU
+    when there is one)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from veritune.runs import require_finished
@@ -58,7 +59,8 @@ def load_for_inference(model_name: str, adapter_run: str | Path | None = None,
         require_finished(adapter_run, "finetune_run", allow_unfinished)
     try:
         tokenizer = AutoTokenizer.from_pretrained(adapter_dir or model_name)
-        model = AutoModelForCausalLM.from_pretrained(model_name, dtype=torch.float32)
+        # fp32 only where an adapter is merged into it: a base alone loads at `dtype` (half the memory in bf16)
+        model = AutoModelForCausalLM.from_pretrained(model_name, dtype=torch.float32 if adapter_dir else dtype)
     except OSError as exc:
         raise VerituneError(f"cannot load the model ({str(exc).splitlines()[0][:160]})", path=model_name,
                             field="model") from None

@@ -500,3 +500,10 @@ def test_inference_loads_onto_the_device_it_is_given(tiny_base: Path) -> None:
 
     model, _ = load_for_inference(str(tiny_base), device="cpu")
     assert {p.device.type for p in model.parameters()} == {"cpu"} and model.device.type == "cpu"
+    # a base without an adapter loads straight at the serving precision: the same weights as fp32 cast after
+    half, _ = load_for_inference(str(tiny_base), dtype=torch.bfloat16, device="cpu")
+    cast = dict(model.to(torch.bfloat16).named_parameters())
+    assert all(torch.equal(weight, cast[name]) for name, weight in half.named_parameters())
+    ids = torch.tensor([[5, 17, 42, 7]])
+    with torch.no_grad():
+        assert torch.equal(half(input_ids=ids).logits, model(input_ids=ids).logits)
