@@ -44,7 +44,7 @@ def test_multiple_choice_scores_on_the_gpu(loaded) -> None:  # noqa: ANN001
     batch_scorer.TREE_ATTENTION = ()
     batch = batch_scorer.loglikelihoods(messages, ["Cardiology.", "Otolaryngology (ENT).", "A"])
     for (one, _), (other, _) in zip(tree, batch, strict=True):
-        assert one == pytest.approx(other, abs=0.1)        # bf16
+        assert one == pytest.approx(other, abs=0.25)       # bf16: two kernels, two roundings
 
 
 def test_a_lora_step_on_the_gpu_takes_masked_sdpa_and_the_grouped_experts(tiny_base: Path, tmp_path: Path) -> None:
