@@ -75,6 +75,8 @@ def load_for_inference(model_name: str, adapter_run: str | Path | None = None,
         model = model.merge_and_unload()
     model = model.to(device=inference_device(device), dtype=dtype).eval()
     from finetune.expert_lora import use_row_buckets
+    from finetune.lm_head import contiguous_head_input
 
+    contiguous_head_input(model)   # every prefill projects one position per row: no batched copy of the head
     use_row_buckets(model)   # bf16 on CPU: expert rows in few shapes, so oneDNN reuses its kernels
     return model, tokenizer

@@ -98,6 +98,24 @@ def compact_fused_forward(model: torch.nn.Module, args: tuple, kwargs: dict[str,
                                aux_loss=aux_loss)
 
 
+def contiguous_head_input(model: torch.nn.Module) -> bool:
+    """Hand the LM head a contiguous input. `generate`'s prefill (and any call with `logits_to_keep=1`) projects
+    `hidden[:, -1:]`, a view strided across the batch; torch's matmul cannot fold that view into one matrix, so it
+    expands the head's weight to (batch, hidden, vocabulary), copies it and runs a batched matmul: 1.2 s for a batch
+    of 10 on the upcycled SmolLM2 in bf16 against 6 ms contiguous (2 threads), the same logits bit for bit. Returns
+    whether the hook was added (False: no head, or added before)."""
+    head = model.get_output_embeddings()
+    if head is None or getattr(head, "_veritune_contiguous_input", False):
+        return False
+    head.register_forward_pre_hook(_contiguous_first_arg)
+    head._veritune_contiguous_input = True
+    return True
+
+
+def _contiguous_first_arg(module: torch.nn.Module, args: tuple) -> tuple | None:
+    return (args[0].contiguous(), *args[1:]) if args and isinstance(args[0], torch.Tensor) else None
+
+
 def _aux_loss(config: Any, backbone: Any, kwargs: dict[str, Any]) -> torch.Tensor:
     """The load-balancing loss every transformers MoE family shares (Mixtral's), as TRL's head computes it."""
     from transformers.models.mixtral.modeling_mixtral import load_balancing_loss_func

@@ -61,6 +61,9 @@ def load_model(recipe: Recipe):  # noqa: ANN201 - transformers types
                             field="model") from None
     if getattr(config, "router_aux_loss_coef", None) is not None:
         model.config.router_aux_loss_coef = recipe.train.router_aux_loss_coef
+    from finetune.lm_head import contiguous_head_input
+
+    contiguous_head_input(model)   # the expert-load probes before and after training project one position a row
     return model, tokenizer
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 import torch
@@ -86,3 +87,37 @@ def test_heads_it_does_not_cover_keep_trl_path(extra: dict, reason: str | None) 
     assert (problem is None) if reason is None else (reason in problem)
     if reason:
         assert use_compact_lm_head(model).startswith("trl (")
+
+
+def test_the_head_gets_a_contiguous_input_and_the_same_logits() -> None:
+    """A prefill's last position is a view strided across the batch; with the hook the head sees it contiguous
+    (torch otherwise copies the head's weight once per row) and the logits are the same bit for bit."""
+    from finetune.lm_head import contiguous_head_input
+
+    model = _model().to(torch.bfloat16).eval()
+    ids = torch.randint(0, 97, (3, 9), generator=torch.Generator().manual_seed(5))
+    seen: list[bool] = []
+
+    def probe(module: torch.nn.Module, args: tuple, out: torch.Tensor) -> None:
+        seen.append(args[0].is_contiguous())
+
+    handle = model.get_output_embeddings().register_forward_hook(probe)
+    with torch.no_grad():
+        before = model(input_ids=ids, logits_to_keep=1).logits
+        assert contiguous_head_input(model) and not contiguous_head_input(model)   # added once
+        after = model(input_ids=ids, logits_to_keep=1).logits
+    handle.remove()
+    assert seen == [False, True]
+    assert torch.equal(before, after)
+
+
+def test_models_loaded_to_answer_or_train_have_the_contiguous_head(tiny_base: Path) -> None:
+    from finetune.inference import load_for_inference
+    from finetune.recipe import Recipe
+    from finetune.train import load_model
+
+    model, _ = load_for_inference(str(tiny_base), device="cpu")
+    assert model.get_output_embeddings()._veritune_contiguous_input
+    recipe = Recipe.model_validate({"model": str(tiny_base), "stage": "sft", "data": {"path": "d"}, "output_dir": "o"})
+    trained, _ = load_model(recipe)
+    assert trained.get_output_embeddings()._veritune_contiguous_input
