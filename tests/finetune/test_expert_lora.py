@@ -205,3 +205,32 @@ def test_bf16_serving_on_cpu_takes_the_bucketed_experts_and_matches_transformers
         assert use_row_buckets(model) and model.config._experts_implementation == ROWS_IMPLEMENTATION
         ours = model(input_ids=batch).logits.float()
     assert (ours - reference).abs().max() < 0.05 * reference.abs().max()
+
+
+
+@pytest.mark.parametrize(("tokens", "all_experts"), [(1, False), (3, False), (4, True), (20, True), (128, True),
+                                                     (129, False), (600, False)])
+@pytest.mark.parametrize("build", [_mixtral, _qwen3_moe, _olmoe], ids=["mixtral", "qwen3_moe", "olmoe"])
+def test_serving_experts_run_every_expert_for_few_tokens_with_the_loop_s_result(
+        build, tokens: int, all_experts: bool, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """A decode step's few tokens go through every expert at once (zero weight where a token did not choose one),
+    a prompt's many through the loop; per token both give the routed experts' weighted sum."""
+    import finetune.expert_lora as expert_lora
+
+    torch.manual_seed(0)
+    experts = build().model.layers[0].mlp.experts.eval()
+    hidden = torch.randn(tokens, 32)
+    weights, index = torch.softmax(torch.randn(tokens, 4), dim=-1).topk(2, dim=-1)
+    original, taken = expert_lora.all_experts_forward, []
+
+    def spy(*args: torch.Tensor) -> torch.Tensor:
+        taken.append(True)
+        return original(*args)
+
+    monkeypatch.setattr(expert_lora, "all_experts_forward", spy)
+    with torch.no_grad():
+        served = expert_lora.frozen_experts_forward(experts, hidden, index, weights)
+        loop = expert_lora.lowrank_experts_forward(experts, hidden, index, weights, {}, "loop")
+        every = original(experts, hidden, index, weights)
+    assert bool(taken) == all_experts
+    assert torch.allclose(every, loop, atol=1e-5) and torch.allclose(served, loop, atol=1e-5)
