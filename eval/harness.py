@@ -54,12 +54,13 @@ class Scorer:
         conts = [self.tokenizer(text, add_special_tokens=False)["input_ids"] for text in continuations]
         started = time.perf_counter()
         device = self.model.device
-        prefix = self.model(input_ids=torch.tensor([context], device=device), use_cache=True)
-        first = torch.log_softmax(prefix.logits[0, -1].float(), dim=-1)     # scores each continuation's first token
+        # the context's last position only: it scores each continuation's first token
+        prefix = self.model(input_ids=torch.tensor([context], device=device), use_cache=True, logits_to_keep=1)
+        first = torch.log_softmax(prefix.logits[0, -1].float(), dim=-1)
         if getattr(self.model.config, "_attn_implementation", None) in self.TREE_ATTENTION:
-            rows = self._as_tree(prefix.past_key_values, len(context), conts)
+            rows = self._as_tree(prefix.cache, len(context), conts)
         else:
-            rows = self._as_batch(prefix.past_key_values, len(context), conts)
+            rows = self._as_batch(prefix.cache, len(context), conts)
         self.seconds += time.perf_counter() - started
         scores = []
         for row, cont, text in zip(rows, conts, continuations, strict=True):
@@ -82,7 +83,7 @@ class Scorer:
         mask = torch.zeros(1, 1, len(flat), n + len(flat), dtype=dtype, device=device).masked_fill(
             ~allowed, torch.finfo(dtype).min)
         logits = self.model(input_ids=torch.tensor([flat], device=device), attention_mask=mask,
-                            position_ids=(n + offset)[None], past_key_values=cache, use_cache=True).logits[0]
+                            position_ids=(n + offset)[None], cache=cache, use_cache=True).logits[0]
         return list(torch.log_softmax(logits.float(), dim=-1).split([len(cont) for cont in conts]))
 
     def _as_batch(self, cache: Any, n: int, conts: list[list[int]]) -> list[torch.Tensor]:
@@ -93,7 +94,7 @@ class Scorer:
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         ids = torch.tensor([c + [pad] * (width - len(c)) for c in conts], device=self.model.device)
         mask = torch.tensor([[1] * (n + len(c)) + [0] * (width - len(c)) for c in conts], device=self.model.device)
-        logprobs = torch.log_softmax(self.model(input_ids=ids, attention_mask=mask, past_key_values=cache,
+        logprobs = torch.log_softmax(self.model(input_ids=ids, attention_mask=mask, cache=cache,
                                                 use_cache=True).logits.float(), dim=-1)
         return list(logprobs)
 
