@@ -173,7 +173,7 @@ def _common_args(recipe: Recipe, out: Path) -> dict[str, Any]:
         learning_rate=train.learning_rate, lr_scheduler_type="cosine", warmup_steps=train.warmup_ratio,
         logging_steps=train.logging_steps, save_steps=train.save_steps, save_total_limit=2,
         seed=train.seed, data_seed=train.seed, report_to=["tensorboard"], bf16=_bf16(recipe),
-        use_cpu=not torch.cuda.is_available(), gradient_checkpointing=train.gradient_checkpointing,
+        use_cpu=not torch.cuda.is_available(), activation_checkpointing=train.gradient_checkpointing,
         max_length=train.seq_len, router_aux_loss_coef=train.router_aux_loss_coef, dataloader_num_workers=0,
         disable_tqdm=False,
         # the Trainer's own count is saved in every checkpoint, so a resumed run reports all the tokens it saw

@@ -507,3 +507,21 @@ def test_inference_loads_onto_the_device_it_is_given(tiny_base: Path) -> None:
     ids = torch.tensor([[5, 17, 42, 7]])
     with torch.no_grad():
         assert torch.equal(half(input_ids=ids).logits, model(input_ids=ids).logits)
+
+
+@pytest.mark.parametrize("checkpointing", [True, False])
+def test_checkpointing_reaches_trl_under_the_current_name(checkpointing: bool, tmp_path: Path) -> None:
+    """`train.gradient_checkpointing` is passed as transformers' `activation_checkpointing` (the old name warns and
+    goes in v6); TRL, whose own default is True, reads it under either name."""
+    import warnings
+
+    from trl import SFTConfig
+
+    from finetune.train import _common_args
+
+    recipe = Recipe.model_validate({"model": "m", "stage": "sft", "data": {"path": "d"}, "output_dir": "o",
+                                    "train": {"gradient_checkpointing": checkpointing}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        args = SFTConfig(**_common_args(recipe, tmp_path))
+    assert args.activation_checkpointing is checkpointing and args.gradient_checkpointing is checkpointing
