@@ -246,7 +246,8 @@ def all_experts_forward(experts: torch.nn.Module, hidden_states: torch.Tensor, t
     weight, the gate, every expert's down in one batched matmul, then the routing weights (zero for an expert a
     token did not choose) sum the experts. At a decode step's few tokens the time is reading the weights, which
     the loop reads too once a few tokens reach every expert; what it saves is the loop's sorting, gathering,
-    padding and scattering, 30 layers a step. Per token the same products as the loop's (test)."""
+    padding and scattering, 30 layers a step. Per token the loop's weighted sum (test, fp32); in bf16 matmuls of
+    other row counts round differently, which can flip a near-tie in a long greedy answer."""
     tokens, num_experts = hidden_states.shape[0], experts.num_experts
     gate_up = experts.gate_up_proj
     fused = torch.nn.functional.linear(hidden_states, gate_up.to(hidden_states.dtype).reshape(-1, gate_up.shape[-1]))
