@@ -9,6 +9,7 @@ steps after this row ends, which are cut off).
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -79,15 +80,22 @@ def kv_cache(model: Any, room: int) -> Any | None:
     cache = DynamicCache(config=model.config.get_text_config(decoder=True))
     if not cache.layers or any(type(layer) is not DynamicLayer for layer in cache.layers):
         return None
-    cache.layers = [_roomy_layer(room) for _ in cache.layers]
+    cache.layers = [_roomy_layer_class()(room) for _ in cache.layers]
     return cache
 
 
-def _roomy_layer(room: int) -> Any:
+@functools.cache
+def _roomy_layer_class() -> type:
+    """The layer class, built once on first use (transformers is imported lazily here)."""
     from transformers.cache_utils import DynamicLayer
 
     class RoomyLayer(DynamicLayer):
         """DynamicLayer whose keys and values are views of buffers with `room` more positions than the prompt."""
+
+        def __init__(self, room: int) -> None:
+            super().__init__()
+            self.room = max(room, 1)
+            self._room_buffers: tuple[Any, Any] | None = None
 
         def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
             if not self.is_initialized:
@@ -95,8 +103,8 @@ def _roomy_layer(room: int) -> Any:
             start = self.get_seq_length()
             end = start + key_states.shape[-2]
             if not self._fits(key_states, end):
-                self._room_buffers = tuple(self._grown(old, new, end) for old, new in
-                                      ((self.keys, key_states), (self.values, value_states)))
+                self._room_buffers = (self._grown(self.keys, key_states, end),
+                                      self._grown(self.values, value_states, end))
             keys, values = self._room_buffers
             keys[..., start:end, :] = key_states
             values[..., start:end, :] = value_states
@@ -106,17 +114,17 @@ def _roomy_layer(room: int) -> Any:
         def _fits(self, new: Any, end: int) -> bool:
             """Whether the buffers hold the cache as it stands (crop keeps a view of them; reordering or a reset
             does not) and have room up to `end`."""
-            buffers = getattr(self, "_room_buffers", None)
+            buffers = self._room_buffers
             return (buffers is not None and self.keys._base is buffers[0] and self.values._base is buffers[1]
                     and end <= buffers[0].shape[-2] and buffers[0].shape[:2] == new.shape[:2])
 
         def _grown(self, old: Any, new: Any, end: int) -> Any:
-            buffer = new.new_empty((*new.shape[:-2], end + max(room, 1), new.shape[-1]))
+            buffer = new.new_empty((*new.shape[:-2], end + self.room, new.shape[-1]))
             if old.numel():
                 buffer[..., : old.shape[-2], :] = old
             return buffer
 
-    return RoomyLayer()
+    return RoomyLayer
 
 
 def _decoding(model: Any, tokenizer: Any, settings: AnswerSettings, max_new_tokens: int, min_new_tokens: int,

@@ -3,6 +3,7 @@ streamed, and a layer that stays correct when generate crops, reorders or outgro
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ PROMPTS = ["chest pain", "a much longer question about the red flags of a headac
 def test_same_tokens_as_the_dynamic_cache(model_and_tokenizer, monkeypatch: pytest.MonkeyPatch,
                                           dtype: torch.dtype) -> None:
     model, tokenizer = model_and_tokenizer
-    model = model.to(dtype)
+    model = copy.deepcopy(model).to(dtype)   # the module's fixture stays fp32
     settings = AnswerSettings(max_new_tokens=24, repetition_penalty=1.15)
     prompts = [chat_ids(tokenizer, p) for p in PROMPTS]
     assert generation.kv_cache(model, 24) is not None   # the path under test is taken
@@ -37,7 +38,6 @@ def test_same_tokens_as_the_dynamic_cache(model_and_tokenizer, monkeypatch: pyte
     dynamic = [(r.text, r.completion_tokens) for r in generate_batch(model, tokenizer, prompts, settings)]
     assert roomy == dynamic and any(tokens > 1 for _, tokens in roomy)
     assert streamed == "".join(stream_generate(model, tokenizer, PROMPTS[1], settings)).strip()
-    model.to(torch.float32)
 
 
 def _states(batch: int, length: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
