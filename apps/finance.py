@@ -4,8 +4,11 @@ sentence, rule text, whether the model flagged it) gives an overall risk level; 
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import html
+import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,12 +82,20 @@ def examples(per_language: int = 2) -> list[str]:
     return picked
 
 
+def exports_folder() -> Path:
+    """A private folder for this process's findings exports, inside Gradio's temp folder when one is set; removed at
+    exit (the exports hold masked sentences of users' documents, which should not outlive the app)."""
+    folder = Path(tempfile.mkdtemp(prefix="veritune-findings-", dir=os.environ.get("GRADIO_TEMP_DIR") or None))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 def build_finance_app(assistant: Assistant, variants: dict[str, Assistant] | None = None,
                       concurrency_limit: int = 2, meter: Any = None, export_dir: Path | None = None) -> Any:
     import gradio as gr
 
     choices = {"fine-tuned" if assistant.settings.adapter else "base": assistant, **(variants or {})}
-    exports = export_dir or Path(tempfile.mkdtemp(prefix="veritune-findings-"))
+    exports = export_dir or exports_folder()
 
     @takes_request
     def respond(document: str, k: int, variant: str, ui: str, request: gr.Request) -> Iterator[tuple]:

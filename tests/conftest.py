@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -16,8 +18,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 if os.environ.get("VERITUNE_APPS_FROM_DEMO") != "1":   # screenshots read the demo's runs, signed with the user's key
     # the session's own manifest key: tests never read or create the user's ~/.config/veritune/manifest.key
-    os.environ.setdefault("VERITUNE_MANIFEST_KEY_FILE",
-                          os.path.join(tempfile.mkdtemp(prefix="veritune-tests-"), "manifest.key"))
+    _KEY_DIR = tempfile.mkdtemp(prefix="veritune-tests-")
+    atexit.register(shutil.rmtree, _KEY_DIR, ignore_errors=True)
+    os.environ.setdefault("VERITUNE_MANIFEST_KEY_FILE", os.path.join(_KEY_DIR, "manifest.key"))
 
 from veritune.threads import apply_thread_limits  # noqa: E402
 

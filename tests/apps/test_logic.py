@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -73,6 +76,16 @@ def test_exports_round_trip() -> None:
          "score": 0.5, "flagged_by_model": True}]}
     parsed = list(csv.DictReader(io.StringIO(to_csv(rows))))
     assert parsed[0]["sentence"] == "s, with a comma" and parsed[0]["flagged_by_model"] == "True"
+
+
+def test_exports_live_in_gradios_temp_folder_and_go_at_exit(tmp_path: Path) -> None:
+    script = ("from pathlib import Path; from apps.finance import exports_folder; f = exports_folder(); "
+              "(f / 'findings-x.json').write_text('{}'); print(f)")
+    env = {**os.environ, "GRADIO_TEMP_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    folder = Path(done.stdout.strip())
+    assert done.returncode == 0 and folder.parent == tmp_path and folder.name.startswith("veritune-findings-")
+    assert not folder.exists()
 
 
 @pytest.mark.parametrize(
