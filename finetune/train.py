@@ -153,7 +153,13 @@ def run_recipe(recipe: Recipe, recipe_path: str = "recipe", resume: bool = True,
     checkpoint = _latest_checkpoint(out / "checkpoints") if resume else None
     if checkpoint:
         log.info("resuming from %s", checkpoint.name)
-    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    # LoRA inputs stay in the base's dtype: PEFT casts each one up to its fp32 weights, and under bf16 autocast the
+    # matmul casts it back down (two copies of every LoRA input and their gradients, 13 a layer per step, for the
+    # same values); the probes around training run without autocast, so only the training steps go without
+    from peft.helpers import disable_input_dtype_casting
+
+    with disable_input_dtype_casting(trainer.model, active=_bf16(recipe)):
+        result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     load_after = expert_load(trainer.model, probe, top_k)
     storage = None if quantized is None else {
         "format": "nf4", "block": BLOCK, "tensors": quantized.tensors, "bytes_as_loaded": quantized.bytes_before,

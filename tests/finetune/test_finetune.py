@@ -135,6 +135,29 @@ def test_resume_after_a_crash_continues_exactly(tiny_base: Path, sft_data: Path,
     assert summaries[1]["tokens_seen"] == summaries[0]["tokens_seen"] > 0     # cumulative across the resume
 
 
+@pytest.mark.parametrize(("bf16", "casts"), [("on", False), ("off", True)])
+def test_bf16_steps_keep_lora_inputs_in_the_bases_dtype(tiny_base: Path, sft_data: Path, tmp_path: Path,
+                                                        bf16: str, casts: bool) -> None:
+    """Under bf16 autocast PEFT's cast of every LoRA input up to fp32 is undone by the matmul: the steps skip it;
+    the probes after training, without autocast, get it back."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+    from transformers import TrainerCallback
+
+    from finetune.train import run_recipe
+
+    seen: list[bool] = []
+
+    class Flags(TrainerCallback):
+        def on_step_begin(self, args, state, control, model=None, **kwargs):  # noqa: ANN001, ANN003, ANN201
+            seen.extend(m.cast_input_dtype_enabled for m in model.modules() if isinstance(m, BaseTunerLayer))
+
+    out = run_recipe(recipe(tiny_base, sft_data, tmp_path / "run", train__max_steps=2, train__bf16=bf16),
+                     callbacks=[Flags()])
+    assert seen and set(seen) == {casts}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 2 and 0 < summary["final_loss"] < 100
+
+
 def test_lora_that_reaches_no_expert_fails_loudly(tmp_path: Path, sft_data: Path, tiny_base: Path) -> None:
     from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
 
