@@ -383,10 +383,34 @@ def _by_language(task: Task, rows: list[dict]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def run_eval(config: EvalConfig, out: str | Path) -> Path:
+def eval_progress(show: bool = True) -> Any:
+    """A bar over every answer the run will produce (items x systems, all tasks) with the time left: the demo's
+    eval is minutes of batched generation that otherwise shows one log line per task and system."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from veritune.logs import STDERR
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TimeRemainingColumn(), console=STDERR, disable=not show, transient=True)   # below the log lines
+
+
+def run_eval(config: EvalConfig, out: str | Path, progress: Any = None) -> Path:
+    """Every task on every system; `progress` (a rich Progress, `eval_progress()` by default) counts the answers."""
+    tasks = [get_task(name) for name in config.tasks]
+    with progress or eval_progress() as bar:
+        return _run_eval(config, out, tasks, bar)
+
+
+def _run_eval(config: EvalConfig, out: str | Path, tasks: list[Task], bar: Any) -> Path:
     from retrieval import GroundingVerifier, load_embedder
 
-    tasks = [get_task(name) for name in config.tasks]
     torch.manual_seed(config.seed)
     privacy = {domain: _privacy(domain) for domain in dict.fromkeys(t.spec.domain for t in tasks)}
     verifier = GroundingVerifier(embed=load_embedder("minilm").passages)
@@ -395,12 +419,15 @@ def run_eval(config: EvalConfig, out: str | Path) -> Path:
     systems: dict[str, Any] = {}   # "adapter|index" or "api:model" -> LocalSystem / ApiGenerator
     loaded: dict[str | None, tuple[Any, Any]] = {}
     indexes: dict[str, Any] = {}     # index path -> RetrievalIndex, shared by the systems of a domain
+    items_of = {task.spec.name: task.items(config.limit) for task in tasks}
+    answers = bar.add_task("eval", total=sum(map(len, items_of.values())) * len(config.systems))
     for task in tasks:
-        items = task.items(config.limit)
+        items = items_of[task.spec.name]
         leak_detector = privacy[task.spec.domain][0]
         per_system: dict[str, list[dict]] = {}
         for system in config.systems:
             log.info("%s: %s on %d items", task.spec.name, system, len(items))
+            bar.update(answers, description=f"eval {task.spec.name}: {system}")
             if system == "api":
                 api = _api_generator(config, task.spec.domain, systems)
                 per_system[system] = _run_api(task, items, api, leak_detector, config.answer.k, task.items(),
@@ -410,6 +437,7 @@ def run_eval(config: EvalConfig, out: str | Path) -> Path:
                 per_system[system] = _run_local(task, items, system, local, leak_detector, config.answer.k,
                                                 task.items(), config.seed, config.batch_size)
             samples += [{"task": task.spec.name, **r} for r in per_system[system]]
+            bar.update(answers, advance=len(items))
         results["tasks"][task.spec.name] = {"version": task.spec.version, "dataset": str(task.dataset),
                                             "dataset_sha256": sha256_file(task.dataset), "items": len(items),
                                             **summarize(task, per_system, config.seed)}
