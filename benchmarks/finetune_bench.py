@@ -193,7 +193,7 @@ def _model_dirs(args: argparse.Namespace, work: Path) -> tuple[Path, Path, Path]
     if args.synthetic:
         moe, dense = _synthetic(args.synthetic, work)
     else:
-        dense = _dense_from_source(work)
+        dense = _dense_from_source(moe, work)
     top1 = work / "moe_top1"
     top1.mkdir()
     for item in moe.iterdir():
@@ -204,13 +204,14 @@ def _model_dirs(args: argparse.Namespace, work: Path) -> tuple[Path, Path, Path]
     return moe, top1, dense
 
 
-def _dense_from_source(work: Path) -> Path:
-    """The dense SmolLM2 the base was upcycled from, saved with the MoE's tokenizer (same chat template)."""
+def _dense_from_source(base: Path, work: Path) -> Path:
+    """The dense SmolLM2 `base` was upcycled from (its manifest names the source), saved with the MoE's tokenizer
+    (same chat template)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from basemodel import load_dense, resolve_source
 
-    config = json.loads((BASE / "manifest.json").read_text())["config"]
+    config = json.loads((base / "manifest.json").read_text())["config"]
     dense, _ = load_dense(resolve_source(config["source"]))
     # the dequantized GGUF model refuses save_pretrained (it is marked quantized): copy it into a plain one
     dense.config.__dict__.pop("quantization_config", None)
@@ -218,7 +219,7 @@ def _dense_from_source(work: Path) -> Path:
     plain.load_state_dict(dense.state_dict())
     out = work / "dense"
     plain.save_pretrained(out)
-    AutoTokenizer.from_pretrained(BASE).save_pretrained(out)
+    AutoTokenizer.from_pretrained(base).save_pretrained(out)
     return out
 
 
