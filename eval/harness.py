@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -201,7 +201,34 @@ def _choose(task: Task, scorer: Scorer, messages: list[dict[str, str]], lang: st
     return raw, normalized, {label: round(total, 4) for label, (total, _) in scores.items()}
 
 
-def _prepare(task: Task, item: dict, system: str, local: LocalSystem, pool: Sequence[dict], seed: int) -> Any:
+class SharedRetrieval:
+    """One search per index, question and settings across a run's systems: base's and lora's answers are checked
+    against the evidence lora+rag retrieves for the same question, so every grounded item was searched three times
+    (about 7 s of query encoding per 120 answers on CPU). Each caller gets its own copies of the hits."""
+
+    def __init__(self) -> None:
+        self._found: dict[tuple, tuple[list[Any], bool]] = {}
+        self.searches = 0
+
+    def of(self, retriever: Any) -> Any:
+        """`retriever` (a `retrieval.RETRIEVERS` function) answering repeated searches from this run's memory."""
+        def shared(index: Any, question: str, k: int = 4, filters: dict[str, str] | None = None,
+                   abstain_below: dict[str, float] | None = None) -> tuple[list[Any], bool]:
+            key = (id(index), retriever, question, k, _frozen(filters), _frozen(abstain_below))
+            if key not in self._found:
+                self.searches += 1
+                self._found[key] = retriever(index, question, k=k, filters=filters, abstain_below=abstain_below)
+            hits, weak = self._found[key]
+            return [replace(hit, metadata=dict(hit.metadata)) for hit in hits], weak
+        return shared
+
+
+def _frozen(mapping: Any) -> tuple | None:
+    return None if mapping is None else tuple(sorted(mapping.items()))
+
+
+def _prepare(task: Task, item: dict, system: str, local: LocalSystem, pool: Sequence[dict], seed: int,
+             retriever: Any) -> Any:
     """The item through the grounded-answer path's `prepare`: the question itself with retrieval (the task's
     evidence prompt), the task's prompt without."""
     text = item[task.spec.input_field]
@@ -209,7 +236,7 @@ def _prepare(task: Task, item: dict, system: str, local: LocalSystem, pool: Sequ
     rag = system == "lora+rag"
     return local.answerer.prepare(text if rag else task.prompt(item, lang), lang=lang,
                                   history=task.shots(item, pool, seed), rag=rag, prompt=task.evidence_prompt(),
-                                  retriever=task.retriever())
+                                  retriever=retriever)
 
 
 PADDING_SPREAD = 1.5   # a batch's longest prompt at most this many times its shortest
@@ -238,13 +265,13 @@ def length_batches(pending: list[Any], batch_size: int, spread: float = PADDING_
     return batches
 
 
-def _verify_without_rag(task: Task, item: dict, answer: Any, local: LocalSystem) -> Any:
+def _verify_without_rag(task: Task, item: dict, answer: Any, local: LocalSystem, retriever: Any) -> Any:
     """An answer given without evidence, checked against the evidence lora+rag retrieves for the same question
     (with attribution, as the answer path would cite it): how much of what the model says the knowledge base backs,
     comparable across systems. None when the task attributes nothing or no index is known for its domain."""
     if local.evidence is None or not task.spec.attribute or not answer.text.strip():
         return None
-    hits, weak = task.retriever()(local.evidence, item[task.spec.input_field], k=local.answerer.settings.k,
+    hits, weak = retriever(local.evidence, item[task.spec.input_field], k=local.answerer.settings.k,
                                   filters={"lang": answer.lang}, abstain_below=local.answerer.settings.abstain_below)
     if weak or not hits:
         return None
@@ -253,9 +280,9 @@ def _verify_without_rag(task: Task, item: dict, answer: Any, local: LocalSystem)
 
 
 def _run_local(task: Task, items: Sequence[dict], system: str, local: LocalSystem, leak_detector: Any, k: int,
-               pool: Sequence[dict], seed: int, batch_size: int) -> list[dict[str, Any]]:
+               pool: Sequence[dict], seed: int, batch_size: int, retriever: Any) -> list[dict[str, Any]]:
     rag = system == "lora+rag"
-    answers = [_prepare(task, item, system, local, pool, seed) for item in items]
+    answers = [_prepare(task, item, system, local, pool, seed, retriever) for item in items]
     if task.spec.output != "multiple_choice":
         limit = min(task.spec.max_new_tokens, local.answerer.settings.max_new_tokens)
         _generate(local, answers, limit, batch_size)
@@ -271,7 +298,7 @@ def _run_local(task: Task, items: Sequence[dict], system: str, local: LocalSyste
             output = _multiple_choice(task, item, answer, local, record, scores)
         else:
             output = answer.text
-            verification = answer.verification if rag else _verify_without_rag(task, item, answer, local)
+            verification = answer.verification if rag else _verify_without_rag(task, item, answer, local, retriever)
             if verification is not None:
                 scores.update(_grounding_scores(verification))
             _score_text(task, item, output, record, scores, [h.doc_id for h in answer.hits])
@@ -401,14 +428,16 @@ def eval_progress(show: bool = True) -> Any:
                     TimeRemainingColumn(), console=STDERR, disable=not show, transient=True)   # below the log lines
 
 
-def run_eval(config: EvalConfig, out: str | Path, progress: Any = None) -> Path:
-    """Every task on every system; `progress` (a rich Progress, `eval_progress()` by default) counts the answers."""
+def run_eval(config: EvalConfig, out: str | Path, progress: Any = None,
+             retrieval: SharedRetrieval | None = None) -> Path:
+    """Every task on every system; `progress` (a rich Progress, `eval_progress()` by default) counts the answers,
+    `retrieval` (a fresh `SharedRetrieval` by default) searches each question once for all systems."""
     tasks = [get_task(name) for name in config.tasks]
     with progress or eval_progress() as bar:
-        return _run_eval(config, out, tasks, bar)
+        return _run_eval(config, out, tasks, bar, retrieval or SharedRetrieval())
 
 
-def _run_eval(config: EvalConfig, out: str | Path, tasks: list[Task], bar: Any) -> Path:
+def _run_eval(config: EvalConfig, out: str | Path, tasks: list[Task], bar: Any, retrieval: SharedRetrieval) -> Path:
     from retrieval import GroundingVerifier, load_embedder
 
     torch.manual_seed(config.seed)
@@ -435,7 +464,8 @@ def _run_eval(config: EvalConfig, out: str | Path, tasks: list[Task], bar: Any) 
             else:
                 local = _local_system(config, system, task.spec.domain, loaded, systems, verifier, indexes)
                 per_system[system] = _run_local(task, items, system, local, leak_detector, config.answer.k,
-                                                task.items(), config.seed, config.batch_size)
+                                                task.items(), config.seed, config.batch_size,
+                                                retrieval.of(task.retriever()))
             samples += [{"task": task.spec.name, **r} for r in per_system[system]]
             bar.update(answers, advance=len(items))
         results["tasks"][task.spec.name] = {"version": task.spec.version, "dataset": str(task.dataset),

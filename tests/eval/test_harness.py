@@ -70,16 +70,17 @@ def adapter_run(tiny_base: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 
 def test_three_systems_end_to_end(tiny_base: Path, adapter_run: Path, tmp_path: Path) -> None:
-    from eval.harness import EvalConfig, eval_progress, run_eval
+    from eval.harness import EvalConfig, SharedRetrieval, eval_progress, run_eval
     from retrieval import build_index
 
     index = build_index(DOMAINS / "medical/kb/kb.jsonl", tmp_path / "index", allow_raw=True)
     config = EvalConfig(tasks=["medical_triage", "medical_qa"], model=str(tiny_base),
                         adapters={"medical": str(adapter_run)}, indexes={"medical": str(index)}, limit=4)
-    progress = eval_progress()
-    out = run_eval(config, tmp_path / "eval", progress=progress)
+    progress, retrieval = eval_progress(), SharedRetrieval()
+    out = run_eval(config, tmp_path / "eval", progress=progress, retrieval=retrieval)
     (bar,) = progress.tasks
     assert bar.total == bar.completed == 2 * 3 * 4     # every answer counted: tasks x systems x items
+    assert retrieval.searches == 2 * 4   # each item searched once: lora+rag's evidence checks base's and lora's too
     results = json.loads((out / "results.json").read_text())
     triage = results["tasks"]["medical_triage"]
     assert set(triage["systems"]) == {"base", "lora", "lora+rag"} and triage["items"] == 4
