@@ -410,7 +410,7 @@ def _by_language(task: Task, rows: list[dict]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def eval_progress(show: bool = True) -> Any:
+def eval_progress() -> Any:
     """A bar over every answer the run will produce (items x systems, all tasks) with the time left: the demo's
     eval is minutes of batched generation that otherwise shows one log line per task and system."""
     from rich.progress import (
@@ -425,7 +425,7 @@ def eval_progress(show: bool = True) -> Any:
     from veritune.logs import STDERR
 
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), console=STDERR, disable=not show, transient=True)   # below the log lines
+                    TimeRemainingColumn(), console=STDERR, transient=True)   # below the log lines
 
 
 def run_eval(config: EvalConfig, out: str | Path, progress: Any = None,
