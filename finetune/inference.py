@@ -67,8 +67,11 @@ def load_for_inference(model_name: str, adapter_run: str | Path | None = None,
     if adapter_dir is not None:
         from peft import PeftModel
 
+        from finetune.compat import peft_wrapping
+
         try:
-            model = PeftModel.from_pretrained(model, adapter_dir)
+            with peft_wrapping():
+                model = PeftModel.from_pretrained(model, adapter_dir)
         except (RuntimeError, ValueError, KeyError, OSError) as exc:
             raise VerituneError(f"the adapter does not match the base model {model_name!r} "
                                 f"({str(exc).splitlines()[0][:120]})", path=adapter_run, field="adapter") from None

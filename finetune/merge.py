@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from finetune.compat import peft_wrapping
 from veritune.errors import VerituneError
 from veritune.runs import open_run
 
@@ -56,7 +57,8 @@ def merge_run(run: str | Path, out: str | Path, dtype: str = "fp32", tolerance: 
     base = AutoModelForCausalLM.from_pretrained(base_name, dtype=torch.float32)
     before = {n: p.detach().clone() for n, p in base.named_parameters()}
     try:
-        model = PeftModel.from_pretrained(base, run / "adapter")
+        with peft_wrapping():
+            model = PeftModel.from_pretrained(base, run / "adapter")
     except (RuntimeError, ValueError, KeyError) as exc:
         raise VerituneError(f"the adapter does not match the base {base_name!r} ({str(exc).splitlines()[0][:160]})",
                             path=run / "adapter") from None
@@ -111,7 +113,8 @@ def _fp64_difference(base_name: str, adapter: Path, probe: torch.Tensor) -> floa
     base = AutoModelForCausalLM.from_pretrained(base_name, dtype=torch.float64)
     if getattr(base.config, "_experts_implementation", None):
         base.set_experts_implementation("eager")        # grouped_mm takes no fp64
-    model = PeftModel.from_pretrained(base, adapter).double().eval()
+    with peft_wrapping():
+        model = PeftModel.from_pretrained(base, adapter).double().eval()
     with torch.no_grad():
         adapter_logits = model(input_ids=probe).logits
         merged_logits = model.merge_and_unload()(input_ids=probe).logits

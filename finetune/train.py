@@ -113,6 +113,8 @@ def run_recipe(recipe: Recipe, recipe_path: str = "recipe", resume: bool = True,
                callbacks: list | None = None) -> Path:
     from peft import get_peft_model
 
+    from finetune.compat import peft_wrapping
+
     started = time.perf_counter()
     out = Path(recipe.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -134,7 +136,8 @@ def run_recipe(recipe: Recipe, recipe_path: str = "recipe", resume: bool = True,
         use_varlen_attention(model)
     if recipe.method in ("lora", "qlora"):
         config, requested = lora_config(model, recipe.lora)
-        model = get_peft_model(model, config)
+        with peft_wrapping():
+            model = get_peft_model(model, config)
         if recipe.method == "qlora":
             quantized = quantize_model_(model.get_base_model(), dtype=torch.bfloat16 if _bf16(recipe) else
                                         torch.float32)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -283,6 +284,36 @@ def test_inference_merges_in_fp32_then_runs_at_the_chosen_precision(tiny_base: P
     ids = torch.tensor([tokenizer("Chest pain radiating to the left arm")["input_ids"]])
     with torch.no_grad():
         assert torch.allclose(half(input_ids=ids).logits.float(), full(input_ids=ids).logits, atol=0.1)
+
+
+def test_training_loading_and_merging_print_no_warning_of_peft_against_transformers(
+        tiny_base: Path, sft_data: Path, tmp_path: Path) -> None:
+    """PEFT reads a property transformers renamed and warns about, once per run and per adapter load; our wrappers
+    silence that one warning. The bare call still raises it (when the pinned versions stop, drop the filter)."""
+    import warnings
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from finetune.compat import PEFT_READS_OLD_CHECKPOINTING_NAME
+    from finetune.inference import load_for_inference
+    from finetune.merge import merge_run
+    from finetune.train import run_recipe
+
+    def messages(action) -> list[str]:  # noqa: ANN001
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            action()
+        return [str(w.message) for w in caught]
+
+    bare = messages(lambda: get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_base),
+                                           LoraConfig(r=2, target_modules=["q_proj"])))
+    assert any(re.search(PEFT_READS_OLD_CHECKPOINTING_NAME, m) for m in bare)
+    run = tmp_path / "run"
+    ours = messages(lambda: run_recipe(recipe(tiny_base, sft_data, run, train__max_steps=1)))
+    ours += messages(lambda: load_for_inference(str(tiny_base), run))
+    ours += messages(lambda: merge_run(run, tmp_path / "merged"))
+    assert not [m for m in ours if re.search(PEFT_READS_OLD_CHECKPOINTING_NAME, m)]
 
 
 def test_merge_refuses_a_mismatched_base(tiny_base: Path, sft_data: Path, tmp_path: Path) -> None:
