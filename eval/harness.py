@@ -524,10 +524,12 @@ def _local_system(config: EvalConfig, system: str, domain: str | None, loaded: d
     if adapter not in loaded:
         loaded[adapter] = load_for_inference(config.model, adapter, dtype=inference_dtype(config.answer.bf16),
                                              allow_unfinished=config.allow_unfinished)
-    name = f"{adapter or ''}|{path or ''}"
+    evidence = config.indexes.get(domain or "")
+    # keyed by the evidence index too: base (no adapter, no retrieval) answers every domain's tasks, and each
+    # domain's answers are checked against that domain's index, not the first domain's
+    name = f"{adapter or ''}|{path or ''}|{evidence or ''}"
     if name not in systems:
         model, tokenizer = loaded[adapter]
-        evidence = config.indexes.get(domain or "")
         if evidence and evidence not in indexes:
             indexes[evidence] = RetrievalIndex.load(evidence)
         index = indexes[evidence] if evidence else None

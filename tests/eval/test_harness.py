@@ -69,6 +69,24 @@ def adapter_run(tiny_base: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
                               read_jsonl(DOMAINS / "medical/sft/train.jsonl")[:24])
 
 
+def test_base_checks_each_domains_answers_against_that_domains_index(tiny_base: Path) -> None:
+    """base has no adapter and no retrieval, so one model answers every domain's tasks; its answers are checked
+    against the evidence of their own domain (a run used to keep the first domain's index for all of them)."""
+    from eval.harness import EvalConfig, _local_system, _speed
+    from finetune.inference import load_for_inference
+
+    config = EvalConfig(tasks=["finance_rule_qa", "medical_qa"], model=str(tiny_base), systems=["base"],
+                        indexes={"finance": "finance-index", "medical": "medical-index"})
+    indexes = {"finance-index": "the finance index", "medical-index": "the medical index"}   # loaded once per run
+    loaded, systems = {None: load_for_inference(str(tiny_base))}, {}
+    finance = _local_system(config, "base", "finance", loaded, systems, None, indexes)
+    medical = _local_system(config, "base", "medical", loaded, systems, None, indexes)
+    assert (finance.evidence, medical.evidence) == ("the finance index", "the medical index")
+    assert finance.answerer.model is medical.answerer.model and finance.answerer.index is None
+    assert _local_system(config, "base", "medical", loaded, systems, None, indexes) is medical
+    assert list(_speed(systems)) == ["base"]          # the speed figures still add up per model
+
+
 def test_three_systems_end_to_end(tiny_base: Path, adapter_run: Path, tmp_path: Path) -> None:
     from eval.harness import EvalConfig, SharedRetrieval, eval_progress, run_eval
     from retrieval import build_index
