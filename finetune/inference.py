@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from finetune.compat import peft_wrapping
 from veritune.errors import VerituneError
 
 
@@ -66,8 +67,6 @@ def load_for_inference(model_name: str, adapter_run: str | Path | None = None,
                             field="model") from None
     if adapter_dir is not None:
         from peft import PeftModel
-
-        from finetune.compat import peft_wrapping
 
         try:
             with peft_wrapping():

@@ -19,6 +19,7 @@ import torch
 
 from basemodel import parameter_counts
 from desensitize import require_desensitized, split_fields
+from finetune.compat import peft_wrapping
 from finetune.expert_load import expert_load, plot_expert_load, plot_losses
 from finetune.expert_lora import use_lowrank_experts
 from finetune.inference import native_bf16
@@ -112,8 +113,6 @@ def _probe(tokenizer, dataset, size: int = 8, length: int = 128) -> torch.Tensor
 def run_recipe(recipe: Recipe, recipe_path: str = "recipe", resume: bool = True,
                callbacks: list | None = None) -> Path:
     from peft import get_peft_model
-
-    from finetune.compat import peft_wrapping
 
     started = time.perf_counter()
     out = Path(recipe.output_dir)
