@@ -155,6 +155,20 @@ def test_leak_check_and_scrubber_know_the_packs_vocabulary() -> None:
     assert "John Smith" not in cleaned["output"] and "555-0132" not in cleaned["output"]
 
 
+@pytest.mark.parametrize("domain", ["medical", "finance"])
+def test_quoting_the_packs_knowledge_is_no_leak(domain: str) -> None:
+    """A grounded answer quotes its evidence: nothing in the pack's knowledge base may count as a leak or be masked in
+    the report ('D-' of 'D-dimer' was read as a nationality group, so every answer naming that test leaked)."""
+    from eval.harness import _leaks, _privacy
+    from veritune.packs import load_pack
+
+    detector, _ = _privacy(domain)
+    found = {row["id"]: [(s.entity_type, row["text"][s.start:s.end]) for s in _leaks(row["text"], detector)]
+             for row in read_jsonl(load_pack(domain).knowledge_base)}
+    assert len(found) > 50
+    assert {doc: spans for doc, spans in found.items() if spans} == {}
+
+
 def test_adapter_that_does_not_match_the_base(tmp_path: Path, adapter_run: Path) -> None:
     from basemodel import BaseBuildConfig, build_base
     from eval.harness import EvalConfig, run_eval
