@@ -254,9 +254,9 @@ def main(out: Path = HERE) -> None:
     rng = random.Random(SEED)
     entries = kb_entries()
     write_jsonl(out / "kb/kb.jsonl", [{k: v for k, v in e.items() if k != "fields"} for e in entries])
-    rows = sft_rows(entries, rng)
+    sft = sft_rows(entries, rng)
     # its own random stream, so that the rows before it kept their draws
-    write_jsonl(out / "sft/train.jsonl", rows + triage_rag_rows(entries, random.Random(SEED + 2), first=len(rows)))
+    write_jsonl(out / "sft/train.jsonl", sft + triage_rag_rows(entries, random.Random(SEED + 2), first=len(sft)))
     for name, rows in eval_sets(entries, rng).items():
         write_jsonl(out / f"eval/{name}.jsonl", rows)
     write_jsonl(out / "dev/retrieval.jsonl", retrieval_dev(entries))
