@@ -108,16 +108,20 @@ def evidence_block(docs: list[dict]) -> str:
     return "\n".join(f"[{n}] ({d['id']}) {d['text']}" for n, d in enumerate(docs, start=1))
 
 
+def grounded_evidence(entry: dict, pool: list[dict], rng: random.Random) -> tuple[str, int]:
+    """The entry's passage among two distractors of its language, shuffled, and its number [n] in that block."""
+    # held-out entries never appear in SFT, not even as distractor evidence
+    candidates = [d for d in pool if d["lang"] == entry["lang"] and d["id"] != entry["id"] and not d["held_out"]]
+    docs = rng.sample(candidates, 2) + [entry]
+    rng.shuffle(docs)
+    return evidence_block(docs), docs.index(entry) + 1
+
+
 def rag_example(entry: dict, field: str, questions: dict, pool: list[dict], rng: random.Random) -> tuple[str, str]:
     lang = entry["lang"]
-    # held-out entries never appear in SFT, not even as distractor evidence
-    candidates = [d for d in pool if d["lang"] == lang and d["id"] != entry["id"] and not d["held_out"]]
-    distractors = rng.sample(candidates, 2)
-    docs = distractors + [entry]
-    rng.shuffle(docs)
-    ref = docs.index(entry) + 1
+    evidence, ref = grounded_evidence(entry, pool, rng)
     question = questions[lang][field].format(name=entry["title"])
-    prompt = RAG_PROMPT[lang].format(evidence=evidence_block(docs), question=question)
+    prompt = RAG_PROMPT[lang].format(evidence=evidence, question=question)
     answer = f"{FIELD_LABELS[lang][field]}{'：' if lang == 'zh' else ': '}{entry['fields'][field]} [{ref}]."
     return prompt, answer.replace("].", "]。") if lang == "zh" else answer
 
@@ -171,15 +175,11 @@ def triage_rag_rows(entries: list[dict], rng: random.Random, first: int) -> list
     rows = []
     for entry in (e for e in entries if not e["held_out"] and e["doc_type"] == "condition"):
         lang = entry["lang"]
-        pool = [d for d in entries if d["lang"] == lang and d["id"] != entry["id"] and not d["held_out"]]
-        docs = rng.sample(pool, 2) + [entry]
-        rng.shuffle(docs)
+        evidence, ref = grounded_evidence(entry, entries, rng)
         question = TRIAGE_SFT[lang].format(symptoms=entry["fields"]["symptoms"])
-        answer = TRIAGE_ANSWER[lang].format(dept=entry["department_name"], name=entry["title"],
-                                            ref=docs.index(entry) + 1)
+        answer = TRIAGE_ANSWER[lang].format(dept=entry["department_name"], name=entry["title"], ref=ref)
         rows.append({"id": f"med-sft-{first + len(rows):05d}", "task": "triage_rag",
-                     "messages": chat(RAG_PROMPT[lang].format(evidence=evidence_block(docs), question=question),
-                                      answer)})
+                     "messages": chat(RAG_PROMPT[lang].format(evidence=evidence, question=question), answer)})
     return rows
 
 
