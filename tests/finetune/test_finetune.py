@@ -319,6 +319,36 @@ def test_training_loading_and_merging_print_no_warning_of_peft_against_transform
     assert not [m for m in ours if re.search(PEFT_READS_OLD_CHECKPOINTING_NAME, m)]
 
 
+def test_peft_wrapping_keeps_the_filter_list_whole_across_threads() -> None:
+    """`catch_warnings` saves and restores the process-wide filter list: threads wrapping at once (adapter loads on
+    the apps' worker threads) must neither strip the filter from one another nor leave it installed afterwards."""
+    import threading
+    import time
+    import warnings
+
+    from finetune.compat import PEFT_READS_OLD_CHECKPOINTING_NAME, peft_wrapping
+
+    def silenced() -> bool:
+        return any(f[0] == "ignore" and f[1] is not None and f[1].pattern == PEFT_READS_OLD_CHECKPOINTING_NAME
+                   for f in warnings.filters)
+
+    before = list(warnings.filters)
+    seen: list[bool] = []
+
+    def wrap() -> None:
+        with peft_wrapping():
+            time.sleep(0.02)   # overlap the other threads' entries and exits
+            seen.append(silenced())
+
+    threads = [threading.Thread(target=wrap) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == [True] * 6
+    assert warnings.filters == before and not silenced()
+
+
 def test_merge_refuses_a_mismatched_base(tiny_base: Path, sft_data: Path, tmp_path: Path) -> None:
     from basemodel import BaseBuildConfig, build_base
     from finetune.merge import merge_run
