@@ -272,10 +272,23 @@ def test_shipped_prompts_are_plain_text() -> None:
             assert all(ch.isprintable() or ch == "\n" for ch in rendered), (name, template)
 
 
-def test_redflag_labels() -> None:
-    task = get_task("medical_redflag")
-    assert task.read_label("Yes. Fainting is a red flag") == "yes"
-    assert task.read_label("否。这是典型症状") == "no" and task.read_label("maybe") == ""
+@pytest.mark.parametrize(("output", "label"), [
+    ("Yes. Fainting is a red flag", "yes"),
+    ("yes, seek urgent care", "yes"),
+    ("No. This is a typical symptom", "no"),
+    ("Not a red flag; arrange routine review", "no"),
+    ("Normally this is seen in ...", ""),          # 'no' only as a word
+    ("Nausea is common", ""),
+    ("否。这是典型症状", "no"),
+    ("是。这是危险信号", "yes"),
+    ("应视为紧急警示信号[1]", "yes"),                # the question's verb: should be treated as one
+    ("不应视为紧急警示信号：属于典型症状", "no"),
+    ("不是危险信号", "no"),
+    ("是否应视为紧急警示信号？", ""),                # the question echoed is no answer
+    ("maybe", ""),
+])
+def test_redflag_labels(output: str, label: str) -> None:
+    assert get_task("medical_redflag").read_label(output) == label
 
 
 def test_retrieval_prompts_are_the_sft_format() -> None:
