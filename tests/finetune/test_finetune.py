@@ -265,10 +265,10 @@ def test_merge_is_verified_and_changes_the_experts(tiny_base: Path, sft_data: Pa
     assert strict["max_logit_difference_fp32"] > 1e-12
 
 
-def test_inference_merges_in_fp32_then_runs_at_the_chosen_precision(tiny_base: Path, sft_data: Path,
-                                                                    tmp_path: Path) -> None:
-    """bf16 serving: the adapter is merged into fp32 weights and the merged model cast, so it equals the fp32
-    merged model up to bf16 rounding and still differs from the base; 'auto' follows the hardware."""
+def test_inference_merges_at_the_chosen_precision(tiny_base: Path, sft_data: Path, tmp_path: Path) -> None:
+    """bf16 serving: the base loads in bf16 and the adapter is merged there (no fp32 copy of the model), so the
+    model equals the fp32 merged one up to bf16 rounding and still differs from the bf16 base; 'auto' follows the
+    hardware."""
     from finetune.inference import inference_dtype, load_for_inference, native_bf16
     from finetune.train import run_recipe
 
@@ -280,10 +280,12 @@ def test_inference_merges_in_fp32_then_runs_at_the_chosen_precision(tiny_base: P
     full, tokenizer = load_for_inference(str(tiny_base), run, dtype=torch.float32)
     half, _ = load_for_inference(str(tiny_base), run, dtype=torch.bfloat16)
     base, _ = load_for_inference(str(tiny_base), dtype=torch.float32)
+    half_base, _ = load_for_inference(str(tiny_base), dtype=torch.bfloat16)
     assert {p.dtype for p in half.parameters()} == {torch.bfloat16}
     name, weight = next((n, w) for n, w in full.named_parameters() if ".mlp.experts." in n)
     assert torch.allclose(dict(half.named_parameters())[name].float(), weight, rtol=1e-2, atol=1e-3)
     assert not torch.equal(weight, dict(base.named_parameters())[name])    # the adapter reached the experts
+    assert not torch.equal(dict(half.named_parameters())[name], dict(half_base.named_parameters())[name])  # in bf16
     ids = torch.tensor([tokenizer("Chest pain radiating to the left arm")["input_ids"]])
     with torch.no_grad():
         assert torch.allclose(half(input_ids=ids).logits.float(), full(input_ids=ids).logits, atol=0.1)
