@@ -187,12 +187,12 @@ def preference_rows(entries: list[dict], rng: random.Random) -> list[dict]:
     """DPO pairs on the grounded-QA prompts: the chosen answer takes the asked condition's evidence and cites it;
     the rejected one answers from a distractor passage in the same evidence block (fluent, cited, and wrong)."""
     rows = []
+    by_id = {e["id"]: e for e in entries}
     for entry in (e for e in entries if not e["held_out"] and e["doc_type"] == "condition"):
         lang = entry["lang"]
         for field in ("red_flags", "tests", "management"):
             prompt, chosen = rag_example(entry, field, SFT_QUESTIONS, entries, rng)
             passages = re.findall(r"^\[(\d+)\] \(([^)]+)\)", prompt, re.MULTILINE)   # [(n, document id)]
-            by_id = {e["id"]: e for e in entries}
             wrong = [(int(n), by_id[doc_id]) for n, doc_id in passages
                      if doc_id != entry["id"] and field in by_id[doc_id]["fields"]]
             if not wrong:  # both distractors are drugs: no condition passage to answer wrongly from
