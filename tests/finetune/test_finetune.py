@@ -589,10 +589,14 @@ def test_inference_loads_onto_the_device_it_is_given(tiny_base: Path) -> None:
 
     model, _ = load_for_inference(str(tiny_base), device="cpu")
     assert {p.device.type for p in model.parameters()} == {"cpu"} and model.device.type == "cpu"
-    # a base without an adapter loads straight at the serving precision: the same weights as fp32 cast after
+    # a base loads straight at the serving precision: the same weights as fp32 cast after, while the rotary
+    # frequencies stay fp32 as transformers computes them (a cast after rounded every position's angle to bf16)
     half, _ = load_for_inference(str(tiny_base), dtype=torch.bfloat16, device="cpu")
     cast = dict(model.to(torch.bfloat16).named_parameters())
     assert all(torch.equal(weight, cast[name]) for name, weight in half.named_parameters())
+    assert {buffer.dtype for _, buffer in half.named_buffers()} == {torch.float32}
+    for name, buffer in half.named_buffers():
+        model.get_buffer(name).data = buffer.clone()
     ids = torch.tensor([[5, 17, 42, 7]])
     with torch.no_grad():
         assert torch.equal(half(input_ids=ids).logits, model(input_ids=ids).logits)
