@@ -3,8 +3,9 @@
 # sent). That machine has its own torch and no network: the wheels of the pinned transformers/peft/trl/datasets
 # travel in .whl/, and the base's config, tokenizer and the demo's SFT data in .gpu/ (the 98 MB GGUF cannot travel,
 # so the models are random weights of the upcycled base's and the dense source's exact shapes). tests/gpu and eight
-# systems of 20 steps should fit one 10-minute device call (seven systems of 30 steps took 9.5 minutes on an H200,
-# four of them launch-bound).
+# systems of 32 steps should fit one 10-minute device call (eight of 16 steps took 5.9 minutes on an H200, four of 40
+# 3.5). Eight warm-up steps: veritune's top-2 row took 1.6-2.4 s on steps 2, 3, 6 and 8 in both runs of 2026-11-30
+# (about 0.4 s after), so five warm-up steps left two of them in an 11-step timing window.
 set -euo pipefail
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
 export PYTHONPATH="/tmp/site:$PWD" PYTHONUNBUFFERED=1 VERITUNE_THREADS="${VERITUNE_THREADS:-8}"
@@ -17,7 +18,7 @@ python3 -c "import torch, transformers, peft, trl; print('torch', torch.__versio
 tests_rc=0
 python3 -m pytest -q -p no:cacheprovider tests/gpu 2>&1 | tee "$OUT/gpu_tests.log" || tests_rc=$?
 python3 benchmarks/finetune_bench.py --synthetic .gpu/smollm2-moe --data .gpu/sft_train.jsonl --allow-raw \
-  --steps "${STEPS:-20}" --warmup "${WARMUP:-6}" --seq-len "${SEQ_LEN:-2048}" --batch "${BATCH:-4}" 2>&1 \
+  --steps "${STEPS:-32}" --warmup "${WARMUP:-8}" --seq-len "${SEQ_LEN:-2048}" --batch "${BATCH:-4}" 2>&1 \
   | grep -v -E "Loading weights|FutureWarning|warnings.warn" | tee "$OUT/finetune_gpu.log"
 cp benchmarks/results/finetune_gpu.json "$OUT/"
 exit "$tests_rc"
