@@ -46,9 +46,9 @@ class UpcycleConfig(BaseModel):
         default="kmeans", description="router initialisation: small random rows, or k-means centroids of the hidden "
                                       "states the packs' text sends to each layer's MLP (distinct traffic at start)")
     router_std: float = Field(default=0.02, gt=0, description="std of the random router's rows")
-    calibration_texts: int = Field(default=24, ge=4, description="pack texts (128 tokens each at most) run through "
-                                                                 "both models for k-means, the equality check and "
-                                                                 "the expert load")
+    calibration_texts: int = Field(default=24, ge=4, description="knowledge-base passages of the packs (128 tokens "
+                                                                 "each at most) run through both models for k-means, "
+                                                                 "the equality check and the expert load")
     max_layers: int | None = Field(default=None, ge=1, description="keep only the first N layers (quick tests; "
                                                                    "the result is not the source model)")
     tolerance: float = Field(default=1e-4, gt=0, description="largest logit difference to the dense model allowed "

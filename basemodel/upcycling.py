@@ -268,8 +268,14 @@ def compare(dense_logits: torch.Tensor, moe: Any, batch: dict[str, torch.Tensor]
 
 
 def _calibration_texts(cfg: UpcycleConfig) -> list[str]:
+    """Knowledge-base passages, evenly spaced over the packs (their SFT messages too only when the passages are
+    fewer than `calibration_texts`). Drawn from the whole corpus, the sample moved whenever a pack's SFT file grew,
+    so a change to one pack's training data re-initialised every router, and both packs' figures moved with it."""
     packs = [load_pack(d) for d in cfg.domains] if cfg.domains else load_all_packs()
-    texts = [text for pack in packs for text in pack.corpus_texts() if text.strip()]
+    texts = [f"{row.get('title', '')}\n{row['text']}" for pack in packs for row in pack.kb_records()]
+    texts = [text for text in texts if text.strip()]
+    if len(texts) < cfg.calibration_texts:
+        texts = [text for pack in packs for text in pack.corpus_texts() if text.strip()]
     if len(texts) < 4:
         raise VerituneError("the packs hold too little text to calibrate on", field="domains")
     step = max(1, len(texts) // cfg.calibration_texts)
