@@ -197,7 +197,8 @@ def _model_dirs(args: argparse.Namespace, work: Path) -> tuple[Path, Path, Path]
         moe, dense = _synthetic(args.synthetic, work)
     else:
         dense = _dense_from_source(moe, work)
-    return _routed(moe, args.top_k, work / f"moe_top{args.top_k}"), _routed(moe, 1, work / "moe_top1"), dense
+    main = _routed(moe, args.top_k, work / f"moe_top{args.top_k}")
+    return main, main if args.top_k == 1 else _routed(moe, 1, work / "moe_top1"), dense
 
 
 def _routed(moe: Path, top_k: int, out: Path) -> Path:
@@ -254,6 +255,8 @@ def _synthetic(folder: Path, work: Path) -> tuple[Path, Path]:
         tokenizer.save_pretrained(work / name)
         out.append(work / name)
         del model
+        if cuda:  # the rows train in child processes: this one must not sit on the model's memory meanwhile
+            torch.cuda.empty_cache()
     return out[0], out[1]
 
 
