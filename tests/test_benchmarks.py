@@ -11,11 +11,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _gpu_wheels() -> dict[str, str]:
-    """name -> version of the wheels benchmarks/README.md has carried to the GPU machine."""
-    text = (ROOT / "benchmarks" / "README.md").read_text(encoding="utf-8")
-    command = text[text.index("python3 -m pip download"):]
-    command = command[:command.index("```")]
-    return dict(re.findall(r"([A-Za-z0-9_.-]+)==([0-9][A-Za-z0-9.]*)", command))
+    """name -> version of the wheels benchmarks/prepare_gpu.sh downloads for the GPU machine."""
+    text = (ROOT / "benchmarks" / "prepare_gpu.sh").read_text(encoding="utf-8")
+    listed = text[text.index("WHEELS=("):]
+    return dict(re.findall(r"([A-Za-z0-9_.-]+)==([0-9][A-Za-z0-9.]*)", listed[:listed.index(")")]))
 
 
 def test_the_gpu_wheels_are_the_versions_installed_here() -> None:
@@ -25,7 +24,7 @@ def test_the_gpu_wheels_are_the_versions_installed_here() -> None:
     assert {"transformers", "peft", "trl", "datasets", "huggingface_hub", "tokenizers"} <= set(wheels)
     stale = {name: (version, importlib.metadata.version(name)) for name, version in wheels.items()
              if importlib.metadata.version(name) != version}
-    assert not stale, f"benchmarks/README.md GPU wheels differ from the installed versions: {stale}"
+    assert not stale, f"benchmarks/prepare_gpu.sh's wheels differ from the installed versions: {stale}"
 
 
 def test_the_gpu_script_runs_the_benchmark_it_documents() -> None:
@@ -34,6 +33,9 @@ def test_the_gpu_script_runs_the_benchmark_it_documents() -> None:
     assert os.access(script, os.X_OK) and "benchmarks/finetune_bench.py --synthetic" in text
     assert (ROOT / "benchmarks" / "finetune_bench.py").is_file() and ".whl/*.whl" in text
     assert "pytest -q -p no:cacheprovider tests/gpu" in text and (ROOT / "tests" / "gpu" / "test_cuda.py").is_file()
+    prepare = ROOT / "benchmarks" / "prepare_gpu.sh"
+    readme = (ROOT / "benchmarks" / "README.md").read_text(encoding="utf-8")
+    assert os.access(prepare, os.X_OK) and "benchmarks/prepare_gpu.sh" in readme
 
 
 def _bench_module():  # noqa: ANN202 - the benchmark script as a module (it is not a package)
