@@ -11,9 +11,11 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -59,6 +61,54 @@ PLANS = {
     "tiny": DemoPlan("tiny", "tiny_sft", (), 16, 1),
 }
 BASES = tuple(PLANS)
+
+
+@dataclass
+class StageClock:
+    """Minutes per stage (and per pack within one), printed at the end and written to `demo_run.json`: on this
+    shared machine one run's total says little without where it went (fine-tuning 9.4 and 12.9 minutes in two runs
+    of the same code, the eval 7.7 and 9.4). `clock` is injectable for tests."""
+
+    clock: Callable[[], float] = time.perf_counter
+    stages: dict[str, float] = dataclass_field(default_factory=dict)
+    parts: dict[str, dict[str, float]] = dataclass_field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._started = self._mark = self.clock()
+
+    def stage(self, name: str) -> None:
+        """Close the running stage under `name`."""
+        now = self.clock()
+        self.stages[name] = self.stages.get(name, 0.0) + now - self._mark
+        self._mark = now
+
+    def part(self, stage: str, name: str, seconds: float) -> None:
+        self.parts.setdefault(stage, {})[name] = seconds
+
+    def total(self) -> float:
+        return self.clock() - self._started
+
+    def summary(self, threads: int) -> str:
+        def minutes(seconds: float) -> str:
+            return f"{seconds / 60:.1f}"
+
+        pieces = []
+        for name, seconds in self.stages.items():
+            inner = ", ".join(f"{part} {minutes(s)}" for part, s in self.parts.get(name, {}).items())
+            pieces.append(f"{name} {minutes(seconds)}" + (f" ({inner})" if inner else ""))
+        return f"minutes: {', '.join(pieces)}; total {minutes(self.total())} at {threads} thread(s)"
+
+    def record(self, threads: int, plan: DemoPlan) -> dict[str, Any]:
+        from veritune.versions import package_versions
+
+        return {"total_seconds": round(self.total(), 1), "threads": threads,
+                "stages_seconds": {name: round(s, 1) for name, s in self.stages.items()},
+                "parts_seconds": {stage: {name: round(s, 1) for name, s in parts.items()}
+                                  for stage, parts in self.parts.items()},
+                "plan": {"base": plan.base, "recipe": plan.recipe, "overrides": list(plan.overrides),
+                         "pack_overrides": {k: list(v) for k, v in plan.pack_overrides.items()},
+                         "eval_limit": plan.eval_limit},
+                "seed": DEMO_SEED, "packages": package_versions()}
 
 
 def demo_plan(name: str | None = None) -> DemoPlan:
@@ -176,19 +226,23 @@ def evaluate(root: Path, limit: int) -> Path:
 def run_demo(root: Path = Path("runs/demo"), plan: DemoPlan | None = None,
              pretrain_steps: int = DEMO_PRETRAIN_STEPS) -> dict[str, Path]:
     from basemodel import BaseBuildConfig, build_base
+    from veritune.atomic import write_json
     from veritune.packs import load_all_packs
     from veritune.threads import configured_threads
 
     plan = plan or demo_plan()
     outputs: dict[str, Path] = {}
-    started = time.perf_counter()
-    CONSOLE.print(f"demo on the {plan.base} base, {configured_threads()} thread(s) (VERITUNE_THREADS)")
+    clock = StageClock()
+    threads = configured_threads()
+    CONSOLE.print(f"demo on the {plan.base} base, {threads} thread(s) (VERITUNE_THREADS)")
     CONSOLE.rule("1/5  desensitize: synthetic raw records, knowledge bases and SFT data (then verify)")
     for pack in load_all_packs():
         outputs.update(desensitize_pack(pack, root))
+    clock.stage("desensitize")
     CONSOLE.rule("2/5  retrieval: hybrid index per pack over its desensitized knowledge base")
     for pack in load_all_packs():
         outputs[f"{pack.name}/index"] = build_pack_index(pack, root)
+    clock.stage("index")
     if plan.base == "smollm2":
         CONSOLE.rule(f"3/5  base model: SmolLM2-135M-Instruct upcycled into a {UPCYCLE_EXPERTS}-expert "
                      f"top-{UPCYCLE_TOP_K} MoE (checked equal)")
@@ -197,12 +251,20 @@ def run_demo(root: Path = Path("runs/demo"), plan: DemoPlan | None = None,
         CONSOLE.rule("3/5  base model: tokenizer + tiny random Qwen3-MoE (plumbing only)")
         outputs["base"] = build_base(BaseBuildConfig(out=str(root / "base"), size="tiny",
                                                      pretrain_steps=pretrain_steps, seed=DEMO_SEED))
+    clock.stage("base")
     CONSOLE.rule(f"4/5  fine-tune: each pack's {plan.recipe} recipe (LoRA on attention and experts)")
     for pack in load_all_packs():
+        started = clock.clock()
         outputs[f"{pack.name}/finetune"] = finetune_pack(pack, root, plan)
+        clock.part("fine-tune", pack.name, clock.clock() - started)
+    clock.stage("fine-tune")
     CONSOLE.rule("5/5  evaluate: base vs LoRA vs LoRA + retrieval on both packs")
     outputs["eval"] = evaluate(root, plan.eval_limit)
-    CONSOLE.rule(f"demo finished in {time.perf_counter() - started:.0f} s")
+    clock.stage("eval")
+    CONSOLE.rule(f"demo finished in {clock.total():.0f} s")
+    CONSOLE.print(f"  {clock.summary(threads)}")
+    write_json(root / "demo_run.json", clock.record(threads, plan))
+    outputs["timings"] = root / "demo_run.json"
     for name, path in outputs.items():
         CONSOLE.print(f"  {name:<24} {path}")
     CONSOLE.print(f"Report: {root / 'eval' / 'report.md'}; figures: {root / 'eval' / 'results.json'}.")

@@ -43,3 +43,27 @@ def test_an_unknown_base_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("VERITUNE_DEMO_BASE", "llama")
     with pytest.raises(VerituneError, match="unknown demo base 'llama'; choose one of smollm2, tiny"):
         demo_plan()
+
+
+def test_the_stage_clock_reports_where_the_minutes_went(tmp_path) -> None:
+    """The demo prints minutes per stage and per pack and writes them, with the plan, seed and package versions,
+    to runs/demo/demo_run.json."""
+    from veritune.atomic import write_json
+    from veritune.demo import StageClock
+
+    ticks = iter([0.0, 30.0, 90.0, 90.0, 510.0, 510.0, 840.0, 840.0, 1440.0, 1464.0, 1464.0])
+    clock = StageClock(clock=lambda: next(ticks))
+    clock.stage("index")                      # 30 s
+    clock.stage("base")                       # 60 s
+    started = clock.clock()
+    clock.part("fine-tune", "finance", clock.clock() - started)   # 420 s
+    started = clock.clock()
+    clock.part("fine-tune", "medical", clock.clock() - started)   # 330 s
+    clock.stage("fine-tune")                  # 750 s
+    clock.stage("eval")                       # 600 s
+    assert clock.summary(2) == ("minutes: index 0.5, base 1.0, fine-tune 12.5 (finance 7.0, medical 5.5), eval 10.0; "
+                                "total 24.4 at 2 thread(s)")
+    record = clock.record(2, PLANS["smollm2"])
+    write_json(tmp_path / "demo_run.json", record)
+    assert record["stages_seconds"]["fine-tune"] == 750.0 and record["parts_seconds"]["fine-tune"]["medical"] == 330.0
+    assert record["plan"]["recipe"] == "smollm2_moe_sft" and record["seed"] == 0 and "torch" in record["packages"]
