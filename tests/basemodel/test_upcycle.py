@@ -158,3 +158,33 @@ def test_the_router_calibrates_on_knowledge_base_passages_not_sft_data() -> None
     by_pack = {pack.name: sum(f"{r.get('title', '')}\n{r['text']}" in sample for r in pack.kb_records())
                for pack in packs}
     assert all(count >= 8 for count in by_pack.values()), by_pack
+
+
+def test_the_demo_reuses_a_base_only_when_its_calibration_text_is_unchanged(dense_llama: Path, tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make demo` skips the upcycle when runs/demo/base would come out the same: same settings, files verified and
+    the same calibration text (its digest is in the manifest). A changed knowledge-base passage in the sample means
+    another router, so the base is rebuilt, and the demo says why."""
+    import shutil
+
+    from basemodel import calibration_sha256
+    from veritune.demo import reusable_base
+
+    domains = tmp_path / "domains"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "domains", domains)
+    monkeypatch.setenv("VERITUNE_DOMAINS", str(domains))
+    cfg = UpcycleConfig(source=str(dense_llama), out=str(tmp_path / "moe"), experts=2, top_k=1, calibration_texts=8)
+    manifest = tmp_path / "moe" / "manifest.json"
+    assert reusable_base(manifest, cfg) == ""
+    upcycle(cfg)
+    assert read_manifest(manifest).stats["calibration_sha256"] == calibration_sha256(cfg)
+    assert reusable_base(manifest, cfg) is True
+    assert reusable_base(manifest, cfg.model_copy(update={"seed": 1})) == "its settings differ"
+    rules = domains / "finance" / "kb" / "rules.jsonl"     # its first passage opens the calibration sample
+    rules.write_text(rules.read_text(encoding="utf-8").replace("Firms must screen every new customer",
+                                                               "Firms shall screen each new customer", 1),
+                     encoding="utf-8")
+    assert reusable_base(manifest, cfg) == "it was calibrated on other text than the packs hold now"
+    (tmp_path / "moe" / "config.json").write_text("{}", encoding="utf-8")
+    monkeypatch.setenv("VERITUNE_DOMAINS", str(Path(__file__).resolve().parents[2] / "domains"))
+    assert reusable_base(manifest, cfg).startswith("it does not verify")   # the text is as it was: the files are not
