@@ -273,8 +273,7 @@ def _calibration_texts(cfg: UpcycleConfig) -> list[str]:
     fewer than `calibration_texts`). Drawn from the whole corpus, the sample moved whenever a pack's SFT file grew,
     so a change to one pack's training data re-initialised every router, and both packs' figures moved with it."""
     packs = [load_pack(d) for d in cfg.domains] if cfg.domains else load_all_packs()
-    texts = [f"{row.get('title', '')}\n{row['text']}" for pack in packs for row in pack.kb_records()]
-    texts = [text for text in texts if text.strip()]
+    texts = [text for pack in packs for text in pack.kb_texts() if text.strip()]
     if len(texts) < cfg.calibration_texts:
         texts = [text for pack in packs for text in pack.corpus_texts() if text.strip()]
     if len(texts) < 4:

@@ -82,7 +82,7 @@ class StageClock:
     def stage(self, name: str) -> None:
         """Close the running stage under `name`."""
         now = self.clock()
-        self.stages[name] = self.stages.get(name, 0.0) + now - self._mark
+        self.stages[name] = now - self._mark
         self._mark = now
 
     def part(self, stage: str, name: str, seconds: float) -> None:

