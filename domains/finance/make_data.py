@@ -173,8 +173,6 @@ def sft_rows(entries: list[dict], fillers: dict[str, list[str]], rng: random.Ran
     return [{"id": f"fin-sft-{i:05d}", **row} for i, row in enumerate(rows)]
 
 
-
-
 def preference_rows(entries: list[dict], fillers: dict[str, list[str]], rng: random.Random) -> list[dict]:
     """DPO pairs on rule-grounded checks of a document that breaches one rule. Chosen: the right finding, citing
     the rule. Rejected, in turn: the breach missed ("no findings", the costly error) or pinned on another rule

@@ -8,7 +8,6 @@ no SFT example, so the eval can show what retrieval adds on evidence the model n
 from __future__ import annotations
 
 import random
-import re
 from pathlib import Path
 
 import yaml
@@ -108,22 +107,25 @@ def evidence_block(docs: list[dict]) -> str:
     return "\n".join(f"[{n}] ({d['id']}) {d['text']}" for n, d in enumerate(docs, start=1))
 
 
-def grounded_evidence(entry: dict, pool: list[dict], rng: random.Random) -> tuple[str, int]:
-    """The entry's passage among two distractors of its language, shuffled, and its number [n] in that block."""
+def grounded_evidence(entry: dict, pool: list[dict], rng: random.Random) -> tuple[list[dict], int]:
+    """The entry's passage among two distractors of its language, shuffled (as the prompt lists them, [1] first),
+    and the entry's number [n] among them."""
     # held-out entries never appear in SFT, not even as distractor evidence
     candidates = [d for d in pool if d["lang"] == entry["lang"] and d["id"] != entry["id"] and not d["held_out"]]
     docs = rng.sample(candidates, 2) + [entry]
     rng.shuffle(docs)
-    return evidence_block(docs), docs.index(entry) + 1
+    return docs, docs.index(entry) + 1
 
 
-def rag_example(entry: dict, field: str, questions: dict, pool: list[dict], rng: random.Random) -> tuple[str, str]:
+def rag_example(entry: dict, field: str, questions: dict, pool: list[dict],
+                rng: random.Random) -> tuple[str, str, list[dict]]:
+    """A grounded question on one field of `entry`: the prompt, the answer citing [n], and the passages shown."""
     lang = entry["lang"]
-    evidence, ref = grounded_evidence(entry, pool, rng)
+    docs, ref = grounded_evidence(entry, pool, rng)
     question = questions[lang][field].format(name=entry["title"])
-    prompt = RAG_PROMPT[lang].format(evidence=evidence, question=question)
+    prompt = RAG_PROMPT[lang].format(evidence=evidence_block(docs), question=question)
     answer = f"{FIELD_LABELS[lang][field]}{'：' if lang == 'zh' else ': '}{entry['fields'][field]} [{ref}]."
-    return prompt, answer.replace("].", "]。") if lang == "zh" else answer
+    return prompt, answer.replace("].", "]。") if lang == "zh" else answer, docs
 
 
 def closed_answer(entry: dict, field: str) -> str:
@@ -146,7 +148,7 @@ def sft_rows(entries: list[dict], rng: random.Random) -> list[dict]:
         for field in topics:
             question = SFT_QUESTIONS[lang][field].format(name=name)
             rows.append({"task": "qa", "messages": chat(question, closed_answer(entry, field))})
-            prompt, answer = rag_example(entry, field, SFT_QUESTIONS, entries, rng)
+            prompt, answer, _ = rag_example(entry, field, SFT_QUESTIONS, entries, rng)
             rows.append({"task": "qa_rag", "messages": chat(prompt, answer)})
         if entry["doc_type"] != "condition":
             continue
@@ -175,11 +177,11 @@ def triage_rag_rows(entries: list[dict], rng: random.Random, first: int) -> list
     rows = []
     for entry in (e for e in entries if not e["held_out"] and e["doc_type"] == "condition"):
         lang = entry["lang"]
-        evidence, ref = grounded_evidence(entry, entries, rng)
+        docs, ref = grounded_evidence(entry, entries, rng)
         question = TRIAGE_SFT[lang].format(symptoms=entry["fields"]["symptoms"])
         answer = TRIAGE_ANSWER[lang].format(dept=entry["department_name"], name=entry["title"], ref=ref)
-        rows.append({"id": f"med-sft-{first + len(rows):05d}", "task": "triage_rag",
-                     "messages": chat(RAG_PROMPT[lang].format(evidence=evidence, question=question), answer)})
+        prompt = RAG_PROMPT[lang].format(evidence=evidence_block(docs), question=question)
+        rows.append({"id": f"med-sft-{first + len(rows):05d}", "task": "triage_rag", "messages": chat(prompt, answer)})
     return rows
 
 
@@ -187,14 +189,11 @@ def preference_rows(entries: list[dict], rng: random.Random) -> list[dict]:
     """DPO pairs on the grounded-QA prompts: the chosen answer takes the asked condition's evidence and cites it;
     the rejected one answers from a distractor passage in the same evidence block (fluent, cited, and wrong)."""
     rows = []
-    by_id = {e["id"]: e for e in entries}
     for entry in (e for e in entries if not e["held_out"] and e["doc_type"] == "condition"):
         lang = entry["lang"]
         for field in ("red_flags", "tests", "management"):
-            prompt, chosen = rag_example(entry, field, SFT_QUESTIONS, entries, rng)
-            passages = re.findall(r"^\[(\d+)\] \(([^)]+)\)", prompt, re.MULTILINE)   # [(n, document id)]
-            wrong = [(int(n), by_id[doc_id]) for n, doc_id in passages
-                     if doc_id != entry["id"] and field in by_id[doc_id]["fields"]]
+            prompt, chosen, shown = rag_example(entry, field, SFT_QUESTIONS, entries, rng)
+            wrong = [(n, doc) for n, doc in enumerate(shown, start=1) if doc is not entry and field in doc["fields"]]
             if not wrong:  # both distractors are drugs: no condition passage to answer wrongly from
                 continue
             number, other = wrong[0]
