@@ -110,20 +110,43 @@ def retrieve_per_sentence(index: RetrievalIndex, document: str, k: int = 4, filt
                           abstain_below: Mapping[str, float] | None = None) -> tuple[list[Hit], bool]:
     """For a document checked against rules: the best passage for each sentence (annotated with that sentence as
     `matched_sentence`), then the document's own top-k, deduplicated, at most MAX_PER_SENTENCE; weak only when
-    every search was. A whole-document search misses the rule one sentence of many breaks."""
+    every search was. A whole-document search misses the rule one sentence of many breaks.
+
+    With a finding scorer for the language (`RetrievalIndex.learn_findings`), only the sentences it calls findings
+    search, likeliest first, each hit annotated with its `finding_score`, and the document's own top-k is the
+    fallback when it calls none: a compliant sentence, or a whole-document search, would bring in rules on the
+    document's topics beside the breached one, and the model picks among them little better than chance. Measured
+    on the finance pack's 140 generated checks (a smoke test; the demo's adapter at 1cc8352): candidates 5.8 ->
+    2.0, set recall 0.34 -> 0.48, precision 0.15 -> 0.34, held-out rules 0.08 -> 0.33."""
     hits: dict[str, Hit] = {}
     weak_everywhere = True
-    for sentence in split_sentences(document)[:MAX_PER_SENTENCE]:
+    lang = (filters or {}).get("lang") or detect_language(document)
+    sentences, scored = _finding_order(index, split_sentences(document)[:MAX_PER_SENTENCE], lang)
+    for sentence, score in sentences:
         found, weak = retrieve(index, sentence, k=1, filters=filters, abstain_below=abstain_below)
         weak_everywhere &= weak
         if found and not weak and found[0].doc_id not in hits:
             found[0].metadata["matched_sentence"] = sentence  # a fresh Hit per search: safe to annotate
+            if score is not None:
+                found[0].metadata["finding_score"] = round(score, 4)
             hits[found[0].doc_id] = found[0]
-    whole, weak = retrieve(index, document, k=k, filters=filters, abstain_below=abstain_below)
-    weak_everywhere &= weak
-    for hit in whole:
-        hits.setdefault(hit.doc_id, hit)
+    if not scored or not hits:
+        whole, weak = retrieve(index, document, k=k, filters=filters, abstain_below=abstain_below)
+        weak_everywhere &= weak
+        for hit in whole:
+            hits.setdefault(hit.doc_id, hit)
     return list(hits.values())[:MAX_PER_SENTENCE], weak_everywhere
+
+
+def _finding_order(index: RetrievalIndex, sentences: list[str],
+                   lang: str) -> tuple[list[tuple[str, float | None]], bool]:
+    """The sentences to search with their finding scores, and whether a scorer chose them: all, in document order,
+    without one; else those it calls findings, likeliest first."""
+    scores = index.finding_scores(sentences, lang)
+    if scores is None:
+        return [(sentence, None) for sentence in sentences], False
+    order = sorted(range(len(sentences)), key=lambda i: -scores[i])
+    return [(sentences[i], float(scores[i])) for i in order if scores[i] >= index.findings.threshold], True
 
 
 @dataclass

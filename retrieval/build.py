@@ -9,6 +9,7 @@ from typing import Any
 
 from retrieval.config import IndexSettings
 from retrieval.embedders import EmbeddingCache
+from retrieval.findings import read_findings
 from retrieval.index import RetrievalIndex
 from retrieval.sources import read_documents, resolve_source
 from retrieval.tuning import tune_dense_weight
@@ -26,9 +27,12 @@ def default_cache() -> EmbeddingCache:
 
 def build_index(docs: str | Path, out: str | Path, settings: IndexSettings | None = None, allow_raw: bool = False,
                 tune_on: str | Path | None = None, cache: EmbeddingCache | None = None,
-                domains_root: Path | None = None) -> Path:
+                domains_root: Path | None = None, findings_on: str | Path | None = None) -> Path:
+    """Index `docs` into `out`; `tune_on` tunes the fusion weights on held-out questions, `findings_on` learns
+    which sentences of a checked document are findings from labelled ones (`retrieval.findings`)."""
     started = time.perf_counter()
     source, pack_domain = resolve_source(docs, domains_root)
+    labelled = read_findings(findings_on) if findings_on else None   # a bad line fails before any embedding
     settings = settings or IndexSettings()
     if settings.domain is None and pack_domain:
         settings = settings.model_copy(update={"domain": pack_domain})
@@ -38,7 +42,9 @@ def build_index(docs: str | Path, out: str | Path, settings: IndexSettings | Non
     stats: dict[str, Any] = {"build_seconds": round(time.perf_counter() - started, 2), "allow_raw": not passed}
     if tune_on:
         stats["tuning"] = tune_dense_weight(index, read_jsonl(tune_on))
-    inputs = [source] + ([Path(tune_on)] if tune_on else [])
+    if labelled is not None:
+        stats["findings"] = index.learn_findings(labelled, source=str(findings_on))
+    inputs = [source] + [Path(p) for p in (tune_on, findings_on) if p]
     index.save(Path(out), inputs=[p for p in inputs if p.is_file()], stats=stats)
     log.info("indexed %d documents as %d chunks into %s", len(documents), len(index.chunks), out)
     return Path(out)

@@ -1,9 +1,10 @@
 """The retrieval index: chunks with metadata, a dense index per language, BM25, fused by weighted RRF.
 
 On disk (one folder, written atomically by `open_run`, manifest last): `chunks.jsonl`, `dense_<lang>.faiss`,
-`bm25/`, `manifest.json` (kind `index`, format version, settings, embedders and dimensions, counts, sha256 of every
-file). Loading checks the format version and every checksum: a corrupted or truncated file is an error, never
-an index that silently returns nothing.
+`bm25/`, `findings.json` when the index learned which sentences are findings (`retrieval.findings`),
+`manifest.json` (kind `index`, format version, settings, embedders and dimensions, counts, sha256 of every file).
+Loading checks the format version and every checksum: a corrupted or truncated file is an error, never an index
+that silently returns nothing.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from retrieval.chunking import chunk_text
 from retrieval.config import FORMAT_VERSION, IndexSettings
 from retrieval.dense import DENSE_TYPES, choose_index_type, load_dense
 from retrieval.embedders import EmbeddingCache, load_embedder
+from retrieval.findings import FindingScorer, fit_finding_scorer
 from retrieval.sparse import BM25Index
 from veritune.errors import VerituneError
 from veritune.manifest import read_manifest, verify_outputs
 from veritune.runs import open_run
 
+FINDINGS_FILE = "findings.json"   # the finding scorer, when the index learned one
 # Fields of a source record that are not metadata worth carrying into every chunk.
 _DROPPED_FIELDS = {"text", "desensitized_spans", "fields", "pii"}
 
@@ -56,12 +59,13 @@ class Hit:
 
 class RetrievalIndex:
     def __init__(self, settings: IndexSettings, chunks: list[dict[str, Any]], dense: dict[str, Any],
-                 bm25: BM25Index, cache: EmbeddingCache | None = None) -> None:
+                 bm25: BM25Index, cache: EmbeddingCache | None = None, findings: FindingScorer | None = None) -> None:
         self.settings = settings
         self.chunks = chunks
         self.dense = dense
         self.bm25 = bm25
         self.cache = cache
+        self.findings = findings   # which sentences of a checked document are findings (`learn_findings`)
         self._position = {c["id"]: i for i, c in enumerate(chunks)}
 
     # ---- building -------------------------------------------------------------------------------------------
@@ -203,6 +207,21 @@ class RetrievalIndex:
         top = np.argsort(-scores)[: self.settings.candidates]
         return [(int(ids[i]), float(scores[i])) for i in top if scores[i] > 0]
 
+    def learn_findings(self, rows: Sequence[dict[str, str]], source: str = "findings") -> dict[str, Any]:
+        """Learn which sentences are findings from labelled ones (`retrieval.findings`), on this index's own
+        embedders; returns the per-language report (sentences per label, cross-validated balanced accuracy)."""
+        self.findings = fit_finding_scorer(rows, self._query_vectors, source)
+        return self.findings.report
+
+    def finding_scores(self, sentences: Sequence[str], lang: str) -> np.ndarray | None:
+        """Per sentence, the probability that it is a finding; None without a scorer for `lang`."""
+        if self.findings is None or lang not in self.findings.weights or not sentences:
+            return None
+        return self.findings.scores(self._query_vectors(lang, sentences), lang)
+
+    def _query_vectors(self, lang: str, texts: Sequence[str]) -> np.ndarray:
+        return load_embedder(self._embedder_name(lang)).queries(list(texts))
+
     def best_dense_score(self, query: str, filters: dict[str, str] | None = None) -> float:
         lang = (filters or {}).get("lang") or detect_language(query)
         ranked = self._dense(query, lang, self.allowed_ids(filters))
@@ -220,6 +239,8 @@ class RetrievalIndex:
                 dense.save(run.path / f"dense_{lang}.faiss")
             if self.chunks:
                 self.bm25.save(run.path / "bm25")
+            if self.findings is not None:
+                (run.path / FINDINGS_FILE).write_text(json.dumps(self.findings.to_json()), encoding="utf-8")
             run.stats.update(chunks=len(self.chunks), documents=len({c["doc_id"] for c in self.chunks}),
                              languages=dict(sorted(Counter(c["lang"] for c in self.chunks).items())), **(stats or {}))
         return out
@@ -243,7 +264,10 @@ class RetrievalIndex:
         dense = {lang: load_dense(folder / f"dense_{lang}.faiss", info["type"])
                  for lang, info in manifest.config["embedders"].items()}
         bm25 = BM25Index.load(folder / "bm25", len(chunks)) if chunks else BM25Index()
-        return cls(settings, chunks, dense, bm25, cache)
+        scorer = folder / FINDINGS_FILE   # verified above when the manifest lists it; an index without one is older
+        findings = FindingScorer.from_json(json.loads(scorer.read_text(encoding="utf-8"))) \
+            if scorer.is_file() else None
+        return cls(settings, chunks, dense, bm25, cache, findings)
 
 
 def _passage_text(chunk: dict[str, Any]) -> str:

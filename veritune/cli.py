@@ -341,6 +341,9 @@ def index_build(
     domain: str | None = field_option(IndexSettings, "domain"),
     allow_raw: bool = typer.Option(False, "--allow-raw", help="index data that did not pass desensitization"),
     tune_on: Path | None = typer.Option(None, "--tune-on", help="held-out {question, evidence_ids, lang} JSONL"),
+    findings_on: Path | None = typer.Option(None, "--findings-on", help="labelled sentences {text, label: "
+                                            "finding|clean, lang} JSONL: the index learns which sentences of a "
+                                            "checked document to search rules for (retriever per_sentence)"),
     overrides: list[str] = OverridesArg,
 ) -> None:
     """Chunk, embed and index DOCS (hybrid dense + BM25), with a manifest and checksums."""
@@ -350,7 +353,7 @@ def index_build(
                         "command line")
     from retrieval import build_index
 
-    path = build_index(docs, out, settings, allow_raw=allow_raw, tune_on=tune_on)
+    path = build_index(docs, out, settings, allow_raw=allow_raw, tune_on=tune_on, findings_on=findings_on)
     STDOUT.print(f"index written to [bold]{path}[/bold]")
 
 
