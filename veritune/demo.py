@@ -155,16 +155,19 @@ def desensitize_pack(pack, root: Path) -> dict[str, Path]:
 
 
 def build_pack_index(pack, root: Path) -> Path:
-    """Index the desensitized KB (the gate checks its manifest), fusion weights tuned on the pack's dev set."""
+    """Index the desensitized KB (the gate checks its manifest), fusion weights tuned on the pack's `retrieval`
+    dev set, and the finding scorer learned from its `findings` dev set when it has one."""
     from retrieval import IndexSettings, build_index
     from veritune.manifest import read_manifest
 
-    tune_on = pack.path(pack.spec.dev_sets["retrieval"]) if "retrieval" in pack.spec.dev_sets else None
+    dev = {name: pack.path(path) for name, path in pack.spec.dev_sets.items()}
     out = build_index(root / pack.name / "clean" / "kb.jsonl", root / pack.name / "index",
-                      IndexSettings(domain=pack.name), tune_on=tune_on)
+                      IndexSettings(domain=pack.name), tune_on=dev.get("retrieval"), findings_on=dev.get("findings"))
     manifest = read_manifest(out / "manifest.json")
+    learned = "".join(f"; {lang} findings outrank clean sentences {row['cv_auc']:.2f} of the time (cross-validated)"
+                      for lang, row in manifest.stats.get("findings", {}).items())
     CONSOLE.print(f"  {pack.name}: {manifest.stats['chunks']} chunks; fusion dense weight per language "
-                  f"{manifest.config['settings']['dense_weight']}")
+                  f"{manifest.config['settings']['dense_weight']}{learned}")
     return out
 
 

@@ -225,6 +225,16 @@ def retrieval_dev(entries: list[dict]) -> list[dict]:
     return [{"id": f"fin-dev-{i:04d}", **row} for i, row in enumerate(rows)]
 
 
+def findings_dev(entries: list[dict], fillers: dict[str, list[str]]) -> list[dict]:
+    """Labelled sentences for the index's finding scorer (`retrieval.findings`): each SFT rule's breach sentence
+    (finding) and the training filler sentences, compliant statements on the same topics (clean). Held-out rules
+    and the eval-only fillers never appear."""
+    rows = [{"text": e["breach"], "label": "finding", "lang": e["lang"]} for e in entries if not e["held_out"]]
+    rows += [{"text": text, "label": "clean", "lang": lang} for lang in LANGS
+             for text in fillers[lang][:-EVAL_ONLY_FILLERS]]
+    return [{"id": f"fin-finding-{i:04d}", **row} for i, row in enumerate(rows)]
+
+
 def main(out: Path = HERE) -> None:
     rng = random.Random(SEED)
     entries = kb_entries()
@@ -234,6 +244,7 @@ def main(out: Path = HERE) -> None:
     for name, rows in eval_sets(entries, fillers, rng).items():
         write_jsonl(out / f"eval/{name}.jsonl", rows)
     write_jsonl(out / "dev/retrieval.jsonl", retrieval_dev(entries))
+    write_jsonl(out / "dev/findings.jsonl", findings_dev(entries, fillers))
     # its own random stream, so that adding pairs left the other files as they were
     write_jsonl(out / "sft/preferences.jsonl", preference_rows(entries, fillers, random.Random(SEED + 1)))
 
