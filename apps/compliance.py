@@ -34,6 +34,7 @@ class Finding:
     rule_text: str
     score: float
     flagged_by_model: bool
+    finding_score: float | None = None   # the index's finding scorer on the sentence that found the rule, if any
 
 
 class _RulesPrompt:
@@ -106,10 +107,14 @@ def findings(document: str, hits: Sequence[Any], explanation: str) -> list[Findi
     rows = []
     for n, hit in enumerate(hits, start=1):
         quotes = flags.get(hit.doc_id, [])
-        sentence = triggering_sentence(document, hit.text, quotes, hit.metadata.get("matched_sentence"))
+        matched = hit.metadata.get("matched_sentence")
+        # a sentence the finding scorer called a finding and that found this rule outranks the model's quote, which
+        # may pin another rule's sentence on it; without a scorer the quote comes first
+        sentence = matched if matched and "finding_score" in hit.metadata else \
+            triggering_sentence(document, hit.text, quotes, matched)
         similarity = hit.similarity
         rows.append(Finding(n, hit.doc_id, str(hit.metadata.get("severity", "unknown")), sentence, hit.text,
-                            round(float(similarity), 4), hit.doc_id in flags))
+                            round(float(similarity), 4), hit.doc_id in flags, hit.metadata.get("finding_score")))
     return sorted(rows, key=lambda f: (not f.flagged_by_model, -f.score, f.n))
 
 

@@ -38,9 +38,10 @@ NOTICE = {
           "a compliance officer must review every finding.",
     "zh": "**仅供决策参考，不构成法律意见。** 候选规则来自检索，未必构成违规；每条结果都须由合规人员复核。",
 }
-FINDING_HEADERS = {"en": ["n", "rule", "severity", "triggering sentence", "rule text", "similarity", "flagged by model"],
-                   "zh": ["n", "规则", "严重程度", "触发语句", "规则原文", "相似度", "模型标记"]}
-FINDING_WIDTHS = ["5%", "15%", "9%", "29%", "28%", "7%", "7%"]
+FINDING_HEADERS = {"en": ["n", "rule", "severity", "triggering sentence", "rule text", "similarity", "finding score",
+                          "flagged by model"],
+                   "zh": ["n", "规则", "严重程度", "触发语句", "规则原文", "相似度", "违规评分", "模型标记"]}
+FINDING_WIDTHS = ["5%", "14%", "8%", "27%", "26%", "7%", "6%", "7%"]
 RISK_COLOURS = {"critical": "bad", "high": "bad", "medium": "mid", "low": "ok", "none flagged": "idle"}
 
 
@@ -116,6 +117,7 @@ def build_finance_app(assistant: Assistant, variants: dict[str, Assistant] | Non
     def render(turn: Turn, lang: str) -> tuple:
         rows, risk = risk_of(turn)
         table = [[f"[{f.n}]", f.rule_id, f.severity, f.sentence, f.rule_text, f"{f.score:.2f}",
+                  "–" if f.finding_score is None else f"{f.finding_score:.2f}",   # – : the index has no scorer
                   "yes" if f.flagged_by_model else "no"] for f in rows]
         json_file = csv_file = None
         if turn.done:

@@ -164,7 +164,7 @@ def build_pack_index(pack, root: Path) -> Path:
     out = build_index(root / pack.name / "clean" / "kb.jsonl", root / pack.name / "index",
                       IndexSettings(domain=pack.name), tune_on=dev.get("retrieval"), findings_on=dev.get("findings"))
     manifest = read_manifest(out / "manifest.json")
-    learned = "".join(f"; {lang} findings outrank clean sentences {row['cv_auc']:.2f} of the time (cross-validated)"
+    learned = "".join(f"; {lang}: a finding outranks a clean sentence {row['cv_auc']:.2f} of the time (cross-validated)"
                       for lang, row in manifest.stats.get("findings", {}).items())
     CONSOLE.print(f"  {pack.name}: {manifest.stats['chunks']} chunks; fusion dense weight per language "
                   f"{manifest.config['settings']['dense_weight']}{learned}")

@@ -41,7 +41,9 @@ def app_indexes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for domain, kb in KB_FILES.items():
         docs = folder / f"{domain}.jsonl"
         docs.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in read_jsonl(kb)[:DOCS_PER_DOMAIN]))
-        out[domain] = build_index(docs, folder / domain, IndexSettings(domain=domain), allow_raw=True)
+        findings = DOMAINS / domain / "dev/findings.jsonl"   # as the demo builds it: the finance index scores findings
+        out[domain] = build_index(docs, folder / domain, IndexSettings(domain=domain), allow_raw=True,
+                                  findings_on=findings if findings.is_file() else None)
     return out
 
 

@@ -23,7 +23,7 @@ DOC = ("Quarterly statements were sent on time. The account was opened before th
        "completed. The annual fee was not mentioned before signing.")
 
 
-def hit(doc_id: str, text: str, cosine: float = 0.5, **meta: str) -> Hit:
+def hit(doc_id: str, text: str, cosine: float = 0.5, **meta: object) -> Hit:
     return Hit(doc_id + "#0", doc_id, 0.02, cosine, 1.0, text, dict(meta))
 
 
@@ -73,9 +73,20 @@ def test_exports_round_trip() -> None:
     rows = [Finding(1, "FIN-AML-001-EN", "high", "s, with a comma", "rule", 0.5, True)]
     assert json.loads(to_json(rows, "high")) == {"risk_level": "high", "findings": [
         {"n": 1, "rule_id": "FIN-AML-001-EN", "severity": "high", "sentence": "s, with a comma", "rule_text": "rule",
-         "score": 0.5, "flagged_by_model": True}]}
+         "score": 0.5, "flagged_by_model": True, "finding_score": None}]}
     parsed = list(csv.DictReader(io.StringIO(to_csv(rows))))
     assert parsed[0]["sentence"] == "s, with a comma" and parsed[0]["flagged_by_model"] == "True"
+    assert parsed[0]["finding_score"] == ""
+
+
+def test_findings_carry_the_finding_score_of_the_sentence_that_found_the_rule() -> None:
+    scored = [hit("FIN-AML-001-EN", RULES[0].text, 0.4, severity="high", finding_score=0.91,
+                  matched_sentence="The account was opened before the sanctions screening was completed.")]
+    quoting_another = '- FIN-AML-001-EN (high) [1]: "The annual fee was not mentioned before signing."'
+    (row,) = findings(DOC, scored, quoting_another)
+    assert row.finding_score == 0.91 and row.flagged_by_model
+    assert row.sentence.startswith("The account was opened")   # the scored sentence that found it, not the quote
+    assert json.loads(to_json([row], "none flagged"))["findings"][0]["finding_score"] == 0.91
 
 
 def test_exports_live_in_gradios_temp_folder_and_go_at_exit(tmp_path: Path) -> None:
