@@ -11,7 +11,7 @@ from retrieval.config import IndexSettings
 from retrieval.embedders import EmbeddingCache
 from retrieval.findings import read_findings
 from retrieval.index import RetrievalIndex
-from retrieval.sources import read_documents, resolve_source
+from retrieval.sources import pack_dev_sets, read_documents, resolve_source
 from retrieval.tuning import tune_dense_weight
 from veritune.jsonl import read_jsonl
 from veritune.logs import get_logger
@@ -29,9 +29,14 @@ def build_index(docs: str | Path, out: str | Path, settings: IndexSettings | Non
                 tune_on: str | Path | None = None, cache: EmbeddingCache | None = None,
                 domains_root: Path | None = None, findings_on: str | Path | None = None) -> Path:
     """Index `docs` into `out`; `tune_on` tunes the fusion weights on held-out questions, `findings_on` learns
-    which sentences of a checked document are findings from labelled ones (`retrieval.findings`)."""
+    which sentences of a checked document are findings from labelled ones (`retrieval.findings`). `docs` naming a
+    pack takes the pack's `retrieval` and `findings` dev sets for the two when they are not given."""
     started = time.perf_counter()
     source, pack_domain = resolve_source(docs, domains_root)
+    if pack_domain:   # a pack by name: its own dev sets, as the demo builds its index, unless others are named
+        dev = pack_dev_sets(pack_domain, domains_root)
+        tune_on, findings_on = tune_on or dev.get("retrieval"), findings_on or dev.get("findings")
+        log.info("pack %s: fusion weights tuned on %s; findings learned from %s", pack_domain, tune_on, findings_on)
     labelled = read_findings(findings_on) if findings_on else None   # a bad line fails before any embedding
     settings = settings or IndexSettings()
     if settings.domain is None and pack_domain:

@@ -146,3 +146,16 @@ def test_cli_learns_findings_and_names_a_bad_line(tmp_path: Path, corpus: Path) 
                      "--findings-on", str(bad))
     assert failed.returncode == 2 and "bad.jsonl:2" in failed.stderr and "Traceback" not in failed.stderr
     assert not (tmp_path / "idx2").exists()          # nothing half-written
+
+
+def test_a_pack_by_name_gets_its_own_dev_sets(index, tmp_path: Path) -> None:
+    """`veritune index build finance` builds the index the demo builds: fusion weights tuned on the pack's
+    retrieval questions, findings learned from its labelled sentences."""
+    from retrieval import build_index
+    from veritune.manifest import read_manifest
+
+    out = build_index("finance", tmp_path / "idx", allow_raw=True, cache=index.cache)
+    manifest = read_manifest(out / "manifest.json")
+    assert set(manifest.stats["findings"]) == {"en", "zh"} and set(manifest.stats["tuning"]) == {"en", "zh"}
+    assert (out / "findings.json").is_file()
+    assert {Path(record.path).name for record in manifest.inputs} >= {"findings.jsonl", "retrieval.jsonl"}
