@@ -79,10 +79,14 @@ def _overlap(sentence: str, rule_text: str) -> float:
     return len(words & set(tokenize(rule_text))) / len(words) if words else 0.0
 
 
-def triggering_sentence(document: str, rule_text: str, quoted: Sequence[str] = (), matched: str | None = None) -> str:
+def triggering_sentence(document: str, rule_text: str, quoted: Sequence[str] = (), matched: str | None = None,
+                        matched_is_finding: bool = False) -> str:
     """The sentence the model quoted when it is really in the document, else the sentence whose retrieval found
-    the rule, else the sentence sharing most words with the rule."""
+    the rule, else the sentence sharing most words with the rule. A matched sentence the finding scorer called a
+    finding comes first: the model's line may pin another rule's sentence on this one."""
     sentences = split_sentences(document)
+    if matched_is_finding and matched in sentences:
+        return matched
     for quote in quoted:
         for sentence in sentences:
             if quote.strip() and quote.strip() in sentence:
@@ -107,11 +111,8 @@ def findings(document: str, hits: Sequence[Any], explanation: str) -> list[Findi
     rows = []
     for n, hit in enumerate(hits, start=1):
         quotes = flags.get(hit.doc_id, [])
-        matched = hit.metadata.get("matched_sentence")
-        # a sentence the finding scorer called a finding and that found this rule outranks the model's quote, which
-        # may pin another rule's sentence on it; without a scorer the quote comes first
-        sentence = matched if matched and "finding_score" in hit.metadata else \
-            triggering_sentence(document, hit.text, quotes, matched)
+        sentence = triggering_sentence(document, hit.text, quotes, hit.metadata.get("matched_sentence"),
+                                       matched_is_finding="finding_score" in hit.metadata)
         similarity = hit.similarity
         rows.append(Finding(n, hit.doc_id, str(hit.metadata.get("severity", "unknown")), sentence, hit.text,
                             round(float(similarity), 4), hit.doc_id in flags, hit.metadata.get("finding_score")))

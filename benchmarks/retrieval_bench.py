@@ -125,7 +125,7 @@ def pack_sets(cache) -> dict:
         for name in ("medical", "finance"):
             pack = load_pack(name)
             out = build_index(name, Path(tmp) / name, IndexSettings(domain=name), allow_raw=True, cache=cache,
-                              tune_on=pack.path(pack.spec.dev_sets["retrieval"]))
+                              tune_on=pack.dev_files()["retrieval"])
             index = RetrievalIndex.load(out, cache)
             evals = pack.eval_files()
             sets = {}

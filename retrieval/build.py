@@ -11,11 +11,12 @@ from retrieval.config import IndexSettings
 from retrieval.embedders import EmbeddingCache
 from retrieval.findings import read_findings
 from retrieval.index import RetrievalIndex
-from retrieval.sources import pack_dev_sets, read_documents, resolve_source
+from retrieval.sources import read_documents, resolve_source
 from retrieval.tuning import tune_dense_weight
 from veritune.jsonl import read_jsonl
 from veritune.logs import get_logger
 from veritune.manifest import FOLDER_MANIFEST, read_manifest
+from veritune.packs import default_domains_root, load_pack
 
 log = get_logger("retrieval")
 
@@ -34,7 +35,7 @@ def build_index(docs: str | Path, out: str | Path, settings: IndexSettings | Non
     started = time.perf_counter()
     source, pack_domain = resolve_source(docs, domains_root)
     if pack_domain:   # a pack by name: its own dev sets, as the demo builds its index, unless others are named
-        dev = pack_dev_sets(pack_domain, domains_root)
+        dev = load_pack(pack_domain, domains_root or default_domains_root()).dev_files()
         tune_on, findings_on = tune_on or dev.get("retrieval"), findings_on or dev.get("findings")
         log.info("pack %s: fusion weights tuned on %s; findings learned from %s", pack_domain, tune_on, findings_on)
     labelled = read_findings(findings_on) if findings_on else None   # a bad line fails before any embedding

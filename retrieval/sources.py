@@ -27,12 +27,6 @@ def resolve_source(docs: str | Path, domains_root: Path | None = None) -> tuple[
     raise VerituneError("no such file, folder or domain pack", path=candidate)
 
 
-def pack_dev_sets(name: str, domains_root: Path | None = None) -> dict[str, Path]:
-    """A pack's dev sets by name (`retrieval`: tuning questions, `findings`: labelled sentences), as paths."""
-    pack = load_pack(name, domains_root or default_domains_root())
-    return {key: pack.path(value) for key, value in pack.spec.dev_sets.items()}
-
-
 def read_documents(path: Path, allow_raw: bool = False) -> tuple[list[dict[str, Any]], bool]:
     """(documents, whether they passed the desensitization gate: False means --allow-raw let them in)."""
     passed = require_desensitized(path, allow_raw=allow_raw) is not None

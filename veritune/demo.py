@@ -160,7 +160,7 @@ def build_pack_index(pack, root: Path) -> Path:
     from retrieval import IndexSettings, build_index
     from veritune.manifest import read_manifest
 
-    dev = {name: pack.path(path) for name, path in pack.spec.dev_sets.items()}
+    dev = pack.dev_files()
     out = build_index(root / pack.name / "clean" / "kb.jsonl", root / pack.name / "index",
                       IndexSettings(domain=pack.name), tune_on=dev.get("retrieval"), findings_on=dev.get("findings"))
     manifest = read_manifest(out / "manifest.json")

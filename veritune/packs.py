@@ -67,6 +67,10 @@ class Pack:
     def eval_files(self) -> dict[str, Path]:
         return {name: self.path(rel) for name, rel in self.spec.eval_sets.items()}
 
+    def dev_files(self) -> dict[str, Path]:
+        """Tuning files by name: `retrieval` (questions for the fusion weights), `findings` (labelled sentences)."""
+        return {name: self.path(rel) for name, rel in self.spec.dev_sets.items()}
+
     def kb_records(self) -> Iterator[dict[str, Any]]:
         for _, row in iter_jsonl(self.knowledge_base):
             yield row
