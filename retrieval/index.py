@@ -22,7 +22,7 @@ from desensitize import detect_language
 from retrieval.chunking import chunk_text
 from retrieval.config import FORMAT_VERSION, IndexSettings
 from retrieval.dense import DENSE_TYPES, choose_index_type, load_dense
-from retrieval.embedders import EmbeddingCache, load_embedder
+from retrieval.embedders import EmbeddingCache, QueryVectors, load_embedder
 from retrieval.findings import FindingScorer, fit_finding_scorer
 from retrieval.sparse import BM25Index
 from veritune.errors import VerituneError
@@ -59,13 +59,15 @@ class Hit:
 
 class RetrievalIndex:
     def __init__(self, settings: IndexSettings, chunks: list[dict[str, Any]], dense: dict[str, Any],
-                 bm25: BM25Index, cache: EmbeddingCache | None = None, findings: FindingScorer | None = None) -> None:
+                 bm25: BM25Index, cache: EmbeddingCache | None = None, findings: FindingScorer | None = None,
+                 queries: QueryVectors | None = None) -> None:
         self.settings = settings
         self.chunks = chunks
         self.dense = dense
         self.bm25 = bm25
         self.cache = cache
         self.findings = findings   # which sentences of a checked document are findings (`learn_findings`)
+        self.queries = queries or QueryVectors()   # each query embedded once, however many steps ask for it
         self._position = {c["id"]: i for i, c in enumerate(chunks)}
 
     # ---- building -------------------------------------------------------------------------------------------
@@ -177,7 +179,7 @@ class RetrievalIndex:
             return
         embedder = load_embedder(self._embedder_name(lang))
         vectors = embedder.passages([hit.text for hit in missing])
-        scores = vectors @ embedder.queries([query])[0]
+        scores = vectors @ self._query_vectors(lang, [query])[0]
         for hit, score in zip(missing, scores, strict=True):
             hit.dense_score = float(score)
 
@@ -195,8 +197,7 @@ class RetrievalIndex:
         dense = self.dense.get(lang)
         if dense is None or len(dense) == 0:
             return []
-        vector = load_embedder(self._embedder_name(lang)).queries([query])
-        scores, ids = dense.search(vector, self.settings.candidates, allowed)
+        scores, ids = dense.search(self._query_vectors(lang, [query]), self.settings.candidates, allowed)
         return [(int(i), float(s)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
 
     def _bm25(self, query: str, allowed: np.ndarray | None) -> list[tuple[int, float]]:
@@ -220,7 +221,7 @@ class RetrievalIndex:
         return self.findings.scores(self._query_vectors(lang, sentences), lang)
 
     def _query_vectors(self, lang: str, texts: Sequence[str]) -> np.ndarray:
-        return load_embedder(self._embedder_name(lang)).queries(list(texts))
+        return self.queries(load_embedder(self._embedder_name(lang)), texts)
 
     def best_dense_score(self, query: str, filters: dict[str, str] | None = None) -> float:
         lang = (filters or {}).get("lang") or detect_language(query)
