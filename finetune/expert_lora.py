@@ -276,12 +276,19 @@ def use_row_buckets(model: torch.nn.Module) -> bool:
     return True
 
 
-def _expert_mlp(h: torch.Tensor, gate: Any, weights: tuple, factors: list) -> torch.Tensor:
+def _lora_linear(h: torch.Tensor, weight: torch.Tensor, a: torch.Tensor | None,
+                 b: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """`h·Wᵀ + (h·Aᵀ)·Bᵀ` on the low-rank path (W + B·A never formed), and the rank-r intermediate `h·Aᵀ` (None
+    without LoRA): one projection of an expert, for the autograd path and the lean Function alike."""
     linear = torch.nn.functional.linear
+    low = linear(h, a) if a is not None else None
+    out = linear(h, weight.to(h.dtype))
+    return (out + linear(low, b) if low is not None else out), low
+
+
+def _expert_mlp(h: torch.Tensor, gate: Any, weights: tuple, factors: list) -> torch.Tensor:
     for step, (weight, pair) in enumerate(zip(weights, factors, strict=True)):
-        out = linear(h, weight.to(h.dtype))
-        if pair is not None:
-            out = out + linear(linear(h, pair[0]), pair[1])
+        out, _ = _lora_linear(h, weight, *(pair if pair is not None else (None, None)))
         h = gate(out) if step == 0 else out
     return h
 
@@ -300,13 +307,10 @@ class _LeanExpert(torch.autograd.Function):
     def forward(ctx: Any, h: torch.Tensor, gate: Any, w_gu: torch.Tensor, w_down: torch.Tensor,  # noqa: PLR0913
                 a_gu: torch.Tensor | None, b_gu: torch.Tensor | None, a_down: torch.Tensor | None,
                 b_down: torch.Tensor | None) -> torch.Tensor:
-        linear = torch.nn.functional.linear
-        w_gu, w_down = w_gu.to(h.dtype), w_down.to(h.dtype)
-        low_gu = linear(h, a_gu) if a_gu is not None else None
-        gate_up = linear(h, w_gu) + (linear(low_gu, b_gu) if low_gu is not None else 0)
+        w_gu, w_down = w_gu.to(h.dtype), w_down.to(h.dtype)   # saved as cast: the backward multiplies by them
+        gate_up, low_gu = _lora_linear(h, w_gu, a_gu, b_gu)
         act = gate(gate_up)
-        low_down = linear(act, a_down) if a_down is not None else None
-        out = linear(act, w_down) + (linear(low_down, b_down) if low_down is not None else 0)
+        out, low_down = _lora_linear(act, w_down, a_down, b_down)
         ctx.gate = gate
         ctx.save_for_backward(h, gate_up, w_gu, w_down, a_gu, b_gu, a_down, b_down, low_gu, low_down)
         return out
