@@ -22,6 +22,9 @@ class IndexSettings(BaseModel):
                                                                    description="auto: flat up to 200k chunks")
     dense_weight: dict[str, float] = Field(default_factory=lambda: {"en": 0.5, "zh": 0.5},
                                            description="RRF weight of dense vs BM25 (1 - w) per language")
+    title_weight: int = Field(default=2, ge=1, le=5, description="times a chunk's title counts in BM25, a field "
+                              "boost: a question naming a condition finds its passage before shorter ones that "
+                              "mention it in passing (1: once, as in the text)")
     rrf_k: int = Field(default=60, ge=1, description="reciprocal rank fusion constant")
     candidates: int = Field(default=50, ge=1, description="hits taken from each retriever before fusion")
     reranker: str = Field(default="none", description="reranker over fused candidates: none, or cross:<model>")

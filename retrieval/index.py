@@ -135,7 +135,8 @@ class RetrievalIndex:
         return self.settings.embedders.get(lang) or self.settings.embedders.get("en", "minilm")
 
     def _reindex_sparse(self) -> None:
-        self.bm25 = BM25Index.build([_passage_text(c) for c in self.chunks]) if self.chunks else BM25Index()
+        texts = [_sparse_text(c, self.settings.title_weight) for c in self.chunks]
+        self.bm25 = BM25Index.build(texts) if self.chunks else BM25Index()
         self._position = {c["id"]: i for i, c in enumerate(self.chunks)}
 
     # ---- searching ------------------------------------------------------------------------------------------
@@ -260,7 +261,8 @@ class RetrievalIndex:
             raise VerituneError(f"index format version {version}; this veritune reads version {FORMAT_VERSION} "
                                 "(rebuild the index)", path=manifest_file, field="config.format_version")
         verify_outputs(manifest, folder, manifest_file)
-        settings = IndexSettings.model_validate(manifest.config["settings"])
+        # an index saved before `title_weight` existed built its BM25 with the title once
+        settings = IndexSettings.model_validate({"title_weight": 1, **manifest.config["settings"]})
         chunks = [json.loads(line) for line in (folder / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
         dense = {lang: load_dense(folder / f"dense_{lang}.faiss", info["type"])
                  for lang, info in manifest.config["embedders"].items()}
@@ -269,6 +271,12 @@ class RetrievalIndex:
         findings = FindingScorer.from_json(json.loads(scorer.read_text(encoding="utf-8"))) \
             if scorer.is_file() else None
         return cls(settings, chunks, dense, bm25, cache, findings)
+
+
+def _sparse_text(chunk: dict[str, Any], title_weight: int) -> str:
+    """What BM25 indexes: the passage text, its title repeated so that it counts `title_weight` times in all."""
+    title = str(chunk.get("title") or "").strip()
+    return _passage_text(chunk) + f" {title}" * (title_weight - 1 if title else 0)
 
 
 def _passage_text(chunk: dict[str, Any]) -> str:

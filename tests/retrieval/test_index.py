@@ -185,3 +185,29 @@ def test_faiss_index_types_search_filter_and_delete(kind: str) -> None:
     _, after = index.search(vectors[:1], 3)
     assert 0 not in after[0]
     assert choose_index_type(200_000) == "flat" and choose_index_type(200_001) == "ivf_sq8"
+
+
+ASTHMA_KB = ["MED-C007-EN", "MED-D016-EN", "MED-D017-EN", "MED-D029-EN", "MED-C001-EN", "MED-D002-EN"]
+
+
+@pytest.mark.parametrize(("title_weight", "first_is_the_condition"), [(1, False), (2, True)])
+def test_a_title_counts_more_in_bm25(title_weight: int, first_is_the_condition: bool) -> None:
+    """The asthma passage names asthma once, as its title; three shorter drug passages name it among their
+    indications. With the title counted once, BM25 ranks the drugs first for a question that names the condition."""
+    from tests.retrieval.conftest import pick
+
+    docs = pick(DOMAINS / "medical/kb/kb.jsonl", ASTHMA_KB)
+    index = RetrievalIndex.build(docs, IndexSettings(title_weight=title_weight))
+    hits = index.search("How is asthma treated?", k=3, mode="bm25")
+    assert (hits[0].doc_id == "MED-C007-EN") is first_is_the_condition
+
+
+def test_an_index_saved_before_title_weight_keeps_its_bm25(index: RetrievalIndex, tmp_path: Path) -> None:
+    from veritune.manifest import read_manifest
+
+    folder = index.save(tmp_path / "idx")
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert read_manifest(folder / "manifest.json").config["settings"]["title_weight"] == 2
+    del manifest["config"]["settings"]["title_weight"]   # as an older veritune wrote it
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    assert RetrievalIndex.load(folder, index.cache).settings.title_weight == 1
