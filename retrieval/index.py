@@ -22,7 +22,7 @@ from desensitize import detect_language
 from retrieval.chunking import chunk_text
 from retrieval.config import FORMAT_VERSION, IndexSettings
 from retrieval.dense import DENSE_TYPES, choose_index_type, load_dense
-from retrieval.embedders import EmbeddingCache, QueryVectors, load_embedder
+from retrieval.embedders import EmbeddingCache, VectorMemory, load_embedder
 from retrieval.findings import FindingScorer, fit_finding_scorer
 from retrieval.sparse import BM25Index
 from veritune.errors import VerituneError
@@ -60,14 +60,14 @@ class Hit:
 class RetrievalIndex:
     def __init__(self, settings: IndexSettings, chunks: list[dict[str, Any]], dense: dict[str, Any],
                  bm25: BM25Index, cache: EmbeddingCache | None = None, findings: FindingScorer | None = None,
-                 queries: QueryVectors | None = None) -> None:
+                 queries: VectorMemory | None = None) -> None:
         self.settings = settings
         self.chunks = chunks
         self.dense = dense
         self.bm25 = bm25
         self.cache = cache
         self.findings = findings   # which sentences of a checked document are findings (`learn_findings`)
-        self.queries = queries or QueryVectors()   # each query embedded once, however many steps ask for it
+        self.queries = queries or VectorMemory()   # each query embedded once, however many steps ask for it
         self._position = {c["id"]: i for i, c in enumerate(chunks)}
 
     # ---- building -------------------------------------------------------------------------------------------
@@ -222,7 +222,9 @@ class RetrievalIndex:
         return self.findings.scores(self._query_vectors(lang, sentences), lang)
 
     def _query_vectors(self, lang: str, texts: Sequence[str]) -> np.ndarray:
-        return self.queries(load_embedder(self._embedder_name(lang)), texts)
+        embedder = load_embedder(self._embedder_name(lang))
+        vectors = self.queries(texts, embedder.queries, embedder.name)
+        return np.vstack(vectors) if vectors else np.zeros((0, embedder.dim), np.float32)
 
     def best_dense_score(self, query: str, filters: dict[str, str] | None = None) -> float:
         lang = (filters or {}).get("lang") or detect_language(query)

@@ -16,16 +16,14 @@ it, the claim is grounded in the evidence, and `model_citation_precision` keeps 
 
 from __future__ import annotations
 
-import hashlib
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from retrieval.chunking import split_sentences
+from retrieval.embedders import VectorMemory
 from retrieval.sparse import tokenize
 
 _CITATION = re.compile(r"\[(\d+)\]")
@@ -120,8 +118,7 @@ class GroundingVerifier:
         again for every sentence (a quarter of a medical eval run went there)."""
         self.embed = embed
         self.cache_size = cache_size
-        self._vectors: OrderedDict[bytes, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()   # apps and the API verify from several threads
+        self._memory = VectorMemory(cache_size) if cache_size else None   # thread-safe: apps and the API verify
 
     def check(self, answer: str, evidence: Sequence[str], attribute: bool = False,
               ids: Sequence[str] = ()) -> Verification:
@@ -203,17 +200,8 @@ class GroundingVerifier:
         return [float(query @ vector) for vector in vectors]
 
     def _embedded(self, texts: list[str]) -> list[np.ndarray]:
-        """The texts' vectors, encoding only those not kept (in one call), and keeping the last `cache_size`. Kept
-        under a digest of the text, not the text: answers may quote what a user typed, and a long-running server
-        should not hold it."""
-        keys = [hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest() for text in texts]
-        with self._lock:
-            missing = {key: text for key, text in zip(keys, texts, strict=True) if key not in self._vectors}
-            if missing:
-                self._vectors.update(zip(missing, np.asarray(self.embed(list(missing.values()))), strict=True))
-            vectors = [self._vectors[key] for key in keys]
-            for key in keys:
-                self._vectors.move_to_end(key)
-            while len(self._vectors) > self.cache_size:
-                self._vectors.popitem(last=False)
-            return vectors
+        """The texts' vectors, encoding only those not kept (in one call) and keeping the last `cache_size`
+        (`retrieval.embedders.VectorMemory`: under digests, since answers may quote what a user typed)."""
+        if self._memory is None:
+            return list(np.asarray(self.embed(texts)))
+        return self._memory(texts, self.embed)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval.embedders import QueryVectors, load_embedder
+from retrieval.embedders import VectorMemory, load_embedder
 from veritune.errors import VerituneError
 
 DOCUMENT = ("The branch reported the large cash deposit within the required time. "
@@ -57,24 +57,25 @@ def test_a_checked_documents_sentences_are_embedded_once_each(index, saved: Path
 
 def test_the_memory_keeps_the_latest_and_forgets_the_oldest() -> None:
     embedder = load_embedder("minilm")
-    memory = QueryVectors(size=2)
+    memory = VectorMemory(size=2)
     texts = ["chest pain at rest", "wire transfer screening", "fee disclosure"]
-    vectors = memory(embedder, texts)
+    vectors = memory(texts, embedder.queries, embedder.name)
     assert memory.embedded == 3 and np.array_equal(vectors[1], embedder.queries([texts[1]])[0])
-    memory(embedder, texts[1:])           # the two latest: remembered
+    memory(texts[1:], embedder.queries, embedder.name)   # the two latest: remembered
     assert memory.embedded == 3
-    memory(embedder, texts[:1])           # the oldest was forgotten
+    memory(texts[:1], embedder.queries, embedder.name)   # the oldest was forgotten
     assert memory.embedded == 4
-    memory(embedder, [texts[0], texts[0]])   # a text twice in one call is embedded once
+    memory([texts[0], texts[0]], embedder.queries, embedder.name)   # a text twice in one call is embedded once
     assert memory.embedded == 4
 
 
 def test_the_memory_keeps_digests_not_text() -> None:
-    memory = QueryVectors()
-    memory(load_embedder("minilm"), ["Patient John Smith reports chest pain"])
-    assert not any("John" in part for key in memory._vectors for part in key)
+    memory = VectorMemory()
+    memory(["Patient John Smith reports chest pain"], load_embedder("minilm").queries, "minilm")
+    assert memory._vectors and all(isinstance(key, bytes) and len(key) == 16 and b"John" not in key
+                                   for key in memory._vectors)
 
 
 def test_a_memory_without_room_is_an_error() -> None:
     with pytest.raises(VerituneError, match="at least one"):
-        QueryVectors(size=0)
+        VectorMemory(size=0)

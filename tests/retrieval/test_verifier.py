@@ -157,7 +157,7 @@ def test_each_text_is_encoded_once_and_checks_equal_the_uncached_ones() -> None:
     assert len(seen) == len(set(seen)) and set(EVIDENCE) <= set(seen)
     small = GroundingVerifier(embed=encode, cache_size=2)
     small.check(answers[0], EVIDENCE, attribute=True)
-    assert len(small._vectors) == 2
+    assert len(small._memory._vectors) == 2
 
 
 def test_the_kept_vectors_hold_no_text() -> None:
@@ -166,4 +166,5 @@ def test_the_kept_vectors_hold_no_text() -> None:
 
     verifier = GroundingVerifier(embed=load_embedder("minilm").passages)
     verifier.check("Patient Jane Roe reports chest pain [1].", EVIDENCE, attribute=True)
-    assert verifier._vectors and all(isinstance(key, bytes) and len(key) == 16 for key in verifier._vectors)
+    kept = verifier._memory._vectors
+    assert kept and all(isinstance(key, bytes) and len(key) == 16 for key in kept)
