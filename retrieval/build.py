@@ -16,7 +16,6 @@ from retrieval.tuning import tune_dense_weight
 from veritune.jsonl import read_jsonl
 from veritune.logs import get_logger
 from veritune.manifest import FOLDER_MANIFEST, read_manifest
-from veritune.packs import default_domains_root, load_pack
 
 log = get_logger("retrieval")
 
@@ -33,15 +32,15 @@ def build_index(docs: str | Path, out: str | Path, settings: IndexSettings | Non
     which sentences of a checked document are findings from labelled ones (`retrieval.findings`). `docs` naming a
     pack takes the pack's `retrieval` and `findings` dev sets for the two when they are not given."""
     started = time.perf_counter()
-    source, pack_domain = resolve_source(docs, domains_root)
-    if pack_domain:   # a pack by name: its own dev sets, as the demo builds its index, unless others are named
-        dev = load_pack(pack_domain, domains_root or default_domains_root()).dev_files()
+    source, pack = resolve_source(docs, domains_root)
+    if pack:   # a pack by name: its own dev sets, as the demo builds its index, unless others are named
+        dev = pack.dev_files()
         tune_on, findings_on = tune_on or dev.get("retrieval"), findings_on or dev.get("findings")
-        log.info("pack %s: fusion weights tuned on %s; findings learned from %s", pack_domain, tune_on, findings_on)
+        log.info("pack %s: fusion weights tuned on %s; findings learned from %s", pack.name, tune_on, findings_on)
     labelled = read_findings(findings_on) if findings_on else None   # a bad line fails before any embedding
     settings = settings or IndexSettings()
-    if settings.domain is None and pack_domain:
-        settings = settings.model_copy(update={"domain": pack_domain})
+    if settings.domain is None and pack:
+        settings = settings.model_copy(update={"domain": pack.name})
     documents, passed = read_documents(source, allow_raw=allow_raw)
     index = RetrievalIndex.build(documents, settings, cache or default_cache())
     # the manifest says when data that did not pass the gate went in (--allow-raw), so the next reader knows

@@ -10,20 +10,20 @@ from typing import Any
 from desensitize import require_desensitized
 from veritune.errors import VerituneError
 from veritune.jsonl import iter_jsonl
-from veritune.packs import PACK_FILE, default_domains_root, load_pack
+from veritune.packs import PACK_FILE, Pack, default_domains_root, load_pack
 
 _HEADING = re.compile(r"^\s*#\s+(.+)$", re.M)
 
 
-def resolve_source(docs: str | Path, domains_root: Path | None = None) -> tuple[Path, str | None]:
-    """The file or folder behind DOCS, and the domain it implies (a pack's name)."""
+def resolve_source(docs: str | Path, domains_root: Path | None = None) -> tuple[Path, Pack | None]:
+    """The file or folder behind DOCS, and the pack it names (its knowledge base; None for a file or folder)."""
     candidate = Path(docs)
     if candidate.exists():
         return candidate, None
     root = domains_root or default_domains_root()
     if (root / str(docs) / PACK_FILE).is_file():
         pack = load_pack(str(docs), root)
-        return pack.knowledge_base, pack.name
+        return pack.knowledge_base, pack
     raise VerituneError("no such file, folder or domain pack", path=candidate)
 
 

@@ -15,6 +15,7 @@ import pytest
 from apps.config import AssistantSettings, ModelEntry
 from tests.conftest import DOMAINS, REPO, train_tiny_adapter
 from veritune.jsonl import read_jsonl
+from veritune.packs import load_pack
 
 KB_FILES = {"medical": DOMAINS / "medical/kb/kb.jsonl", "finance": DOMAINS / "finance/kb/rules.jsonl"}
 DOCS_PER_DOMAIN = 40
@@ -41,9 +42,9 @@ def app_indexes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for domain, kb in KB_FILES.items():
         docs = folder / f"{domain}.jsonl"
         docs.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in read_jsonl(kb)[:DOCS_PER_DOMAIN]))
-        findings = DOMAINS / domain / "dev/findings.jsonl"   # as the demo builds it: the finance index scores findings
+        findings = load_pack(domain).dev_files().get("findings")   # as the demo builds it: finance scores findings
         out[domain] = build_index(docs, folder / domain, IndexSettings(domain=domain), allow_raw=True,
-                                  findings_on=findings if findings.is_file() else None)
+                                  findings_on=findings)
     return out
 
 
