@@ -61,6 +61,11 @@ class FlatIndex:
         ids = np.where(np.isfinite(best), self.ids[top], -1)
         return best, ids
 
+    def vectors_of(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """The stored vectors of those `ids` this index holds."""
+        held = np.isin(self.ids, np.asarray(ids, dtype=np.int64))
+        return {int(i): vector for i, vector in zip(self.ids[held], self.vectors[held], strict=True)}
+
     def save(self, path: Path) -> None:
         index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
         if len(self.ids):
@@ -132,6 +137,11 @@ class FaissIndex:
                       else faiss.SearchParametersHNSW(sel=selector))
         scores, ids = self.index.search(queries.astype(np.float32), k, params=params)
         return scores, ids
+
+    def vectors_of(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """None held back exactly: IVF keeps 8-bit codes, and either kind would need a direct map to look them up;
+        the caller embeds the passages instead."""
+        return {}
 
     def save(self, path: Path) -> None:
         faiss.write_index(self.index, str(path))

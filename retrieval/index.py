@@ -164,25 +164,31 @@ class RetrievalIndex:
         dense_scores, bm25_scores = dict(dense_ranked), dict(bm25_ranked)
         best = sorted(fused.items(), key=lambda item: (-item[1], item[0]))
         best = self._rerank(query, best[: max(k, self.settings.rerank_depth)])[:k]
+        dense_scores.update(self._similarity(query, lang, [i for i, _ in best if i not in dense_scores]))
         hits = []
         for chunk_id, score in best:
             chunk = self.chunks[self._position[chunk_id]]
             meta = {key: v for key, v in chunk.items() if key not in ("id", "chunk_id", "doc_id", "text")}
             hits.append(Hit(chunk["chunk_id"], chunk["doc_id"], score, dense_scores.get(chunk_id),
                             bm25_scores.get(chunk_id), chunk["text"], meta))
-        self._fill_similarity(query, lang, hits)
         return hits
 
-    def _fill_similarity(self, query: str, lang: str, hits: list[Hit]) -> None:
-        """Hits that only BM25 found get their cosine too, so every passage shows the same kind of score."""
-        missing = [hit for hit in hits if hit.dense_score is None]
-        if not missing or self.dense.get(lang) is None:
-            return
-        embedder = load_embedder(self._embedder_name(lang))
-        vectors = embedder.passages([hit.text for hit in missing])
-        scores = vectors @ self._query_vectors(lang, [query])[0]
-        for hit, score in zip(missing, scores, strict=True):
-            hit.dense_score = float(score)
+    def _similarity(self, query: str, lang: str, chunk_ids: list[int]) -> dict[int, float]:
+        """The cosine of passages the dense search did not rank (BM25 found them), so every hit shows the same kind
+        of score: from the vector the language's dense index holds for the passage (title and text, as it scored the
+        others), or, for a passage it does not hold, embedded the same way (through the passage cache)."""
+        dense = self.dense.get(lang)
+        if not chunk_ids or dense is None:
+            return {}
+        vectors = dense.vectors_of(chunk_ids)
+        rest = [i for i in chunk_ids if i not in vectors]
+        if rest:
+            embedder = load_embedder(self._embedder_name(lang))
+            texts = [_passage_text(self.chunks[self._position[i]]) for i in rest]
+            vectors.update(zip(rest, self.cache.passages(embedder, texts) if self.cache else embedder.passages(texts),
+                               strict=True))
+        query_vector = self._query_vectors(lang, [query])[0]
+        return {i: float(vectors[i] @ query_vector) for i in chunk_ids}
 
     def _rerank(self, query: str, ranked: list[tuple[int, float]]) -> list[tuple[int, float]]:
         if self.settings.reranker == "none" or not ranked:

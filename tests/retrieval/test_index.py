@@ -211,3 +211,19 @@ def test_an_index_saved_before_title_weight_keeps_its_bm25(index: RetrievalIndex
     del manifest["config"]["settings"]["title_weight"]   # as an older veritune wrote it
     (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     assert RetrievalIndex.load(folder, index.cache).settings.title_weight == 1
+
+
+@pytest.mark.parametrize("index_type", ["flat", "hnsw"])
+def test_every_hit_shows_the_cosine_the_dense_search_gives_it(index_type: str) -> None:
+    """A hit only BM25 found gets its similarity from the passage as the index embedded it, title and text (a rule's
+    title, its id and category, is not in its text): the flat index's stored vector, or for an index that keeps no
+    exact vector (HNSW here, IVF) the passage embedded again the same way."""
+    from tests.retrieval.conftest import pick
+
+    ids = ["FIN-AML-001-EN", "FIN-AML-002-EN", "FIN-RPT-001-EN", "FIN-MKT-002-EN", "FIN-SUI-001-EN"]
+    index = RetrievalIndex.build(pick(DOMAINS / "finance/kb/rules.jsonl", ids), IndexSettings(index_type=index_type))
+    query = "customer account opened before sanctions screening"
+    dense = {hit.chunk_id: hit.dense_score for hit in index.search(query, k=10, mode="dense")}
+    hits = index.search(query, k=5, mode="bm25")
+    assert len(hits) >= 2 and all(hit.bm25_score is not None for hit in hits)
+    assert [hit.dense_score for hit in hits] == pytest.approx([dense[hit.chunk_id] for hit in hits], abs=1e-5)
