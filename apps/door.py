@@ -44,7 +44,7 @@ LOGIN_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><titl
 button{{margin-top:.6rem;padding:.4rem 1rem}}</style></head><body>
 <h2>veritune · API key required</h2><p>{message}</p>
 <form method="post" action="/login"><input type="hidden" name="next" value="{next}">
-<label for="key">API key (<code>veritune key add</code> makes one)</label>
+<label for="key">API key (<code>veritune serve key add</code> makes one)</label>
 <input id="key" name="key" type="password" autocomplete="off" autofocus>
 <button type="submit">Open</button></form></body></html>"""
 

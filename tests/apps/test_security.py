@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 import stat
 import time
@@ -17,7 +18,7 @@ import httpx
 import pytest
 
 from tests.apps.conftest import client, new_key
-from tests.conftest import REPO
+from tests.conftest import REPO, run_cli
 
 openai = pytest.importorskip("openai")
 MIXED = "Patient John Smith, SSN 536-22-1234. 患者张伟，电话13812345678，胸痛两小时。"
@@ -56,6 +57,8 @@ def test_a_browser_logs_in_once_and_keeps_a_session_cookie(server) -> None:
     key = new_key(server, "browser-user")
     page = httpx.get(server["url"] + "/ui/medical/", headers={"Accept": "text/html"})
     assert page.status_code == 401 and '<form method="post" action="/login">' in page.text
+    command = re.search(r"<code>veritune ([a-z ]+)</code> makes one", page.text).group(1).split()
+    assert run_cli(*command, "--help").returncode == 0   # the page names a command that exists
     with httpx.Client(base_url=server["url"]) as browser:
         refused = browser.post("/login", data={"key": "vt-wrong", "next": "/ui/medical/"})
         assert refused.status_code == 401 and "veritune_session" not in refused.headers.get("set-cookie", "")
