@@ -129,8 +129,24 @@ def risk_level(rows: Sequence[Finding]) -> str:
     return max(flagged, key=_rank) if flagged else "none flagged"
 
 
+def verdict(document: str, hits: Sequence[Any], explanation: str) -> tuple[list[Finding], str]:
+    """The check's conclusion from the model's answer: every candidate as a finding row, and the risk level."""
+    rows = findings(document, hits, explanation)
+    return rows, risk_level(rows)
+
+
+def report(rows: Sequence[Finding], risk: str) -> dict[str, Any]:
+    """The verdict as data: what the app exports as JSON and the API returns beside the model's words."""
+    return {"risk_level": risk, "findings": [asdict(row) for row in rows]}
+
+
+def turn_report(turn: Any) -> dict[str, Any]:
+    """A finished compliance check's report (the finance assistants' `verdict`; `turn` is an apps.engine.Turn)."""
+    return report(*verdict(turn.question, turn.hits, turn.text))
+
+
 def to_json(rows: Sequence[Finding], risk: str) -> str:
-    return json.dumps({"risk_level": risk, "findings": [asdict(row) for row in rows]}, ensure_ascii=False, indent=2)
+    return json.dumps(report(rows, risk), ensure_ascii=False, indent=2)
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

@@ -103,11 +103,13 @@ class Assistant:
 
     def __init__(self, settings: AssistantSettings, pool: ModelPool | None = None, nlp: SharedNlp | None = None,
                  index: Any = None, verifier: Any = None, prompt_builder: PromptBuilder | None = None,
-                 retriever: Retriever | None = None, empty_hint: str = "send a message with text") -> None:
+                 retriever: Retriever | None = None, empty_hint: str = "send a message with text",
+                 verdict: Callable[[Turn], dict[str, Any]] | None = None) -> None:
         from desensitize import DesensitizeConfig, Detector, RecordDesensitizer, detector_settings
         from retrieval import GroundedAnswerer, GroundingVerifier, RetrievalIndex, build_prompt, load_embedder, retrieve
 
         self.settings, self.empty_hint = settings, empty_hint  # each app words its own empty-input error
+        self.verdict = verdict  # what a finished answer concludes beyond its words (the compliance check's report)
         self.model, self.tokenizer = (pool or ModelPool()).get(settings.model, settings.adapter,
                                                                settings.allow_unfinished, settings.bf16)
         config = DesensitizeConfig(domain=settings.domain, operator="tag")

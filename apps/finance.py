@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from apps.compliance import findings, risk_level, rules_prompt, to_csv, to_json
+from apps.compliance import rules_prompt, to_csv, to_json, turn_report, verdict
 from apps.engine import Assistant, InputRejected, Turn
 from apps.ui import (
     LANGS,
@@ -103,8 +103,8 @@ def build_finance_app(assistant: Assistant, variants: dict[str, Assistant] | Non
         yield from stream_answers(choices.get(variant, assistant), document, k, ui, render, meter, request)
 
     def risk_of(turn: Turn) -> tuple[list, str | None]:
-        rows = findings(turn.question, turn.hits, turn.text)
-        return rows, risk_level(rows) if turn.done else None
+        rows, risk = verdict(turn.question, turn.hits, turn.text)
+        return rows, risk if turn.done else None
 
     def words(turn: Turn, lang: str, risk: str | None = None) -> tuple:
         """The outputs whose text depends on the interface language: masked, risk, grounded, ..., usage."""
@@ -195,8 +195,9 @@ def build_finance_app(assistant: Assistant, variants: dict[str, Assistant] | Non
 
 
 def finance_assistant_options() -> dict[str, Any]:
-    """What makes an Assistant a compliance checker: per-sentence rule retrieval and the check_rag prompt."""
+    """What makes an Assistant a compliance checker: per-sentence rule retrieval, the check_rag prompt, and the
+    verdict (findings and risk level) the app shows and the API returns."""
     from retrieval import RETRIEVERS
 
     return {"retriever": RETRIEVERS.get(rules_prompt.retriever), "prompt_builder": rules_prompt,
-            "empty_hint": "paste the text to check, or upload a .txt or .md file"}
+            "verdict": turn_report, "empty_hint": "paste the text to check, or upload a .txt or .md file"}

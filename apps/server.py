@@ -261,6 +261,10 @@ def _extras(served: Served, turn: Turn, budget: Budget) -> dict[str, Any]:
                                 "rank_score": round(float(hit.score), 6), "text": hit.text}
                                for n, hit in enumerate(hits, start=1)]
         extras["veritune"]["groundedness"] = turn.groundedness
+        if served.assistant.verdict is not None and not turn.abstained:
+            # the compliance check's findings and risk level, computed as the finance app computes them: the
+            # model's own "Risk level" line is its words, this is the verdict from the rules it flagged
+            extras["veritune"]["compliance"] = served.assistant.verdict(turn)
         if turn.verification is not None and any(s.attributed or s.corrected for s in turn.verification.sentences):
             # a stream sent the model's words as they came; the citations the verifier added or corrected are here
             extras["veritune"]["cited_text"] = turn.text

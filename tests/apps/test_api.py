@@ -35,6 +35,33 @@ def test_plain_and_streaming_answers_agree_and_report_usage(server) -> None:
     assert any(getattr(c, "citations", None) for c in chunks)
 
 
+MEMO = [{"role": "user", "content": "We promise every client a guaranteed 12% yearly return with no risk at all. "
+                                    "The new account was opened before its owner was screened against sanctions."}]
+
+
+def test_the_compliance_check_returns_the_apps_verdict(server) -> None:
+    """t-finance+rag is the finance app's compliance check: beside the model's words it returns the app's verdict,
+    every candidate rule as a finding (flagged when the model named or cited it) and the risk level from the
+    flagged rules' severities; a stream's last chunk carries the same; a medical answer carries none."""
+    from types import SimpleNamespace
+
+    from apps.compliance import SEVERITIES, model_flags
+
+    api = client(server, new_key(server, "checker", rate="100/minute"))
+    plain = api.chat.completions.create(model="t-finance+rag", messages=MEMO, max_tokens=24)
+    report, cited = plain.veritune["compliance"], [c["doc_id"] for c in plain.citations]
+    assert cited and sorted(row["rule_id"] for row in report["findings"]) == sorted(cited)
+    flagged = model_flags(plain.choices[0].message.content, [SimpleNamespace(doc_id=d) for d in cited])
+    assert {row["rule_id"] for row in report["findings"] if row["flagged_by_model"]} == set(flagged)
+    severities = [row["severity"] for row in report["findings"] if row["flagged_by_model"]]
+    assert report["risk_level"] == (max(severities, key=SEVERITIES.index) if severities else "none flagged")
+    assert all(row["sentence"] in MEMO[0]["content"] and row["severity"] in SEVERITIES for row in report["findings"])
+    chunks = list(api.chat.completions.create(model="t-finance+rag", messages=MEMO, max_tokens=24, stream=True))
+    assert [c.veritune["compliance"] for c in chunks if getattr(c, "veritune", None)] == [report]
+    medical = api.chat.completions.create(model="t-medical+rag", messages=QUESTION, max_tokens=4)
+    assert "compliance" not in medical.veritune and medical.citations
+
+
 def test_models_health_and_model_restrictions(server) -> None:
     key = new_key(server, "finance-only", models=("t-finance", "t-finance+rag"))
     api = client(server, key)
