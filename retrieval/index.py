@@ -176,7 +176,8 @@ class RetrievalIndex:
     def _similarity(self, query: str, lang: str, chunk_ids: list[int]) -> dict[int, float]:
         """The cosine of passages the dense search did not rank (BM25 found them), so every hit shows the same kind
         of score: from the vector the language's dense index holds for the passage (title and text, as it scored the
-        others), or, for a passage it does not hold, embedded the same way (through the passage cache)."""
+        others), or, for a passage it does not hold, embedded the same way (not through the passage cache: a search
+        writes nothing, and the API searches from several threads)."""
         dense = self.dense.get(lang)
         if not chunk_ids or dense is None:
             return {}
@@ -185,8 +186,7 @@ class RetrievalIndex:
         if rest:
             embedder = load_embedder(self._embedder_name(lang))
             texts = [_passage_text(self.chunks[self._position[i]]) for i in rest]
-            vectors.update(zip(rest, self.cache.passages(embedder, texts) if self.cache else embedder.passages(texts),
-                               strict=True))
+            vectors.update(zip(rest, embedder.passages(texts), strict=True))
         query_vector = self._query_vectors(lang, [query])[0]
         return {i: float(vectors[i] @ query_vector) for i in chunk_ids}
 
